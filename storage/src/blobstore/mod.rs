@@ -1,0 +1,66 @@
+//! The blob store: content-addressed bytes plus upload staging.
+//!
+//! A small trait of our own so the rest of the registry never knows which
+//! backend (local disk today, S3 later) holds the bytes. Hashing happens
+//! here, while bytes arrive, so a blob only becomes visible after its digest
+//! has been verified.
+
+mod local;
+
+pub use local::LocalBlobStore;
+
+use crate::digest::Digest;
+use crate::error::Result;
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::ops::Range;
+
+/// A request or response body as a stream of chunks.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// What an append must satisfy before any byte is accepted.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AppendLimits {
+    /// The chunk must start at this offset (from `Content-Range`).
+    pub expected_start: Option<u64>,
+    /// The chunk must be exactly this long (from `Content-Range`/`Content-Length`).
+    pub expected_len: Option<u64>,
+    /// The whole upload may not grow beyond this many bytes.
+    pub max_total: Option<u64>,
+}
+
+#[async_trait]
+pub trait BlobStore: Send + Sync + 'static {
+    /// Size of a committed blob, or `None` if absent.
+    async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
+
+    /// Stream a committed blob, or a byte range of it (already validated
+    /// against the size by the caller).
+    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// Remove a committed blob (garbage collection only).
+    async fn delete(&self, digest: &Digest) -> Result<()>;
+
+    /// Start a new, empty upload session.
+    async fn upload_create(&self, id: &str) -> Result<()>;
+
+    /// Current size of an upload, or `None` if no such session exists.
+    async fn upload_size(&self, id: &str) -> Result<Option<u64>>;
+
+    /// Append a chunk. All-or-nothing: if the body fails, is short, or breaks
+    /// a limit, the session is left exactly as it was. Returns the new size.
+    async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64>;
+
+    /// Verify the upload hashes to `expected` and atomically make it the blob
+    /// `expected`. On mismatch the session is discarded and nothing becomes
+    /// visible. Returns the blob size.
+    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64>;
+
+    /// Discard an upload session and its bytes.
+    async fn upload_abort(&self, id: &str) -> Result<()>;
+
+    /// Ids of all upload sessions present in the store (for cleanup of
+    /// sessions the metadata database no longer knows).
+    async fn upload_list(&self) -> Result<Vec<String>>;
+}

@@ -1,0 +1,124 @@
+//! The one error type of the registry domain. Each variant carries an OCI
+//! distribution error code; the HTTP layer maps codes to status codes.
+
+use std::fmt;
+
+/// Error codes from the OCI distribution spec (plus the few Docker ones that
+/// clients rely on). Kept free of HTTP so storage stays transport-agnostic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    BlobUnknown,
+    BlobUploadInvalid,
+    BlobUploadUnknown,
+    DigestInvalid,
+    ManifestBlobUnknown,
+    ManifestInvalid,
+    ManifestUnknown,
+    NameInvalid,
+    NameUnknown,
+    SizeInvalid,
+    TagInvalid,
+    Unsupported,
+    /// Not an OCI code: an upload chunk that does not start at the current
+    /// offset, or a Range header that cannot be satisfied (HTTP 416).
+    RangeInvalid,
+    /// Payload over a configured limit (HTTP 413).
+    TooLarge,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BlobUnknown => "BLOB_UNKNOWN",
+            ErrorCode::BlobUploadInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::BlobUploadUnknown => "BLOB_UPLOAD_UNKNOWN",
+            ErrorCode::DigestInvalid => "DIGEST_INVALID",
+            ErrorCode::ManifestBlobUnknown => "MANIFEST_BLOB_UNKNOWN",
+            ErrorCode::ManifestInvalid => "MANIFEST_INVALID",
+            ErrorCode::ManifestUnknown => "MANIFEST_UNKNOWN",
+            ErrorCode::NameInvalid => "NAME_INVALID",
+            ErrorCode::NameUnknown => "NAME_UNKNOWN",
+            ErrorCode::SizeInvalid => "SIZE_INVALID",
+            ErrorCode::TagInvalid => "TAG_INVALID",
+            ErrorCode::Unsupported => "UNSUPPORTED",
+            ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::TooLarge => "SIZE_INVALID",
+            ErrorCode::Internal => "UNKNOWN",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Error {
+    pub code: ErrorCode,
+    pub message: String,
+    pub detail: Option<serde_json::Value>,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            message: message.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: serde_json::Value) -> Self {
+        self.detail = Some(detail);
+        self
+    }
+
+    pub fn internal(err: impl fmt::Display) -> Self {
+        Error::new(ErrorCode::Internal, err.to_string())
+    }
+
+    pub fn blob_unknown(digest: impl fmt::Display) -> Self {
+        Error::new(ErrorCode::BlobUnknown, "blob unknown to registry")
+            .with_detail(serde_json::json!({ "digest": digest.to_string() }))
+    }
+
+    pub fn manifest_unknown(reference: impl fmt::Display) -> Self {
+        Error::new(ErrorCode::ManifestUnknown, "manifest unknown")
+            .with_detail(serde_json::json!({ "reference": reference.to_string() }))
+    }
+
+    pub fn name_unknown(name: &str) -> Self {
+        Error::new(ErrorCode::NameUnknown, "repository name not known to registry")
+            .with_detail(serde_json::json!({ "name": name }))
+    }
+
+    pub fn upload_unknown(id: &str) -> Self {
+        Error::new(ErrorCode::BlobUploadUnknown, "blob upload unknown to registry")
+            .with_detail(serde_json::json!({ "uuid": id }))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::internal(format_args!("metadata database: {e}"))
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(e: object_store::Error) -> Self {
+        Error::internal(format_args!("blob store: {e}"))
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::internal(format_args!("io: {e}"))
+    }
+}

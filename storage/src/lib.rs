@@ -1,0 +1,14 @@
+//! Storage for the registry: the content-addressed blob store, the metadata
+//! database, and the domain operations over both. Nothing here speaks HTTP.
+
+pub mod blobstore;
+pub mod digest;
+pub mod error;
+pub mod manifest;
+pub mod metadata;
+pub mod names;
+pub mod service;
+
+pub use digest::{Algorithm, Digest};
+pub use error::{Error, ErrorCode, Result};
+pub use service::{ChunkSpec, Policy, PushedManifest, Registry};

@@ -1,0 +1,327 @@
+//! The registry's domain operations: what a push, pull, listing or delete
+//! means, over the blob store and the metadata database. No HTTP here.
+
+use crate::blobstore::{AppendLimits, BlobStore, ByteStream, LocalBlobStore};
+use crate::digest::{Algorithm, Digest};
+use crate::error::{Error, ErrorCode, Result};
+use crate::manifest::{self, ParsedManifest};
+use crate::metadata::{self, Metadata, Referrer, StoredManifest};
+use crate::names::{validate_name, Reference};
+use std::ops::Range;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Limits and switches that change what the registry accepts.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub max_manifest_bytes: usize,
+    pub max_blob_bytes: Option<u64>,
+    pub delete_enabled: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            max_manifest_bytes: 4 << 20,
+            max_blob_bytes: None,
+            delete_enabled: true,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Registry {
+    meta: Metadata,
+    blobs: Arc<dyn BlobStore>,
+    policy: Policy,
+}
+
+/// Result of a manifest push.
+#[derive(Debug, Clone)]
+pub struct PushedManifest {
+    pub digest: Digest,
+    pub subject: Option<Digest>,
+}
+
+/// A chunk's position and length as declared by the client.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ChunkSpec {
+    pub start: Option<u64>,
+    pub len: Option<u64>,
+}
+
+impl Registry {
+    /// Open the default embedded backend: local disk + SQLite under `data_dir`.
+    pub async fn open_local(data_dir: &Path, policy: Policy) -> Result<Registry> {
+        std::fs::create_dir_all(data_dir)?;
+        let meta = Metadata::open(&data_dir.join("registry.db")).await?;
+        let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
+        Ok(Registry::new(meta, blobs, policy))
+    }
+
+    pub fn new(meta: Metadata, blobs: Arc<dyn BlobStore>, policy: Policy) -> Registry {
+        Registry {
+            meta,
+            blobs,
+            policy,
+        }
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub async fn health(&self) -> Result<()> {
+        self.meta.ping().await
+    }
+
+    // ---- pull --------------------------------------------------------------
+
+    /// Size of a blob readable in `repo`.
+    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
+        validate_name(repo)?;
+        match self.meta.linked_blob_size(repo, digest).await? {
+            Some(size) => Ok(size),
+            None => Err(Error::blob_unknown(digest)),
+        }
+    }
+
+    /// Bytes of a blob already checked with [`Registry::blob_size`].
+    pub async fn blob_bytes(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
+        self.blobs.get(digest, range).await
+    }
+
+    pub async fn manifest(&self, repo: &str, reference: &str) -> Result<StoredManifest> {
+        validate_name(repo)?;
+        let found = match Reference::parse(reference)? {
+            Reference::Tag(tag) => self.meta.manifest_by_tag(repo, &tag).await?,
+            Reference::Digest(d) => self.meta.manifest_by_digest(repo, &d).await?,
+        };
+        found.ok_or_else(|| Error::manifest_unknown(reference))
+    }
+
+    // ---- push: blobs -------------------------------------------------------
+
+    pub async fn start_upload(&self, repo: &str) -> Result<String> {
+        validate_name(repo)?;
+        let id = uuid::Uuid::new_v4().to_string();
+        // Row before file: cleanup treats a file without a row as debris.
+        self.meta.create_upload(&id, repo).await?;
+        self.blobs.upload_create(&id).await?;
+        Ok(id)
+    }
+
+    async fn check_upload(&self, repo: &str, id: &str) -> Result<()> {
+        validate_name(repo)?;
+        if self.meta.upload_in_repo(id, repo).await? {
+            Ok(())
+        } else {
+            Err(Error::upload_unknown(id))
+        }
+    }
+
+    /// Bytes received so far.
+    pub async fn upload_status(&self, repo: &str, id: &str) -> Result<u64> {
+        self.check_upload(repo, id).await?;
+        self.blobs
+            .upload_size(id)
+            .await?
+            .ok_or_else(|| Error::upload_unknown(id))
+    }
+
+    pub async fn upload_chunk(&self, repo: &str, id: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
+        self.check_upload(repo, id).await?;
+        let size = self.append(id, body, chunk).await?;
+        self.meta.touch_upload(id).await?;
+        Ok(size)
+    }
+
+    async fn append(&self, id: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
+        let limits = AppendLimits {
+            expected_start: chunk.start,
+            expected_len: chunk.len,
+            max_total: self.policy.max_blob_bytes,
+        };
+        self.blobs.upload_append(id, body, limits).await
+    }
+
+    /// Append an optional last chunk, verify the digest, make the blob
+    /// visible in `repo` and end the session.
+    pub async fn finish_upload(
+        &self,
+        repo: &str,
+        id: &str,
+        digest: &Digest,
+        last_chunk: Option<(ByteStream, ChunkSpec)>,
+    ) -> Result<()> {
+        self.check_upload(repo, id).await?;
+        if let Some((body, chunk)) = last_chunk {
+            self.append(id, body, chunk).await?;
+        }
+        let committed = self.blobs.upload_commit(id, digest).await;
+        // Whatever the outcome, the session is over (a bad digest discards it).
+        self.meta.delete_upload(id).await?;
+        let size = committed?;
+        self.meta.link_blob(repo, digest, size).await
+    }
+
+    /// One-request upload (`POST ?digest=`).
+    pub async fn upload_monolithic(&self, repo: &str, digest: &Digest, body: ByteStream, len: Option<u64>) -> Result<()> {
+        let id = self.start_upload(repo).await?;
+        let result = self
+            .finish_upload(repo, &id, digest, Some((body, ChunkSpec { start: None, len })))
+            .await;
+        if result.is_err() {
+            self.cancel_upload(repo, &id).await.ok();
+        }
+        result
+    }
+
+    pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<()> {
+        self.check_upload(repo, id).await?;
+        self.blobs.upload_abort(id).await?;
+        self.meta.delete_upload(id).await?;
+        Ok(())
+    }
+
+    /// Cross-repository mount: link `digest` into `repo` if `from` has it.
+    pub async fn mount(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
+        validate_name(repo)?;
+        validate_name(from)?;
+        let Some(size) = self.meta.linked_blob_size(from, digest).await? else {
+            return Ok(false);
+        };
+        if self.blobs.stat(digest).await?.is_none() {
+            return Ok(false);
+        }
+        self.meta.link_blob(repo, digest, size).await?;
+        Ok(true)
+    }
+
+    // ---- push: manifests ---------------------------------------------------
+
+    pub async fn put_manifest(
+        &self,
+        repo: &str,
+        reference: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<PushedManifest> {
+        validate_name(repo)?;
+        let reference = Reference::parse(reference)?;
+        if body.len() > self.policy.max_manifest_bytes {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "manifest is {} bytes, the limit is {}",
+                    body.len(),
+                    self.policy.max_manifest_bytes
+                ),
+            ));
+        }
+        let parsed: ParsedManifest = manifest::parse(content_type, body)?;
+        let (digest, tag) = match &reference {
+            Reference::Digest(expected) => {
+                let actual = Digest::of(expected.algorithm(), body);
+                if &actual != expected {
+                    return Err(Error::new(
+                        ErrorCode::DigestInvalid,
+                        "manifest body does not match the digest in the URL",
+                    )
+                    .with_detail(serde_json::json!({
+                        "expected": expected.to_string(), "actual": actual.to_string()
+                    })));
+                }
+                (actual, None)
+            }
+            Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, body), Some(tag.as_str())),
+        };
+        self.meta
+            .put_manifest(repo, &digest, &parsed, body, tag)
+            .await?;
+        Ok(PushedManifest {
+            digest,
+            subject: parsed.subject,
+        })
+    }
+
+    // ---- discovery ---------------------------------------------------------
+
+    pub async fn tags(&self, repo: &str, last: Option<&str>, n: Option<i64>) -> Result<Vec<String>> {
+        validate_name(repo)?;
+        self.meta
+            .list_tags(repo, last, n.unwrap_or(i64::MAX))
+            .await?
+            .ok_or_else(|| Error::name_unknown(repo))
+    }
+
+    pub async fn catalog(&self, last: Option<&str>, n: Option<i64>) -> Result<Vec<String>> {
+        self.meta.catalog(last, n.unwrap_or(i64::MAX)).await
+    }
+
+    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
+        validate_name(repo)?;
+        self.meta.referrers(repo, subject, artifact_type).await
+    }
+
+    // ---- management --------------------------------------------------------
+
+    fn check_delete(&self) -> Result<()> {
+        if self.policy.delete_enabled {
+            Ok(())
+        } else {
+            Err(Error::new(ErrorCode::Unsupported, "deletes are disabled on this registry"))
+        }
+    }
+
+    /// Delete by digest (the manifest and every tag on it) or by tag (the tag).
+    pub async fn delete_manifest(&self, repo: &str, reference: &str) -> Result<()> {
+        validate_name(repo)?;
+        let reference = Reference::parse(reference)?;
+        self.check_delete()?;
+        let deleted = match &reference {
+            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
+            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+        };
+        if deleted {
+            Ok(())
+        } else {
+            Err(Error::manifest_unknown(reference))
+        }
+    }
+
+    pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<()> {
+        validate_name(repo)?;
+        self.check_delete()?;
+        if self.meta.unlink_blob(repo, digest).await? {
+            Ok(())
+        } else {
+            Err(Error::blob_unknown(digest))
+        }
+    }
+
+    // ---- housekeeping ------------------------------------------------------
+
+    /// Remove upload sessions idle for longer than `ttl`, and staging files
+    /// that no session owns (left by a crash). Returns how many went.
+    pub async fn purge_uploads(&self, ttl: Duration) -> Result<usize> {
+        // Files first, rows second: a session created in between has its row
+        // before its file, so it is never mistaken for debris.
+        let files = self.blobs.upload_list().await?;
+        let known: std::collections::HashSet<String> =
+            self.meta.all_upload_ids().await?.into_iter().collect();
+        let mut purged = 0;
+        for id in files.iter().filter(|id| !known.contains(*id)) {
+            self.blobs.upload_abort(id).await?;
+            purged += 1;
+        }
+        let before = metadata::now() - ttl.as_secs() as i64;
+        for id in self.meta.stale_uploads(before).await? {
+            self.blobs.upload_abort(&id).await?;
+            self.meta.delete_upload(&id).await?;
+            purged += 1;
+        }
+        Ok(purged)
+    }
+}
