@@ -140,10 +140,17 @@ mod tests {
             .unwrap();
         assert_eq!(d, Digest::sha256_of(b""));
         assert!("sha256:E3B0".parse::<Digest>().is_err());
-        assert!("md5:d41d8cd98f00b204e9800998ecf8427e".parse::<Digest>().is_err());
+        assert!("md5:d41d8cd98f00b204e9800998ecf8427e"
+            .parse::<Digest>()
+            .is_err());
         assert!("sha256".parse::<Digest>().is_err());
         let long = format!("sha512:{}", "a".repeat(128));
-        assert_eq!(long.parse::<Digest>().unwrap().algorithm(), Algorithm::Sha512);
-        assert!(format!("sha512:{}", "a".repeat(64)).parse::<Digest>().is_err());
+        assert_eq!(
+            long.parse::<Digest>().unwrap().algorithm(),
+            Algorithm::Sha512
+        );
+        assert!(format!("sha512:{}", "a".repeat(64))
+            .parse::<Digest>()
+            .is_err());
     }
 }

@@ -22,8 +22,14 @@ pub enum ErrorCode {
     /// Not an OCI code: an upload chunk that does not start at the current
     /// offset, or a Range header that cannot be satisfied (HTTP 416).
     RangeInvalid,
+    /// A `Range` on a blob read that lies outside the blob (HTTP 416).
+    RangeNotSatisfiable,
     /// Payload over a configured limit (HTTP 413).
     TooLarge,
+    /// `n` in a paginated listing is not a number.
+    PaginationInvalid,
+    /// No such endpoint.
+    NotFound,
     Internal,
 }
 
@@ -43,7 +49,10 @@ impl ErrorCode {
             ErrorCode::TagInvalid => "TAG_INVALID",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
+            ErrorCode::RangeNotSatisfiable => "RANGE_INVALID",
             ErrorCode::TooLarge => "SIZE_INVALID",
+            ErrorCode::PaginationInvalid => "PAGINATION_NUMBER_INVALID",
+            ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::Internal => "UNKNOWN",
         }
     }
@@ -87,13 +96,19 @@ impl Error {
     }
 
     pub fn name_unknown(name: &str) -> Self {
-        Error::new(ErrorCode::NameUnknown, "repository name not known to registry")
-            .with_detail(serde_json::json!({ "name": name }))
+        Error::new(
+            ErrorCode::NameUnknown,
+            "repository name not known to registry",
+        )
+        .with_detail(serde_json::json!({ "name": name }))
     }
 
     pub fn upload_unknown(id: &str) -> Self {
-        Error::new(ErrorCode::BlobUploadUnknown, "blob upload unknown to registry")
-            .with_detail(serde_json::json!({ "uuid": id }))
+        Error::new(
+            ErrorCode::BlobUploadUnknown,
+            "blob upload unknown to registry",
+        )
+        .with_detail(serde_json::json!({ "uuid": id }))
     }
 }
 

@@ -46,9 +46,10 @@ fn bare(media_type: &str) -> &str {
 }
 
 fn descriptor_digest(d: &Descriptor) -> Result<Digest> {
-    d.digest().to_string().parse().map_err(|e: Error| {
-        invalid(format!("descriptor digest {}: {}", d.digest(), e.message))
-    })
+    d.digest()
+        .to_string()
+        .parse()
+        .map_err(|e: Error| invalid(format!("descriptor digest {}: {}", d.digest(), e.message)))
 }
 
 /// Parse a manifest pushed with `content_type` (the request header, if any).
@@ -91,7 +92,9 @@ pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedManifest> 
     }
 }
 
-fn annotations_json(a: &Option<std::collections::HashMap<String, String>>) -> Option<serde_json::Value> {
+fn annotations_json(
+    a: &Option<std::collections::HashMap<String, String>>,
+) -> Option<serde_json::Value> {
     a.as_ref()
         .filter(|m| !m.is_empty())
         .map(|m| serde_json::to_value(m).expect("string map serializes"))
@@ -123,8 +126,8 @@ fn parse_image(media_type: String, body: &[u8]) -> Result<ParsedManifest> {
 }
 
 fn parse_index(media_type: String, body: &[u8]) -> Result<ParsedManifest> {
-    let idx: ImageIndex = serde_json::from_slice(body)
-        .map_err(|e| invalid(format!("invalid image index: {e}")))?;
+    let idx: ImageIndex =
+        serde_json::from_slice(body).map_err(|e| invalid(format!("invalid image index: {e}")))?;
     let children = idx
         .manifests()
         .iter()
@@ -161,7 +164,10 @@ mod tests {
     fn image_references_and_foreign_layers() {
         let p = parse(Some(OCI_MANIFEST), image("").as_bytes()).unwrap();
         assert_eq!(p.blobs.len(), 2, "foreign layer excluded");
-        assert_eq!(p.artifact_type.as_deref(), Some("application/vnd.oci.image.config.v1+json"));
+        assert_eq!(
+            p.artifact_type.as_deref(),
+            Some("application/vnd.oci.image.config.v1+json")
+        );
         assert!(p.subject.is_none());
     }
 
@@ -181,7 +187,10 @@ mod tests {
         let e = parse(Some(OCI_MANIFEST), b"{not json").unwrap_err();
         assert_eq!(e.code, ErrorCode::ManifestInvalid);
         let s1 = br#"{"schemaVersion":1,"name":"x","tag":"y","fsLayers":[]}"#;
-        assert!(parse(Some(DOCKER_SCHEMA1[1]), s1).unwrap_err().message.contains("schema 1"));
+        assert!(parse(Some(DOCKER_SCHEMA1[1]), s1)
+            .unwrap_err()
+            .message
+            .contains("schema 1"));
         assert!(parse(None, s1).unwrap_err().message.contains("schema 1"));
         let e = parse(Some(DOCKER_MANIFEST), image("").as_bytes()).unwrap_err();
         assert!(e.message.contains("does not match"));

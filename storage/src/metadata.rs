@@ -79,10 +79,12 @@ impl Metadata {
     }
 
     async fn repo_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_optional(&self.reader)
+                .await?,
+        )
     }
 
     pub async fn repo_exists(&self, name: &str) -> Result<bool> {
@@ -151,12 +153,14 @@ impl Metadata {
 
     pub async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
         let now = now();
-        sqlx::query("INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-            .bind(id)
-            .bind(repo)
-            .bind(now)
-            .execute(&self.writer)
-            .await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(id)
+        .bind(repo)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
@@ -190,10 +194,12 @@ impl Metadata {
 
     /// Upload sessions not touched since `before` (unix seconds).
     pub async fn stale_uploads(&self, before: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1")
-            .bind(before)
-            .fetch_all(&self.reader)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1")
+                .bind(before)
+                .fetch_all(&self.reader)
+                .await?,
+        )
     }
 
     pub async fn all_upload_ids(&self) -> Result<Vec<String>> {
@@ -301,7 +307,11 @@ impl Metadata {
         Ok(())
     }
 
-    pub async fn manifest_by_digest(&self, repo: &str, digest: &Digest) -> Result<Option<StoredManifest>> {
+    pub async fn manifest_by_digest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>> {
         let row = sqlx::query(
             "SELECT m.media_type, m.content FROM manifests m
              JOIN repositories r ON r.id = m.repo_id
@@ -366,7 +376,12 @@ impl Metadata {
 
     /// Tags of `repo` in byte order after `last`, at most `limit`; `None` if
     /// the repository does not exist.
-    pub async fn list_tags(&self, repo: &str, last: Option<&str>, limit: i64) -> Result<Option<Vec<String>>> {
+    pub async fn list_tags(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<String>>> {
         let Some(repo_id) = self.repo_id(repo).await? else {
             return Ok(None);
         };
@@ -392,7 +407,12 @@ impl Metadata {
         .await?)
     }
 
-    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
         let rows = sqlx::query(
             "SELECT m.digest, m.media_type, m.size, m.artifact_type, m.annotations
              FROM manifests m JOIN repositories r ON r.id = m.repo_id
@@ -423,13 +443,17 @@ impl Metadata {
 }
 
 async fn ensure_repo(tx: &mut sqlx::SqliteConnection, name: &str, now: i64) -> Result<i64> {
-    sqlx::query("INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-        .bind(name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    Ok(sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-        .bind(name)
-        .fetch_one(&mut *tx)
-        .await?)
+    sqlx::query(
+        "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+    )
+    .bind(name)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(
+        sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?,
+    )
 }

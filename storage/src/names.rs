@@ -5,10 +5,8 @@ use regex::Regex;
 use std::sync::LazyLock;
 
 static NAME: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(
-        r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$",
-    )
-    .expect("valid regex")
+    Regex::new(r"^[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*(/[a-z0-9]+((\.|_|__|-+)[a-z0-9]+)*)*$")
+        .expect("valid regex")
 });
 
 static TAG: LazyLock<Regex> =
@@ -33,10 +31,8 @@ pub fn validate_tag(tag: &str) -> Result<()> {
     if TAG.is_match(tag) {
         Ok(())
     } else {
-        Err(
-            Error::new(ErrorCode::TagInvalid, "invalid tag")
-                .with_detail(serde_json::json!({ "tag": tag })),
-        )
+        Err(Error::new(ErrorCode::TagInvalid, "invalid tag")
+            .with_detail(serde_json::json!({ "tag": tag })))
     }
 }
 
@@ -46,10 +42,19 @@ mod tests {
 
     #[test]
     fn names() {
-        for ok in ["a", "library/ubuntu", "a/b/c/d/e", "my-app", "a__b", "a.b_c--d"] {
+        for ok in [
+            "a",
+            "library/ubuntu",
+            "a/b/c/d/e",
+            "my-app",
+            "a__b",
+            "a.b_c--d",
+        ] {
             assert!(validate_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "A", "a//b", "-a", "a-", "a/", "/a", "a___b", "a:b", "a/../b"] {
+        for bad in [
+            "", "A", "a//b", "-a", "a-", "a/", "/a", "a___b", "a:b", "a/../b",
+        ] {
             assert!(validate_name(bad).is_err(), "{bad}");
         }
     }

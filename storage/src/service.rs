@@ -88,7 +88,11 @@ impl Registry {
     }
 
     /// Bytes of a blob already checked with [`Registry::blob_size`].
-    pub async fn blob_bytes(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
+    pub async fn blob_bytes(
+        &self,
+        digest: &Digest,
+        range: Option<Range<u64>>,
+    ) -> Result<ByteStream> {
         self.blobs.get(digest, range).await
     }
 
@@ -130,7 +134,13 @@ impl Registry {
             .ok_or_else(|| Error::upload_unknown(id))
     }
 
-    pub async fn upload_chunk(&self, repo: &str, id: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
+    pub async fn upload_chunk(
+        &self,
+        repo: &str,
+        id: &str,
+        body: ByteStream,
+        chunk: ChunkSpec,
+    ) -> Result<u64> {
         self.check_upload(repo, id).await?;
         let size = self.append(id, body, chunk).await?;
         self.meta.touch_upload(id).await?;
@@ -167,10 +177,21 @@ impl Registry {
     }
 
     /// One-request upload (`POST ?digest=`).
-    pub async fn upload_monolithic(&self, repo: &str, digest: &Digest, body: ByteStream, len: Option<u64>) -> Result<()> {
+    pub async fn upload_monolithic(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        body: ByteStream,
+        len: Option<u64>,
+    ) -> Result<()> {
         let id = self.start_upload(repo).await?;
         let result = self
-            .finish_upload(repo, &id, digest, Some((body, ChunkSpec { start: None, len })))
+            .finish_upload(
+                repo,
+                &id,
+                digest,
+                Some((body, ChunkSpec { start: None, len })),
+            )
             .await;
         if result.is_err() {
             self.cancel_upload(repo, &id).await.ok();
@@ -248,7 +269,12 @@ impl Registry {
 
     // ---- discovery ---------------------------------------------------------
 
-    pub async fn tags(&self, repo: &str, last: Option<&str>, n: Option<i64>) -> Result<Vec<String>> {
+    pub async fn tags(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        n: Option<i64>,
+    ) -> Result<Vec<String>> {
         validate_name(repo)?;
         self.meta
             .list_tags(repo, last, n.unwrap_or(i64::MAX))
@@ -260,7 +286,12 @@ impl Registry {
         self.meta.catalog(last, n.unwrap_or(i64::MAX)).await
     }
 
-    pub async fn referrers(&self, repo: &str, subject: &Digest, artifact_type: Option<&str>) -> Result<Vec<Referrer>> {
+    pub async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
         validate_name(repo)?;
         self.meta.referrers(repo, subject, artifact_type).await
     }
@@ -271,7 +302,10 @@ impl Registry {
         if self.policy.delete_enabled {
             Ok(())
         } else {
-            Err(Error::new(ErrorCode::Unsupported, "deletes are disabled on this registry"))
+            Err(Error::new(
+                ErrorCode::Unsupported,
+                "deletes are disabled on this registry",
+            ))
         }
     }
 

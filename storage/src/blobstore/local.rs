@@ -289,7 +289,10 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64> {
-        let handle = self.session(id).await?.ok_or_else(|| Error::upload_unknown(id))?;
+        let handle = self
+            .session(id)
+            .await?
+            .ok_or_else(|| Error::upload_unknown(id))?;
         let mut session = handle.lock().await;
         let start = session.size;
         if let Some(expected) = limits.expected_start {
@@ -343,7 +346,10 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64> {
-        let handle = self.session(id).await?.ok_or_else(|| Error::upload_unknown(id))?;
+        let handle = self
+            .session(id)
+            .await?
+            .ok_or_else(|| Error::upload_unknown(id))?;
         let session = handle.lock().await;
         let path = self.upload_file(id);
         let size = session.size;
@@ -480,8 +486,14 @@ mod tests {
         let digest = Digest::sha256_of(b"hello world");
         assert_eq!(store.upload_commit("u1", &digest).await.unwrap(), 11);
         assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
-        assert_eq!(read_all(store.get(&digest, None).await.unwrap()).await, b"hello world");
-        assert_eq!(read_all(store.get(&digest, Some(6..9)).await.unwrap()).await, b"wor");
+        assert_eq!(
+            read_all(store.get(&digest, None).await.unwrap()).await,
+            b"hello world"
+        );
+        assert_eq!(
+            read_all(store.get(&digest, Some(6..9)).await.unwrap()).await,
+            b"wor"
+        );
         assert_eq!(store.upload_size("u1").await.unwrap(), None);
     }
 

@@ -1,0 +1,150 @@
+//! The `/v2/` API: one dispatcher that parses the path and hands off to thin
+//! handlers, which translate HTTP to domain calls and back.
+
+mod blobs;
+mod discovery;
+mod manifests;
+mod uploads;
+
+use crate::error::{ApiError, ApiResult};
+use crate::routes::{self, Route};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+use storage::blobstore::ByteStream;
+use storage::{ErrorCode, Registry};
+
+pub const DOCKER_CONTENT_DIGEST: HeaderName = HeaderName::from_static("docker-content-digest");
+pub const DOCKER_UPLOAD_UUID: HeaderName = HeaderName::from_static("docker-upload-uuid");
+pub const OCI_SUBJECT: HeaderName = HeaderName::from_static("oci-subject");
+pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters-applied");
+
+#[derive(Clone)]
+pub struct AppState {
+    pub registry: Registry,
+}
+
+/// Query parameters used anywhere under `/v2/`.
+pub type Query = HashMap<String, String>;
+
+pub async fn base() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+}
+
+pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+    match route(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn route(state: AppState, req: Request) -> ApiResult {
+    let (parts, body) = req.into_parts();
+    // Some clients percent-encode the ':' of digests.
+    let path = parts
+        .uri
+        .path()
+        .strip_prefix("/v2/")
+        .unwrap_or_default()
+        .replace("%3A", ":")
+        .replace("%3a", ":");
+    let query: Query = parts
+        .uri
+        .query()
+        .map(url_decode_pairs)
+        .unwrap_or_default();
+    let reg = &state.registry;
+    let headers = &parts.headers;
+    let m = &parts.method;
+    let Some(route) = routes::parse(&path) else {
+        return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
+    };
+    match route {
+        Route::Manifest { name, reference } => match *m {
+            Method::GET | Method::HEAD => manifests::get(reg, name, reference, headers, m).await,
+            Method::PUT => manifests::put(reg, name, reference, headers, body).await,
+            Method::DELETE => manifests::delete(reg, name, reference).await,
+            _ => unsupported(m),
+        },
+        Route::Blob { name, digest } => match *m {
+            Method::GET | Method::HEAD => blobs::get(reg, name, digest, headers, m).await,
+            Method::DELETE => blobs::delete(reg, name, digest).await,
+            _ => unsupported(m),
+        },
+        Route::UploadStart { name } => match *m {
+            Method::POST => uploads::start(reg, name, &query, headers, body).await,
+            _ => unsupported(m),
+        },
+        Route::Upload { name, id } => match *m {
+            Method::GET => uploads::status(reg, name, id).await,
+            Method::PATCH => uploads::patch(reg, name, id, headers, body).await,
+            Method::PUT => uploads::put(reg, name, id, &query, headers, body).await,
+            Method::DELETE => uploads::cancel(reg, name, id).await,
+            _ => unsupported(m),
+        },
+        Route::Tags { name } => match *m {
+            Method::GET => discovery::tags(reg, name, &query).await,
+            _ => unsupported(m),
+        },
+        Route::Catalog => match *m {
+            Method::GET => discovery::catalog(reg, &query).await,
+            _ => unsupported(m),
+        },
+        Route::Referrers { name, digest } => match *m {
+            Method::GET => discovery::referrers(reg, name, digest, &query).await,
+            _ => unsupported(m),
+        },
+    }
+}
+
+fn unsupported(m: &Method) -> ApiResult {
+    Err(ApiError::new(
+        ErrorCode::Unsupported,
+        format!("method {m} is not supported on this endpoint"),
+    ))
+}
+
+fn url_decode_pairs(q: &str) -> Query {
+    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+}
+
+/// A request body as the byte stream the storage layer consumes.
+pub fn body_stream(body: Body) -> ByteStream {
+    body.into_data_stream()
+        .map_err(std::io::Error::other)
+        .boxed()
+}
+
+pub fn header_str<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+pub fn content_length(headers: &HeaderMap) -> Option<u64> {
+    header_str(headers, &header::CONTENT_LENGTH).and_then(|v| v.parse().ok())
+}
+
+/// Build an empty-bodied response with the given status and headers.
+pub fn empty(status: StatusCode, headers: &[(HeaderName, String)]) -> Response {
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    for (name, value) in headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            h.insert(name.clone(), v);
+        }
+    }
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from_static("0"));
+    resp
+}
+
+/// `true` when an `If-None-Match` header lists `etag` (or `*`).
+pub fn etag_matches(headers: &HeaderMap, etag: &str) -> bool {
+    header_str(headers, &header::IF_NONE_MATCH).is_some_and(|v| {
+        v.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag || t.trim_matches('"') == etag.trim_matches('"'))
+    })
+}

@@ -1,0 +1,164 @@
+//! Blob uploads: `POST` (session, monolithic or mount), `PATCH` chunks,
+//! `GET` status, `PUT` to finish, `DELETE` to cancel.
+
+use super::{
+    body_stream, content_length, empty, header_str, Query, DOCKER_CONTENT_DIGEST,
+    DOCKER_UPLOAD_UUID,
+};
+use crate::error::{ApiError, ApiResult};
+use axum::body::Body;
+use axum::http::{header, HeaderMap, HeaderName, StatusCode};
+use storage::{ChunkSpec, Digest, ErrorCode, Registry};
+
+fn session_location(name: &str, id: &str) -> String {
+    format!("/v2/{name}/blobs/uploads/{id}")
+}
+
+/// Distribution's convention: `0-<last byte>`, and `0-0` while empty.
+fn range_header(size: u64) -> String {
+    format!("0-{}", size.saturating_sub(1))
+}
+
+fn session_headers(name: &str, id: &str, size: u64) -> [(HeaderName, String); 3] {
+    [
+        (header::LOCATION, session_location(name, id)),
+        (header::RANGE, range_header(size)),
+        (DOCKER_UPLOAD_UUID, id.to_owned()),
+    ]
+}
+
+fn created(name: &str, digest: &Digest) -> axum::response::Response {
+    empty(
+        StatusCode::CREATED,
+        &[
+            (header::LOCATION, format!("/v2/{name}/blobs/{digest}")),
+            (DOCKER_CONTENT_DIGEST, digest.to_string()),
+        ],
+    )
+}
+
+fn digest_param(query: &Query) -> Result<Digest, ApiError> {
+    let d = query.get("digest").ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::DigestInvalid,
+            "the digest query parameter is required",
+        )
+    })?;
+    Ok(d.parse()?)
+}
+
+/// `Content-Range: <start>-<end>` (some clients prefix `bytes ` or `bytes=`).
+fn chunk_spec(headers: &HeaderMap) -> Result<ChunkSpec, ApiError> {
+    let len = content_length(headers);
+    let Some(value) = header_str(headers, &header::CONTENT_RANGE) else {
+        return Ok(ChunkSpec { start: None, len });
+    };
+    let spec = value
+        .trim()
+        .trim_start_matches("bytes")
+        .trim_start_matches(['=', ' ']);
+    let spec = spec.split('/').next().unwrap_or_default();
+    let parsed = spec
+        .split_once('-')
+        .and_then(|(s, e)| Some((s.trim().parse::<u64>().ok()?, e.trim().parse::<u64>().ok()?)));
+    match parsed {
+        Some((start, end)) if end >= start => {
+            let range_len = end - start + 1;
+            if len.is_some_and(|l| l != range_len) {
+                return Err(ApiError::new(
+                    ErrorCode::SizeInvalid,
+                    format!("Content-Range {value} disagrees with Content-Length"),
+                ));
+            }
+            Ok(ChunkSpec {
+                start: Some(start),
+                len: Some(range_len),
+            })
+        }
+        _ => Err(ApiError::new(
+            ErrorCode::RangeInvalid,
+            format!("malformed Content-Range {value:?}"),
+        )),
+    }
+}
+
+pub async fn start(
+    reg: &Registry,
+    name: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+        let digest: Digest = mount.parse()?;
+        if reg.mount(name, &digest, from).await? {
+            return Ok(created(name, &digest));
+        }
+        // Not mountable: fall back to a normal session, as the spec says.
+    } else if query.contains_key("digest") {
+        let digest = digest_param(query)?;
+        reg.upload_monolithic(name, &digest, body_stream(body), content_length(headers))
+            .await?;
+        return Ok(created(name, &digest));
+    }
+    let id = reg.start_upload(name).await?;
+    Ok(empty(StatusCode::ACCEPTED, &session_headers(name, &id, 0)))
+}
+
+pub async fn status(reg: &Registry, name: &str, id: &str) -> ApiResult {
+    let size = reg.upload_status(name, id).await?;
+    Ok(empty(
+        StatusCode::NO_CONTENT,
+        &session_headers(name, id, size),
+    ))
+}
+
+pub async fn patch(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let spec = chunk_spec(headers)?;
+    match reg.upload_chunk(name, id, body_stream(body), spec).await {
+        Ok(size) => Ok(empty(
+            StatusCode::ACCEPTED,
+            &session_headers(name, id, size),
+        )),
+        Err(e) if e.code == ErrorCode::RangeInvalid => {
+            // Tell the client where the upload really stands.
+            let size = reg.upload_status(name, id).await.unwrap_or(0);
+            let mut resp = axum::response::IntoResponse::into_response(ApiError(e));
+            for (k, v) in session_headers(name, id, size) {
+                if let Ok(v) = v.parse() {
+                    resp.headers_mut().insert(k, v);
+                }
+            }
+            Ok(resp)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn put(
+    reg: &Registry,
+    name: &str,
+    id: &str,
+    query: &Query,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult {
+    let digest = digest_param(query)?;
+    let spec = chunk_spec(headers)?;
+    let has_body = spec.len != Some(0)
+        && (spec.len.is_some() || headers.contains_key(header::TRANSFER_ENCODING));
+    let last = has_body.then(|| (body_stream(body), spec));
+    reg.finish_upload(name, id, &digest, last).await?;
+    Ok(created(name, &digest))
+}
+
+pub async fn cancel(reg: &Registry, name: &str, id: &str) -> ApiResult {
+    reg.cancel_upload(name, id).await?;
+    Ok(empty(StatusCode::NO_CONTENT, &[]))
+}

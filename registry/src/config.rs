@@ -1,0 +1,148 @@
+//! Configuration: defaults, then a TOML file, then environment variables and
+//! flags (clap gives flags precedence over their `REGISTRY_*` variables).
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The resolved configuration of `registry serve`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Directory holding blobs, upload sessions and the SQLite database.
+    pub data_dir: PathBuf,
+    pub log_format: LogFormat,
+    /// Largest manifest accepted, in bytes.
+    pub max_manifest_bytes: usize,
+    /// Largest blob accepted, in bytes (unlimited when absent).
+    pub max_blob_bytes: Option<u64>,
+    /// Whether manifest, tag and blob deletes are allowed.
+    pub delete_enabled: bool,
+    /// Upload sessions idle this long are discarded.
+    pub upload_ttl_secs: u64,
+    /// Seconds allowed for in-flight requests to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:5000".parse().expect("valid address"),
+            data_dir: PathBuf::from("./data"),
+            log_format: LogFormat::Text,
+            max_manifest_bytes: 4 << 20,
+            max_blob_bytes: None,
+            delete_enabled: true,
+            upload_ttl_secs: 24 * 3600,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+/// Flags of `registry serve`; each has a `REGISTRY_*` variable.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file.
+    #[arg(long, env = "REGISTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Listen address [default: 127.0.0.1:5000].
+    #[arg(long, env = "REGISTRY_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory [default: ./data].
+    #[arg(long, env = "REGISTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Log format [default: text].
+    #[arg(long, env = "REGISTRY_LOG_FORMAT")]
+    pub log_format: Option<LogFormat>,
+    /// Largest manifest accepted, in bytes [default: 4194304].
+    #[arg(long, env = "REGISTRY_MAX_MANIFEST_BYTES")]
+    pub max_manifest_bytes: Option<usize>,
+    /// Largest blob accepted, in bytes [default: unlimited].
+    #[arg(long, env = "REGISTRY_MAX_BLOB_BYTES")]
+    pub max_blob_bytes: Option<u64>,
+    /// Allow deletes of manifests, tags and blobs [default: true].
+    #[arg(long, env = "REGISTRY_DELETE_ENABLED")]
+    pub delete_enabled: Option<bool>,
+    /// Discard upload sessions idle this many seconds [default: 86400].
+    #[arg(long, env = "REGISTRY_UPLOAD_TTL_SECS")]
+    pub upload_ttl_secs: Option<u64>,
+    /// Grace period for in-flight requests on shutdown [default: 30].
+    #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+impl Config {
+    pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+        let mut cfg = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        macro_rules! take {
+            ($($field:ident),*) => {$(
+                if let Some(v) = args.$field.clone() { cfg.$field = v; }
+            )*};
+        }
+        take!(
+            listen,
+            data_dir,
+            log_format,
+            max_manifest_bytes,
+            delete_enabled,
+            upload_ttl_secs,
+            shutdown_grace_secs
+        );
+        if args.max_blob_bytes.is_some() {
+            cfg.max_blob_bytes = args.max_blob_bytes;
+        }
+        Ok(cfg)
+    }
+
+    pub fn policy(&self) -> storage::Policy {
+        storage::Policy {
+            max_manifest_bytes: self.max_manifest_bytes,
+            max_blob_bytes: self.max_blob_bytes,
+            delete_enabled: self.delete_enabled,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:6000\"\ndelete_enabled = false\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            config: Some(path.clone()),
+            delete_enabled: Some(true),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert_eq!(cfg.listen.port(), 6000);
+        assert!(cfg.delete_enabled, "flag overrides file");
+        assert_eq!(cfg.log_format, LogFormat::Json);
+        std::fs::write(&path, "bogus = 1\n").unwrap();
+        assert!(Config::load(&args).is_err(), "unknown keys are refused");
+    }
+}

@@ -1,0 +1,64 @@
+//! Maps the domain error onto HTTP: status code plus the OCI error body
+//! `{"errors":[{"code","message","detail"}]}`.
+
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use storage::{Error, ErrorCode};
+
+/// The HTTP face of [`storage::Error`].
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+pub type ApiResult<T = Response> = Result<T, ApiError>;
+
+impl From<Error> for ApiError {
+    fn from(e: Error) -> Self {
+        ApiError(e)
+    }
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        ApiError(Error::new(code, message))
+    }
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BlobUnknown
+        | ErrorCode::BlobUploadUnknown
+        | ErrorCode::ManifestUnknown
+        | ErrorCode::NameUnknown
+        | ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::BlobUploadInvalid
+        | ErrorCode::DigestInvalid
+        | ErrorCode::ManifestBlobUnknown
+        | ErrorCode::ManifestInvalid
+        | ErrorCode::NameInvalid
+        | ErrorCode::SizeInvalid
+        | ErrorCode::TagInvalid
+        | ErrorCode::PaginationInvalid => StatusCode::BAD_REQUEST,
+        ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::RangeInvalid | ErrorCode::RangeNotSatisfiable => {
+            StatusCode::RANGE_NOT_SATISFIABLE
+        }
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let err = self.0;
+        let status = status_of(err.code);
+        if status.is_server_error() {
+            tracing::error!(error = %err, "internal error");
+        }
+        let mut entry = serde_json::json!({ "code": err.code.as_str(), "message": err.message });
+        if let Some(detail) = err.detail {
+            entry["detail"] = detail;
+        }
+        let body = serde_json::json!({ "errors": [entry] }).to_string();
+        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
