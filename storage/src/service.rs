@@ -340,6 +340,12 @@ impl Registry {
     /// Remove upload sessions idle for longer than `ttl`, and staging files
     /// that no session owns (left by a crash). Returns how many went.
     pub async fn purge_uploads(&self, ttl: Duration) -> Result<usize> {
+        self.purge_uploads_idle_since(metadata::now() - ttl.as_secs() as i64)
+            .await
+    }
+
+    /// [`Registry::purge_uploads`] with an explicit cut-off (unix seconds).
+    pub async fn purge_uploads_idle_since(&self, before: i64) -> Result<usize> {
         // Files first, rows second: a session created in between has its row
         // before its file, so it is never mistaken for debris.
         let files = self.blobs.upload_list().await?;
@@ -350,7 +356,6 @@ impl Registry {
             self.blobs.upload_abort(id).await?;
             purged += 1;
         }
-        let before = metadata::now() - ttl.as_secs() as i64;
         for id in self.meta.stale_uploads(before).await? {
             self.blobs.upload_abort(&id).await?;
             self.meta.delete_upload(&id).await?;
