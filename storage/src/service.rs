@@ -209,7 +209,10 @@ impl Registry {
     /// Cross-repository mount: link `digest` into `repo` if `from` has it.
     pub async fn mount(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
         validate_name(repo)?;
-        validate_name(from)?;
+        // A bad `from` only means nothing can be mounted from it.
+        if validate_name(from).is_err() {
+            return Ok(false);
+        }
         let Some(size) = self.meta.linked_blob_size(from, digest).await? else {
             return Ok(false);
         };
