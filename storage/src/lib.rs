@@ -4,6 +4,7 @@
 pub mod blobstore;
 pub mod digest;
 pub mod error;
+pub mod inspect;
 pub mod manifest;
 pub mod metadata;
 pub mod names;

@@ -68,6 +68,10 @@ impl Registry {
         }
     }
 
+    pub(crate) fn meta(&self) -> &Metadata {
+        &self.meta
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }

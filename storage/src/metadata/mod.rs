@@ -5,6 +5,10 @@
 //! connection (no SQLITE_BUSY between our own writers) and reads through a
 //! separate pool that WAL lets run alongside.
 
+mod inspect;
+
+pub use inspect::{BlobUse, RepoSummary, TagRow};
+
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::ParsedManifest;
