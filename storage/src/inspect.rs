@@ -383,7 +383,7 @@ impl Registry {
             for child in index.manifests() {
                 let digest: Digest = child.digest().to_string().parse()?;
                 // Nested indexes and attestations are skipped, not failed.
-                if is_index(&child.media_type().to_string()) {
+                if is_index(child.media_type().as_ref()) {
                     continue;
                 }
                 if let Ok(img) = self
