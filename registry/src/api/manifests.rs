@@ -1,10 +1,11 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 
-use super::{content_length, empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+use super::{empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
+use futures::StreamExt;
 use storage::{ErrorCode, Registry};
 
 pub async fn get(
@@ -49,18 +50,7 @@ pub async fn put(
     body: Body,
 ) -> ApiResult {
     let limit = reg.policy().max_manifest_bytes;
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::TooLarge,
-            format!("manifest exceeds the limit of {limit} bytes"),
-        )
-    };
-    if content_length(headers).is_some_and(|l| l > limit as u64) {
-        return Err(too_large());
-    }
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| too_large())?;
+    let bytes = read_limited(body, limit).await?;
     let content_type = header_str(headers, &header::CONTENT_TYPE);
     let pushed = reg
         .put_manifest(name, reference, content_type, &bytes)
@@ -76,6 +66,37 @@ pub async fn put(
         h.push((OCI_SUBJECT, subject.to_string()));
     }
     Ok(empty(StatusCode::CREATED, &h))
+}
+
+/// Read a manifest body of at most `limit` bytes. An oversized body is
+/// still read (up to a cap) and discarded, so the client, which is usually
+/// still sending, receives the 413 instead of a reset connection.
+async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    const DRAIN_CAP: usize = 64 << 20;
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            ApiError::new(
+                ErrorCode::ManifestInvalid,
+                format!("reading manifest body: {e}"),
+            )
+        })?;
+        seen += chunk.len();
+        if seen <= limit {
+            buf.extend_from_slice(&chunk);
+        } else if seen > limit + DRAIN_CAP {
+            break;
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("manifest exceeds the limit of {limit} bytes"),
+        ));
+    }
+    Ok(buf.freeze())
 }
 
 pub async fn delete(reg: &Registry, name: &str, reference: &str) -> ApiResult {

@@ -51,11 +51,7 @@ async fn route(state: AppState, req: Request) -> ApiResult {
         .unwrap_or_default()
         .replace("%3A", ":")
         .replace("%3a", ":");
-    let query: Query = parts
-        .uri
-        .query()
-        .map(url_decode_pairs)
-        .unwrap_or_default();
+    let query: Query = parts.uri.query().map(url_decode_pairs).unwrap_or_default();
     let reg = &state.registry;
     let headers = &parts.headers;
     let m = &parts.method;

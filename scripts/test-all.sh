@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# The single test command: install prerequisites (Debian 12, as root), start
+# private containerd + dockerd, build, check formatting and lints, run unit and
+# end-to-end tests, then run the conformance runner against a fresh registry.
+# Exits non-zero if any step fails; daemons and registry are stopped on exit.
+#
+# Environment knobs:
+#   SKIP_INSTALL=1   do not check/install apt packages or the Rust toolchain
+#   KEEP_RUN_DIR=1   keep the run directory (daemon state and logs) on exit
+#   RUN_DIR=DIR      use DIR (kept afterwards) instead of a fresh /tmp/regtest-XXXXXX
+#   CARGO_TEST_ARGS  extra arguments for `cargo test` (after --workspace)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+TEST_TIMEOUT="${TEST_TIMEOUT:-1200}"
+CONFORMANCE_TIMEOUT="${CONFORMANCE_TIMEOUT:-600}"
+
+log() { printf '\n==> %s\n' "$*" >&2; }
+die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------ prerequisites
+APT_PACKAGES=(
+    docker.io containerd runc skopeo busybox-static docker-registry
+    curl ca-certificates build-essential pkg-config
+)
+
+install_packages() {
+    if ! command -v dpkg-query >/dev/null 2>&1; then
+        log "dpkg not found: not a Debian system, skipping package installation"
+        return
+    fi
+    local missing=() p
+    for p in "${APT_PACKAGES[@]}"; do
+        if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+            missing+=("$p")
+        fi
+    done
+    if [ "${#missing[@]}" -eq 0 ]; then
+        return
+    fi
+    [ "$(id -u)" -eq 0 ] || die "must run as root to install: ${missing[*]}"
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_rust() {
+    if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    # The toolchain itself comes with the machine image (rustup); it is not
+    # something this script can fetch.
+    command -v cargo >/dev/null 2>&1 || die "cargo not found: install a Rust toolchain with rustup first"
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        command -v rustup >/dev/null 2>&1 || die "cargo fmt/clippy missing and rustup not available"
+        rustup component add rustfmt clippy
+    fi
+}
+
+if [ "${SKIP_INSTALL:-0}" != 1 ]; then
+    install_packages
+    install_rust
+fi
+command -v cargo >/dev/null 2>&1 || die "cargo not found"
+
+TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+
+# ------------------------------------------------------------------ run dir
+if [ -n "${RUN_DIR:-}" ]; then
+    mkdir -p "$RUN_DIR"
+    RUN_DIR="$(cd "$RUN_DIR" && pwd)"
+    KEEP_RUN_DIR=1 # never delete a directory we were given
+else
+    RUN_DIR="$(mktemp -d /tmp/regtest-XXXXXX)"
+fi
+CONF_PID=""
+
+cleanup() {
+    local rc=$?
+    if [ -n "$CONF_PID" ] && kill -0 "$CONF_PID" 2>/dev/null; then
+        stop_registry "$CONF_PID"
+    fi
+    if [ "${KEEP_RUN_DIR:-0}" = 1 ]; then
+        "$ROOT/scripts/stop-daemons.sh" "$RUN_DIR" || true
+        log "run directory kept: $RUN_DIR"
+    else
+        "$ROOT/scripts/stop-daemons.sh" "$RUN_DIR" --remove || true
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# ------------------------------------------------------------ step tracking
+declare -a RESULTS=()
+FAILED=0
+LAST_RC=0
+
+# step NAME CMD...: run, record PASS/FAIL and duration, keep going.
+step() {
+    local name="$1" start=$SECONDS rc=0
+    shift
+    log "$name"
+    "$@" || rc=$?
+    local dur=$((SECONDS - start))
+    LAST_RC=$rc
+    if [ "$rc" -eq 0 ]; then
+        RESULTS+=("PASS  $name (${dur}s)")
+    else
+        RESULTS+=("FAIL  $name (${dur}s, exit $rc)")
+        FAILED=1
+    fi
+    return 0
+}
+
+summary() {
+    log "summary"
+    printf '  %s\n' "${RESULTS[@]}" >&2
+}
+
+# --------------------------------------------------------- registry helpers
+stop_registry() {
+    local pid="$1" deadline=$((SECONDS + 20))
+    kill -TERM "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null; do
+        if [ "$SECONDS" -ge "$deadline" ]; then
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.1
+    done
+    wait "$pid" 2>/dev/null || true
+}
+
+# start_registry DATA_DIR LOG: starts on a free port, sets REG_PID/REG_PORT.
+start_registry() {
+    local data="$1" logf="$2" attempt port deadline
+    for attempt in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 30000))
+        "$TARGET_DIR/debug/registry" serve --listen "127.0.0.1:$port" \
+            --data-dir "$data" --log-format json </dev/null >>"$logf" 2>&1 &
+        REG_PID=$!
+        deadline=$((SECONDS + 30))
+        while :; do
+            if curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then
+                REG_PORT=$port
+                return 0
+            fi
+            if ! kill -0 "$REG_PID" 2>/dev/null; then
+                wait "$REG_PID" 2>/dev/null || true
+                echo "registry exited during startup on port $port (attempt $attempt)" >&2
+                break
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                echo "registry not ready on port $port after 30s" >&2
+                stop_registry "$REG_PID"
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+    return 1
+}
+
+run_conformance() {
+    local data="$RUN_DIR/conformance-data" logf="$RUN_DIR/conformance-registry.log" rc=0
+    if ! start_registry "$data" "$logf"; then
+        tail -n 40 "$logf" >&2 || true
+        return 1
+    fi
+    CONF_PID=$REG_PID
+    echo "registry for conformance on 127.0.0.1:$REG_PORT (pid $CONF_PID)" >&2
+    timeout "$CONFORMANCE_TIMEOUT" "$TARGET_DIR/debug/conformance" \
+        --url "http://127.0.0.1:$REG_PORT" || rc=$?
+    stop_registry "$CONF_PID"
+    CONF_PID=""
+    if [ "$rc" -ne 0 ]; then
+        echo "--- last lines of $logf ---" >&2
+        tail -n 40 "$logf" >&2 || true
+    fi
+    return "$rc"
+}
+
+start_daemons() {
+    "$ROOT/scripts/start-daemons.sh" "$RUN_DIR" || {
+        for f in containerd.log dockerd.log; do
+            [ -f "$RUN_DIR/$f" ] && { echo "--- $f ---" >&2; tail -n 40 "$RUN_DIR/$f" >&2; }
+        done
+        return 1
+    }
+}
+
+run_tests() {
+    # shellcheck disable=SC2086
+    timeout "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-}
+}
+
+# -------------------------------------------------------------------- steps
+step "start containerd and dockerd" start_daemons
+if [ "$FAILED" -ne 0 ]; then
+    summary
+    exit 1
+fi
+# shellcheck disable=SC1091
+. "$RUN_DIR/env"
+
+step "cargo fmt --check" cargo fmt --all -- --check
+step "cargo build" cargo build --workspace --all-targets
+if [ "$LAST_RC" -ne 0 ]; then
+    summary
+    log "FAILED: the workspace does not build"
+    exit 1
+fi
+step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "cargo test (unit + e2e)" run_tests
+step "conformance" run_conformance
+
+summary
+if [ "$FAILED" -ne 0 ]; then
+    log "FAILED"
+    exit 1
+fi
+log "all checks passed"

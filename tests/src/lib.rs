@@ -1,0 +1,138 @@
+//! Shared helpers for the end-to-end tests of the registry.
+//!
+//! * [`registry`]: start/stop/restart the `registry` binary on a free loopback
+//!   port with a private data directory, and inspect its JSON request log.
+//! * [`cmd`]: run external clients (docker, ctr, skopeo) with a timeout and
+//!   captured output.
+//! * [`oci`]: generate small but real OCI images (gzip'd tar layers, configs,
+//!   manifests, indexes) and OCI image layouts, entirely in Rust.
+//! * [`http`]: a thin blocking HTTP client for the distribution API.
+//!
+//! The tests expect the daemons started by `scripts/start-daemons.sh`; their
+//! addresses come from environment variables (see [`require_env`]). A test
+//! that needs a variable which is not set panics with an explanation instead
+//! of silently skipping.
+
+pub mod cmd;
+pub mod http;
+pub mod oci;
+pub mod registry;
+
+use std::path::{Path, PathBuf};
+
+pub use cmd::{cmd, Cmd, CmdOutput};
+pub use http::Client;
+pub use registry::{LogRequest, Registry};
+
+/// Root of the cargo workspace (the parent of this crate's directory).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent directory")
+        .to_path_buf()
+}
+
+/// Read an environment variable the test cannot work without, or panic with a
+/// message explaining how to provide it.
+pub fn require_env(name: &str) -> String {
+    match std::env::var(name) {
+        Ok(v) if !v.is_empty() => v,
+        _ => panic!(
+            "environment variable {name} is not set. The end-to-end tests need the private \
+             containerd/dockerd started by scripts/start-daemons.sh: run `scripts/test-all.sh`, \
+             or `scripts/start-daemons.sh RUN_DIR && . RUN_DIR/env` before `cargo test`."
+        ),
+    }
+}
+
+/// The docker CLI matching the Debian engine (`$DOCKER_BIN`, default
+/// `/usr/bin/docker`). Also checks that `DOCKER_HOST` is set.
+pub fn docker() -> Cmd {
+    require_env("DOCKER_HOST");
+    require_env("DOCKER_CONFIG");
+    let bin = std::env::var("DOCKER_BIN").unwrap_or_else(|_| "/usr/bin/docker".to_string());
+    assert!(
+        Path::new(&bin).exists(),
+        "docker CLI {bin} not found (install docker.io or set DOCKER_BIN)"
+    );
+    cmd(&bin)
+}
+
+/// `$VAR` if set, else `/usr/bin/NAME` if it exists, else `NAME` (PATH).
+fn tool(var: &str, name: &str) -> String {
+    if let Ok(v) = std::env::var(var) {
+        if !v.is_empty() {
+            return v;
+        }
+    }
+    let usr = format!("/usr/bin/{name}");
+    if Path::new(&usr).exists() {
+        usr
+    } else {
+        name.to_string()
+    }
+}
+
+/// `ctr --address $CONTAINERD_ADDRESS -n NAMESPACE`.
+pub fn ctr(namespace: &str) -> Cmd {
+    let address = require_env("CONTAINERD_ADDRESS");
+    let mut c = cmd(tool("CTR_BIN", "ctr"));
+    c.args(["--address", &address, "-n", namespace]);
+    c
+}
+
+/// The containerd snapshotter to use (`$CONTAINERD_SNAPSHOTTER`, default
+/// overlayfs).
+pub fn containerd_snapshotter() -> String {
+    std::env::var("CONTAINERD_SNAPSHOTTER")
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "overlayfs".to_string())
+}
+
+/// `skopeo --policy <accept-anything policy>`; the policy file lives in `dir`.
+pub fn skopeo(dir: &Path) -> Cmd {
+    let policy = dir.join("skopeo-policy.json");
+    if !policy.exists() {
+        std::fs::write(
+            &policy,
+            br#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
+        )
+        .expect("write skopeo policy");
+    }
+    let mut c = cmd(tool("SKOPEO_BIN", "skopeo"));
+    c.arg("--policy").arg(&policy);
+    c
+}
+
+/// `sha256:<hex>` of `data`.
+pub fn sha256_digest(data: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Files under `data_dir/blobs`, as (path relative to `blobs/`, file name).
+pub fn blob_files(data_dir: &Path) -> Vec<(PathBuf, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries {
+            let e = e.expect("read_dir entry");
+            let p = e.path();
+            let ft = e.file_type().expect("file type");
+            if ft.is_dir() {
+                walk(root, &p, out);
+            } else {
+                let rel = p.strip_prefix(root).expect("under root").to_path_buf();
+                let name = e.file_name().to_string_lossy().into_owned();
+                out.push((rel, name));
+            }
+        }
+    }
+    let root = data_dir.join("blobs");
+    let mut out = Vec::new();
+    walk(&root, &root, &mut out);
+    out.sort();
+    out
+}

@@ -1,0 +1,521 @@
+//! Running the `registry` binary under test.
+
+use std::fs::{File, OpenOptions};
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant, SystemTime};
+
+use tempfile::TempDir;
+
+/// How long the registry may take to answer `GET /v2/`.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a SIGTERM'd registry may take to exit.
+const STOP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A running (or stopped) registry process with a private data directory and
+/// a JSON log file. Killed on drop.
+pub struct Registry {
+    child: Option<Child>,
+    port: u16,
+    data_dir: PathBuf,
+    log_path: PathBuf,
+    // Keeps the temporary directory alive as long as the registry.
+    tmp: Option<TempDir>,
+}
+
+/// One HTTP request as logged by the registry.
+#[derive(Debug, Clone)]
+pub struct LogRequest {
+    pub method: String,
+    /// The URI exactly as logged.
+    pub raw_uri: String,
+    /// Path component, percent-decoded.
+    pub path: String,
+    /// Query parameters, percent-decoded, in order.
+    pub query: Vec<(String, String)>,
+    pub status: u16,
+}
+
+impl LogRequest {
+    pub fn param(&self, key: &str) -> Option<&str> {
+        self.query
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Path of the registry binary: `$REGISTRY_BIN`, or `registry` next to the
+/// directory holding the running test executable (`target/debug/deps/..`),
+/// or `<workspace>/target/debug/registry`.
+pub fn registry_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("REGISTRY_BIN") {
+        if !p.is_empty() {
+            return PathBuf::from(p);
+        }
+    }
+    let mut candidates = Vec::new();
+    if let Ok(exe) = std::env::current_exe() {
+        // target/debug/deps/<test>-<hash> -> target/debug/registry
+        if let Some(profile_dir) = exe.parent().and_then(Path::parent) {
+            candidates.push(profile_dir.join("registry"));
+        }
+    }
+    candidates.push(crate::workspace_root().join("target/debug/registry"));
+    for c in &candidates {
+        if c.is_file() {
+            warn_if_stale(c);
+            return c.clone();
+        }
+    }
+    panic!(
+        "registry binary not found (looked at {candidates:?}); build it first with \
+         `cargo build -p registry` (scripts/test-all.sh does this) or set REGISTRY_BIN"
+    );
+}
+
+fn newest_mtime(dir: &Path) -> Option<SystemTime> {
+    let mut newest = None;
+    for e in std::fs::read_dir(dir).ok()?.flatten() {
+        let p = e.path();
+        let t = if p.is_dir() {
+            newest_mtime(&p)
+        } else {
+            e.metadata().ok().and_then(|m| m.modified().ok())
+        };
+        if t > newest {
+            newest = t;
+        }
+    }
+    newest
+}
+
+fn warn_if_stale(bin: &Path) {
+    let root = crate::workspace_root();
+    let Some(bin_time) = bin.metadata().ok().and_then(|m| m.modified().ok()) else {
+        return;
+    };
+    for dir in ["registry/src", "storage/src"] {
+        if let Some(src_time) = newest_mtime(&root.join(dir)) {
+            if src_time > bin_time {
+                eprintln!(
+                    "warning: {} is older than {dir}; run `cargo build -p registry`",
+                    bin.display()
+                );
+            }
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral loopback port")
+        .port()
+}
+
+impl Registry {
+    /// Start a registry with a fresh data directory on a free port, and wait
+    /// until `GET /v2/` answers 200.
+    pub fn start() -> Registry {
+        let tmp = tempfile::Builder::new()
+            .prefix("e2e-registry-")
+            .tempdir()
+            .expect("create temp dir");
+        let data_dir = tmp.path().join("data");
+        let log_path = tmp.path().join("registry.log");
+        let mut tmp = Some(tmp);
+        let mut last_err = String::new();
+        // The port is free when chosen, but another process could take it
+        // before the registry binds it: if the registry exits during startup,
+        // try again with another port.
+        for _ in 0..5 {
+            let mut reg = Registry {
+                child: None,
+                port: free_port(),
+                data_dir: data_dir.clone(),
+                log_path: log_path.clone(),
+                tmp: tmp.take(),
+            };
+            reg.spawn();
+            match reg.wait_ready() {
+                Ok(()) => return reg,
+                Err(e) => {
+                    last_err = e;
+                    let exited = reg.child.is_none();
+                    reg.kill_now();
+                    tmp = reg.tmp.take();
+                    if !exited {
+                        break;
+                    }
+                }
+            }
+        }
+        panic!("registry did not start: {last_err}");
+    }
+
+    fn kill_now(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    fn spawn(&mut self) {
+        let log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log_path)
+            .expect("open registry log");
+        let bin = registry_bin();
+        let mut command = Command::new(&bin);
+        // Only the flags below configure the registry; drop inherited
+        // REGISTRY_* variables (e.g. REGISTRY_BIN, REGISTRY_CONFIG).
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("REGISTRY_") {
+                command.env_remove(&k);
+            }
+        }
+        let child = command
+            .arg("serve")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .arg("--log-format")
+            .arg("json")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("failed to start {}: {e}", bin.display()));
+        self.child = Some(child);
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .expect("http client");
+        let url = format!("{}/v2/", self.url());
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Some(status) = child.try_wait().expect("try_wait") {
+                    self.child = None;
+                    return Err(format!(
+                        "registry exited during startup ({status}); log:\n{}",
+                        self.log_tail(40)
+                    ));
+                }
+            }
+            match client.get(&url).send() {
+                Ok(r) if r.status().as_u16() == 200 => return Ok(()),
+                Ok(r) => last = format!("GET /v2/ returned {}", r.status()),
+                Err(e) => last = format!("GET /v2/ failed: {e}"),
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "registry not ready after {READY_TIMEOUT:?} ({last}); log:\n{}",
+                    self.log_tail(40)
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Send SIGTERM and wait for the process to exit; returns its exit status.
+    pub fn stop(&mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("registry is not running");
+        let pid = child.id().to_string();
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "registry did not exit within {STOP_TIMEOUT:?} after SIGTERM; log:\n{}",
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Start again (after [`Registry::stop`]) on the same port and data dir.
+    pub fn restart(&mut self) {
+        if self.child.is_some() {
+            self.stop();
+        }
+        self.spawn();
+        if let Err(e) = self.wait_ready() {
+            panic!("registry did not restart: {e}");
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => c.try_wait().expect("try_wait").is_none(),
+            None => false,
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `127.0.0.1:PORT`, the registry host as used in image references.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    pub fn log_path(&self) -> &Path {
+        &self.log_path
+    }
+
+    /// A blocking HTTP client for this registry.
+    pub fn client(&self) -> crate::http::Client {
+        crate::http::Client::new(&self.url())
+    }
+
+    /// The whole log file.
+    pub fn log_text(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = File::open(&self.log_path) {
+            let mut buf = Vec::new();
+            let _ = f.read_to_end(&mut buf);
+            s = String::from_utf8_lossy(&buf).into_owned();
+        }
+        s
+    }
+
+    /// The last `n` lines of the log.
+    pub fn log_tail(&self, n: usize) -> String {
+        let text = self.log_text();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// All HTTP requests found in the JSON log so far.
+    pub fn requests(&self) -> Vec<LogRequest> {
+        self.log_text().lines().filter_map(parse_log_line).collect()
+    }
+
+    /// Requests whose method equals `method`, whose decoded path starts with
+    /// `path_prefix`, and (if given) whose status equals `status`.
+    pub fn find_requests(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        status: Option<u16>,
+    ) -> Vec<LogRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| {
+                r.method.eq_ignore_ascii_case(method)
+                    && r.path.starts_with(path_prefix)
+                    && status.is_none_or(|s| r.status == s)
+            })
+            .collect()
+    }
+
+    /// Number of requests matching [`Registry::find_requests`].
+    pub fn count_requests(&self, method: &str, path_prefix: &str, status: Option<u16>) -> usize {
+        self.find_requests(method, path_prefix, status).len()
+    }
+
+    /// Poll the log until a request satisfying `pred` shows up (log lines may
+    /// be written slightly after the client saw the response).
+    pub fn wait_for_request(&self, what: &str, pred: impl Fn(&LogRequest) -> bool) -> LogRequest {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(r) = self.requests().into_iter().find(|r| pred(r)) {
+                return r;
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "no request matching `{what}` in the registry log {}; logged requests:\n{}",
+                    self.log_path.display(),
+                    self.requests_summary()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// One line per logged request: `METHOD URI -> STATUS`.
+    pub fn requests_summary(&self) -> String {
+        self.requests()
+            .iter()
+            .map(|r| format!("{} {} -> {}", r.method, r.raw_uri, r.status))
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let pid = child.id().to_string();
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if std::thread::panicking() {
+            eprintln!(
+                "=== registry on port {} (log {}), last lines ===\n{}",
+                self.port,
+                self.log_path.display(),
+                self.log_tail(60)
+            );
+            if std::env::var_os("E2E_KEEP_TMP").is_some() {
+                if let Some(tmp) = self.tmp.take() {
+                    eprintln!("keeping {}", tmp.keep().display());
+                }
+            }
+        }
+    }
+}
+
+/// Parse one log line into a request record, if it is one. Understands the
+/// tracing-subscriber JSON format (`fields.method/uri/status`), flattened
+/// fields, and the distribution/distribution format (`http.request.method`,
+/// `http.request.uri`, `http.response.status`).
+pub fn parse_log_line(line: &str) -> Option<LogRequest> {
+    let start = line.find('{')?;
+    let v: serde_json::Value = serde_json::from_str(line[start..].trim_end()).ok()?;
+    let lookup = |keys: &[&str]| -> Option<serde_json::Value> {
+        for k in keys {
+            if let Some(x) = v.get("fields").and_then(|f| f.get(*k)) {
+                return Some(x.clone());
+            }
+            if let Some(x) = v.get(*k) {
+                return Some(x.clone());
+            }
+            if let Some(x) = v.get("span").and_then(|f| f.get(*k)) {
+                return Some(x.clone());
+            }
+        }
+        None
+    };
+    let method = lookup(&["method", "http.request.method"])?;
+    let uri = lookup(&["uri", "http.request.uri", "path"])?;
+    let status = lookup(&["status", "http.response.status"])?;
+    let method = method.as_str()?.to_string();
+    let raw_uri = uri.as_str()?.to_string();
+    let status = match status {
+        serde_json::Value::Number(n) => u16::try_from(n.as_u64()?).ok()?,
+        serde_json::Value::String(s) => s.split_whitespace().next()?.parse().ok()?,
+        _ => return None,
+    };
+    // An absolute URI may be logged; keep only path and query.
+    let mut rest = raw_uri.as_str();
+    if let Some(i) = rest.find("://") {
+        rest = &rest[i + 3..];
+        rest = rest.find('/').map_or("/", |j| &rest[j..]);
+    }
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, q),
+        None => (rest, ""),
+    };
+    let query = query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+        .collect();
+    Some(LogRequest {
+        method,
+        path: percent_decode(path),
+        raw_uri,
+        query,
+        status,
+    })
+}
+
+/// Decode `%XX` escapes (and `+` as space in queries is not needed here).
+pub fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            let hi = (bytes[i + 1] as char).to_digit(16);
+            let lo = (bytes[i + 2] as char).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hi, lo) {
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_tracing_json_line() {
+        let line = r#"{"timestamp":"x","level":"INFO","fields":{"message":"request","method":"POST","uri":"/v2/a/b/blobs/uploads/?mount=sha256%3Aab&from=a%2Fc","status":201},"target":"registry"}"#;
+        let r = parse_log_line(line).expect("parsed");
+        assert_eq!(r.method, "POST");
+        assert_eq!(r.path, "/v2/a/b/blobs/uploads/");
+        assert_eq!(r.param("mount"), Some("sha256:ab"));
+        assert_eq!(r.param("from"), Some("a/c"));
+        assert_eq!(r.status, 201);
+    }
+
+    #[test]
+    fn parses_distribution_line() {
+        let line = r#"{"http.request.method":"HEAD","http.request.uri":"/v2/x/blobs/sha256:00","http.response.status":404,"msg":"response completed"}"#;
+        let r = parse_log_line(line).expect("parsed");
+        assert_eq!(r.method, "HEAD");
+        assert_eq!(r.status, 404);
+        assert!(parse_log_line(r#"{"fields":{"message":"starting"}}"#).is_none());
+        assert!(parse_log_line("plain text").is_none());
+    }
+
+    #[test]
+    fn decodes_percent() {
+        assert_eq!(percent_decode("a%2Fb%3a"), "a/b:");
+        assert_eq!(percent_decode("100%"), "100%");
+        assert_eq!(percent_decode("%zz"), "%zz");
+    }
+}

@@ -1,0 +1,573 @@
+//! Malformed and hostile requests over plain HTTP. Every rejection must carry
+//! a distribution error body, and none of them may disturb a good image that
+//! was pushed first.
+//!
+//! All cases run against one registry; each case runs under `catch_unwind` so
+//! that one failure does not hide the others, and the test fails at the end
+//! with the list of failed cases.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::Duration;
+
+use e2e::http::{with_query, Client, Resp};
+use e2e::oci::{self, Blob, Image, MT_DOCKER_SCHEMA1_SIGNED, MT_OCI_MANIFEST};
+use e2e::{blob_files, sha256_digest, Registry};
+use reqwest::Method;
+use serde_json::json;
+
+const REPO: &str = "e2e/bad";
+
+struct Ctx<'a> {
+    reg: &'a Registry,
+    c: Client,
+    good: Image,
+}
+
+impl Ctx<'_> {
+    fn patch(&self, loc: &str, range: Option<&str>, body: Vec<u8>) -> Resp {
+        let mut rb = self
+            .c
+            .request(Method::PATCH, loc)
+            .header("Content-Type", "application/octet-stream")
+            .header("Content-Length", body.len().to_string());
+        if let Some(r) = range {
+            rb = rb.header("Content-Range", r);
+        }
+        self.c.send(rb.body(body))
+    }
+
+    fn put_digest(&self, loc: &str, digest: &str, body: Vec<u8>) -> Resp {
+        self.c.send(
+            self.c
+                .request(Method::PUT, &with_query(loc, "digest", digest))
+                .header("Content-Type", "application/octet-stream")
+                .body(body),
+        )
+    }
+
+    fn assert_blob_absent(&self, digest: &str) {
+        let r = self.c.head(&format!("/v2/{REPO}/blobs/{digest}"));
+        assert_eq!(
+            r.status,
+            404,
+            "blob {digest} should not exist:\n{}",
+            r.describe()
+        );
+        let hex = digest.trim_start_matches("sha256:");
+        assert!(
+            !blob_files(self.reg.data_dir())
+                .iter()
+                .any(|(_, n)| n == hex),
+            "a file for rejected blob {digest} exists under blobs/"
+        );
+    }
+
+    /// A manifest over the good image's blobs with extra `annotations`.
+    fn manifest_with_annotation(&self, key: &str, value: &str) -> Vec<u8> {
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": MT_OCI_MANIFEST,
+            "config": self.good.config.descriptor(),
+            "layers": self.good.layers.iter().map(|l| l.blob.descriptor()).collect::<Vec<_>>(),
+            "annotations": {key: value},
+        }))
+        .unwrap()
+    }
+}
+
+/// Send raw bytes on a fresh connection, half-close, and read what comes back.
+fn raw_http(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let _ = s.write_all(request);
+    let _ = s.shutdown(std::net::Shutdown::Write);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+fn path_of(url: &str) -> String {
+    match url.find("://") {
+        Some(i) => {
+            let rest = &url[i + 3..];
+            rest.find('/')
+                .map_or("/".to_string(), |j| rest[j..].to_string())
+        }
+        None => url.to_string(),
+    }
+}
+
+fn wrong_digest_on_put(x: &Ctx) {
+    let data = b"some blob data for a wrong digest".to_vec();
+    let claimed = sha256_digest(b"something else entirely");
+    let loc = x.c.start_upload(REPO);
+    let r = x.put_digest(&loc, &claimed, data.clone());
+    r.expect_error(&[400], &["DIGEST_INVALID"]);
+    x.assert_blob_absent(&claimed);
+    x.assert_blob_absent(&sha256_digest(&data));
+
+    // Syntactically invalid digests.
+    for bad in ["sha256:zzzz", "sha256:abc", "nonsense"] {
+        let loc = x.c.start_upload(REPO);
+        let r = x.put_digest(&loc, bad, data.clone());
+        r.expect_error(&[400], &["DIGEST_INVALID"]);
+    }
+    // Monolithic POST ?digest= with a wrong digest.
+    let r = x.c.send(
+        x.c.request(
+            Method::POST,
+            &format!("/v2/{REPO}/blobs/uploads/?digest={claimed}"),
+        )
+        .header("Content-Type", "application/octet-stream")
+        .body(data),
+    );
+    r.expect_error(&[400], &["DIGEST_INVALID"]);
+    x.assert_blob_absent(&claimed);
+}
+
+fn partial_upload_then_full_digest(x: &Ctx) {
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let full = sha256_digest(&data);
+    let half = data.len() / 2;
+    let loc = x.c.start_upload(REPO);
+    let r = x
+        .patch(
+            &loc,
+            Some(&format!("0-{}", half - 1)),
+            data[..half].to_vec(),
+        )
+        .expect_status(202);
+    assert_eq!(
+        r.header("range").as_deref(),
+        Some(format!("0-{}", half - 1).as_str()),
+        "Range after first chunk:\n{}",
+        r.describe()
+    );
+    let loc = x.c.url(&r.header("location").unwrap_or(loc));
+    // Close the upload claiming the digest of the full data: must fail.
+    let r = x.put_digest(&loc, &full, Vec::new());
+    r.expect_error(
+        &[400],
+        &["DIGEST_INVALID", "SIZE_INVALID", "BLOB_UPLOAD_INVALID"],
+    );
+    x.assert_blob_absent(&full);
+}
+
+fn content_range_claims_more_than_body(x: &Ctx) {
+    let loc = x.c.start_upload(REPO);
+    let r = x.patch(&loc, Some("0-1023"), vec![1u8; 512]);
+    r.expect_error(
+        &[400, 416],
+        &["BLOB_UPLOAD_INVALID", "SIZE_INVALID", "RANGE_INVALID"],
+    );
+    // Whatever the upload holds now, it cannot hold 1024 bytes.
+    let st = x.c.get(&loc);
+    if st.status == 204 {
+        let range = st.header("range").unwrap_or_default();
+        assert!(
+            range != "0-1023",
+            "upload recorded bytes it never received (Range {range})"
+        );
+    }
+}
+
+fn truncated_body_connection_closed(x: &Ctx) {
+    let data: Vec<u8> = (0..100_000u32).map(|i| (i % 13) as u8).collect();
+    let full = sha256_digest(&data);
+    let loc = x.c.start_upload(REPO);
+    let path = path_of(&loc);
+    let mut req = format!(
+        "PATCH {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/octet-stream\r\n\
+         Content-Length: {}\r\nContent-Range: 0-{}\r\nConnection: close\r\n\r\n",
+        x.reg.host(),
+        data.len(),
+        data.len() - 1
+    )
+    .into_bytes();
+    req.extend_from_slice(&data[..data.len() / 2]);
+    let _response = raw_http(x.reg.port(), &req);
+
+    // The upload may be gone or may hold at most what was received.
+    let st = x.c.get(&loc);
+    match st.status {
+        204 => {
+            let range = st.header("range").unwrap_or_default();
+            let end: usize = range
+                .rsplit('-')
+                .next()
+                .and_then(|e| e.parse().ok())
+                .unwrap_or(0);
+            assert!(
+                end < data.len() / 2,
+                "upload claims {range} after a truncated PATCH of {} bytes",
+                data.len() / 2
+            );
+        }
+        404 => st.expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]),
+        _ => panic!("unexpected upload status:\n{}", st.describe()),
+    }
+    let r = x.put_digest(&loc, &full, Vec::new());
+    assert!(
+        (400..500).contains(&r.status),
+        "completing a truncated upload must fail:\n{}",
+        r.describe()
+    );
+    r.error_codes();
+    x.assert_blob_absent(&full);
+}
+
+fn bad_repository_names(x: &Ctx) {
+    let names = [
+        "Upper/case",
+        "e2e/UPPER",
+        "e2e/a..b",
+        "e2e/-lead",
+        "e2e/trail-",
+        "e2e/a___b",
+        "e2e/.hidden",
+        "e2e/trail_",
+        "e2e/sp%20ace",
+    ];
+    for name in names {
+        let r =
+            x.c.send(x.c.request(Method::POST, &format!("/v2/{name}/blobs/uploads/")));
+        r.expect_error(&[400], &["NAME_INVALID"]);
+        let r =
+            x.c.put_manifest_raw(name, "v1", MT_OCI_MANIFEST, x.good.manifest.data.clone());
+        r.expect_error(&[400], &["NAME_INVALID"]);
+    }
+    // A long but valid multi-component name works.
+    let ok = "e2e/a-b_c.d/e__f/g0";
+    x.c.push_image(ok, "v1", &x.good);
+}
+
+fn bad_tags(x: &Ctx) {
+    let repo = "e2e/bad-tags";
+    for b in x.good.blobs() {
+        x.c.push_blob(repo, &b.data);
+    }
+    let long_bad = "a".repeat(129);
+    for tag in ["-lead", ".dot", long_bad.as_str(), "bad%21tag", "bad%20tag"] {
+        let r =
+            x.c.put_manifest_raw(repo, tag, MT_OCI_MANIFEST, x.good.manifest.data.clone());
+        r.expect_error(&[400], &["TAG_INVALID", "MANIFEST_INVALID", "NAME_INVALID"]);
+    }
+    let long_ok = format!("_{}", "a".repeat(127));
+    x.c.push_manifest(repo, &long_ok, &x.good.manifest);
+    assert_eq!(x.c.tags(repo), vec![long_ok]);
+}
+
+fn oversized_manifest(x: &Ctx) {
+    let body = x.manifest_with_annotation("e2e.padding", &"x".repeat(4 * 1024 * 1024 + 1024));
+    assert!(body.len() > 4 * 1024 * 1024);
+    let digest = sha256_digest(&body);
+    // Send it several times: a server that answers before reading the body
+    // and then closes the socket makes the client fail with EPIPE/ECONNRESET
+    // some of the time, never seeing the 413.
+    for attempt in 1..=5 {
+        let r =
+            x.c.try_send(
+                x.c.request(Method::PUT, &format!("/v2/{REPO}/manifests/huge"))
+                    .header("Content-Type", MT_OCI_MANIFEST)
+                    .body(body.clone()),
+            )
+            .unwrap_or_else(|e| {
+                panic!(
+                    "attempt {attempt}: the client did not get a response to an oversized \
+                     manifest PUT; the server probably replied without reading the request \
+                     body and closed the connection (it should drain or read the body \
+                     before answering): {e}"
+                )
+            });
+        r.expect_error(&[400, 413], &["SIZE_INVALID", "MANIFEST_INVALID"]);
+    }
+    let r = x.c.put_manifest_raw(REPO, "huge", MT_OCI_MANIFEST, body);
+    r.expect_error(&[400, 413], &["SIZE_INVALID", "MANIFEST_INVALID"]);
+    x.c.get(&format!("/v2/{REPO}/manifests/{digest}"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+    x.c.get(&format!("/v2/{REPO}/manifests/huge"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+}
+
+fn malformed_manifests(x: &Ctx) {
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        ("truncated JSON", br#"{"schemaVersion": 2, "mediaType": "#.to_vec()),
+        ("not JSON", b"this is not json".to_vec()),
+        ("empty body", Vec::new()),
+        ("JSON array", b"[1,2,3]".to_vec()),
+        (
+            "missing config",
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": MT_OCI_MANIFEST,
+                "layers": [],
+            }))
+            .unwrap(),
+        ),
+        (
+            "schemaVersion 3",
+            serde_json::to_vec(&json!({
+                "schemaVersion": 3,
+                "mediaType": MT_OCI_MANIFEST,
+                "config": x.good.config.descriptor(),
+                "layers": [],
+            }))
+            .unwrap(),
+        ),
+        (
+            "bad layer digest syntax",
+            serde_json::to_vec(&json!({
+                "schemaVersion": 2,
+                "mediaType": MT_OCI_MANIFEST,
+                "config": x.good.config.descriptor(),
+                "layers": [{"mediaType": oci::MT_OCI_LAYER_GZIP, "digest": "sha256:nothex", "size": 1}],
+            }))
+            .unwrap(),
+        ),
+    ];
+    for (what, body) in cases {
+        let r =
+            x.c.put_manifest_raw(REPO, "malformed", MT_OCI_MANIFEST, body);
+        assert!(r.status == 400, "{what}: expected 400:\n{}", r.describe());
+        r.expect_error(&[400], &["MANIFEST_INVALID", "DIGEST_INVALID"]);
+    }
+    x.c.get(&format!("/v2/{REPO}/manifests/malformed"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+}
+
+fn chunks_out_of_order(x: &Ctx) {
+    let data: Vec<u8> = (0..30u8).collect();
+    let loc = x.c.start_upload(REPO);
+    let r = x
+        .patch(&loc, Some("0-9"), data[..10].to_vec())
+        .expect_status(202);
+    let loc = x.c.url(&r.header("location").unwrap_or(loc));
+    // Skips 10..19.
+    let r = x.patch(&loc, Some("20-29"), data[20..].to_vec());
+    r.expect_error(
+        &[416],
+        &["BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID"],
+    );
+    // Overlaps what was already written.
+    let r = x.patch(&loc, Some("5-14"), data[5..15].to_vec());
+    r.expect_error(
+        &[416],
+        &["BLOB_UPLOAD_INVALID", "RANGE_INVALID", "SIZE_INVALID"],
+    );
+    // The session is intact and continues where it was.
+    let st = x.c.get(&loc).expect_status(204);
+    assert_eq!(
+        st.header("range").as_deref(),
+        Some("0-9"),
+        "{}",
+        st.describe()
+    );
+    let r = x
+        .patch(&loc, Some("10-19"), data[10..20].to_vec())
+        .expect_status(202);
+    let loc = x.c.url(&r.header("location").unwrap_or(loc));
+    let r = x
+        .patch(&loc, Some("20-29"), data[20..].to_vec())
+        .expect_status(202);
+    let loc = x.c.url(&r.header("location").unwrap_or(loc));
+    let digest = sha256_digest(&data);
+    x.put_digest(&loc, &digest, Vec::new()).expect_status(201);
+    assert_eq!(x.c.get_blob_verified(REPO, &digest), data);
+}
+
+fn unknown_upload_id(x: &Ctx) {
+    let id = "3f2504e0-4f89-41d3-9a0c-0305e82c3301";
+    let path = format!("/v2/{REPO}/blobs/uploads/{id}");
+    x.c.get(&path)
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+    x.patch(&path, Some("0-3"), b"data".to_vec())
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+    x.put_digest(&path, &sha256_digest(b"data"), b"data".to_vec())
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+    x.c.delete(&path)
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+
+    // An upload id from one repository is unknown in another.
+    let loc = x.c.start_upload("e2e/bad-other");
+    let foreign =
+        x.c.url(&loc)
+            .replacen("/e2e/bad-other/", &format!("/{REPO}/"), 1);
+    assert_ne!(
+        foreign,
+        x.c.url(&loc),
+        "Location does not contain the repository: {loc}"
+    );
+    x.c.get(&foreign)
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+    x.put_digest(&foreign, &sha256_digest(b"x"), b"x".to_vec())
+        .expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+
+    // After a completed upload, its id is no longer usable.
+    let loc = x.c.start_upload(REPO);
+    let d = sha256_digest(b"once");
+    x.put_digest(&loc, &d, b"once".to_vec()).expect_status(201);
+    x.c.get(&loc).expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+}
+
+fn manifest_blob_unknown(x: &Ctx) {
+    let missing_layer = Blob::new(oci::MT_OCI_LAYER_GZIP, b"never uploaded layer".to_vec());
+    let missing_config = Blob::new(oci::MT_OCI_CONFIG, b"{\"never\":\"uploaded\"}".to_vec());
+    let with_missing_layer = json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "config": x.good.config.descriptor(),
+        "layers": [x.good.layers[0].blob.descriptor(), missing_layer.descriptor()],
+    });
+    let with_missing_config = json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "config": missing_config.descriptor(),
+        "layers": [x.good.layers[0].blob.descriptor()],
+    });
+    for m in [with_missing_layer, with_missing_config] {
+        let body = serde_json::to_vec(&m).unwrap();
+        let digest = sha256_digest(&body);
+        x.c.put_manifest_raw(REPO, "missing-blob", MT_OCI_MANIFEST, body)
+            .expect_error(&[400], &["MANIFEST_BLOB_UNKNOWN"]);
+        x.c.get(&format!("/v2/{REPO}/manifests/{digest}"))
+            .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+    }
+    // Blobs in another repository do not count for this one: push a blob
+    // elsewhere only.
+    let elsewhere =
+        x.c.push_blob("e2e/bad-elsewhere", b"layer only in another repo");
+    let m = json!({
+        "schemaVersion": 2,
+        "mediaType": MT_OCI_MANIFEST,
+        "config": x.good.config.descriptor(),
+        "layers": [{"mediaType": oci::MT_OCI_LAYER_GZIP, "digest": elsewhere, "size": 26}],
+    });
+    x.c.put_manifest_raw(
+        REPO,
+        "missing-blob",
+        MT_OCI_MANIFEST,
+        serde_json::to_vec(&m).unwrap(),
+    )
+    .expect_error(&[400], &["MANIFEST_BLOB_UNKNOWN"]);
+}
+
+fn schema1_manifest(x: &Ctx) {
+    let layer = &x.good.layers[0].blob.digest;
+    let body = serde_json::to_vec_pretty(&json!({
+        "schemaVersion": 1,
+        "name": REPO,
+        "tag": "schema1",
+        "architecture": "amd64",
+        "fsLayers": [{"blobSum": layer}],
+        "history": [{"v1Compatibility": "{\"id\":\"e2e\"}"}],
+        "signatures": [{
+            "header": {"jwk": {"crv": "P-256", "kid": "X", "kty": "EC", "x": "x", "y": "y"}, "alg": "ES256"},
+            "signature": "c2lnbmF0dXJl",
+            "protected": "e30"
+        }],
+    }))
+    .unwrap();
+    for ct in [
+        MT_DOCKER_SCHEMA1_SIGNED,
+        "application/vnd.docker.distribution.manifest.v1+json",
+    ] {
+        x.c.put_manifest_raw(REPO, "schema1", ct, body.clone())
+            .expect_error(&[400], &["MANIFEST_INVALID"]);
+    }
+    x.c.get(&format!("/v2/{REPO}/manifests/schema1"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+}
+
+fn not_found_codes(x: &Ctx) {
+    let unknown = sha256_digest(b"unknown blob");
+    x.c.get(&format!("/v2/{REPO}/blobs/{unknown}"))
+        .expect_error(&[404], &["BLOB_UNKNOWN"]);
+    x.c.get(&format!("/v2/{REPO}/manifests/no-such-tag"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+    x.c.get(&format!("/v2/{REPO}/manifests/{unknown}"))
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+    x.c.get("/v2/e2e/no-such-repo/tags/list")
+        .expect_error(&[404], &["NAME_UNKNOWN"]);
+}
+
+#[test]
+fn bad_input_is_rejected_and_good_image_survives() {
+    let reg = Registry::start();
+    let c = reg.client();
+    let good = oci::simple_image("bad-input-good");
+    let good_digest = c.push_image(REPO, "v1", &good);
+    let x = Ctx { reg: &reg, c, good };
+
+    type Case = fn(&Ctx);
+    let cases: &[(&str, Case)] = &[
+        ("wrong_digest_on_put", wrong_digest_on_put),
+        (
+            "partial_upload_then_full_digest",
+            partial_upload_then_full_digest,
+        ),
+        (
+            "content_range_claims_more_than_body",
+            content_range_claims_more_than_body,
+        ),
+        (
+            "truncated_body_connection_closed",
+            truncated_body_connection_closed,
+        ),
+        ("bad_repository_names", bad_repository_names),
+        ("bad_tags", bad_tags),
+        ("oversized_manifest", oversized_manifest),
+        ("malformed_manifests", malformed_manifests),
+        ("chunks_out_of_order", chunks_out_of_order),
+        ("unknown_upload_id", unknown_upload_id),
+        ("manifest_blob_unknown", manifest_blob_unknown),
+        ("schema1_manifest", schema1_manifest),
+        ("not_found_codes", not_found_codes),
+    ];
+    let mut failed: Vec<String> = Vec::new();
+    let mut seen_server_errors = 0;
+    for (name, case) in cases {
+        eprintln!("--- case {name}");
+        if catch_unwind(AssertUnwindSafe(|| case(&x))).is_err() {
+            failed.push(name.to_string());
+        }
+        let server_errors: Vec<String> = reg
+            .requests()
+            .iter()
+            .filter(|r| r.status >= 500)
+            .map(|r| format!("{} {} -> {}", r.method, r.raw_uri, r.status))
+            .collect();
+        if server_errors.len() > seen_server_errors {
+            eprintln!(
+                "case {name} caused server errors: {:?}",
+                &server_errors[seen_server_errors..]
+            );
+            failed.push(format!("{name} (5xx)"));
+            seen_server_errors = server_errors.len();
+        }
+    }
+
+    // The good image is intact.
+    let m = x.c.get_manifest(REPO, "v1");
+    assert_eq!(m.body, x.good.manifest.data, "manifest bytes changed");
+    assert_eq!(
+        m.header("docker-content-digest").as_deref(),
+        Some(good_digest.as_str()),
+        "tag v1 no longer resolves to the good manifest"
+    );
+    assert_eq!(
+        x.c.get_manifest(REPO, &good_digest).body,
+        x.good.manifest.data
+    );
+    for b in x.good.blobs() {
+        assert_eq!(x.c.get_blob_verified(REPO, &b.digest), b.data);
+    }
+    let tags = x.c.tags(REPO);
+    assert_eq!(tags, vec!["v1".to_string()], "unexpected tags in {REPO}");
+
+    assert!(
+        failed.is_empty(),
+        "failed cases: {failed:?} (details above)"
+    );
+}
