@@ -3,8 +3,12 @@
 mod api;
 mod config;
 mod error;
+mod history_cli;
+mod inspect_api;
+mod present;
 mod routes;
 mod server;
+mod web;
 
 use clap::{Parser, Subcommand};
 use config::{Config, LogFormat, ServeArgs};
@@ -24,6 +28,9 @@ struct Cli {
 enum Command {
     /// Serve the registry API (the default when no command is given).
     Serve(ServeArgs),
+    /// Show the layers of an image and the commands that made them, like
+    /// `docker history`, from a running registry.
+    History(history_cli::HistoryArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -54,5 +61,6 @@ async fn main() -> anyhow::Result<()> {
             init_logging(cfg.log_format);
             server::serve(cfg).await
         }
+        Command::History(args) => history_cli::run(args).await,
     }
 }

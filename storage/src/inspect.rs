@@ -13,13 +13,13 @@ use crate::service::Registry;
 use crate::Digest;
 use futures::TryStreamExt;
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 
 /// Config blobs are small JSON documents; refuse to buffer anything bigger.
 const MAX_CONFIG_BYTES: u64 = 8 << 20;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TagSummary {
     pub tag: String,
     pub digest: String,
@@ -30,7 +30,7 @@ pub struct TagSummary {
     pub pushed: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageDetail {
     pub repository: String,
     pub reference: String,
@@ -42,7 +42,7 @@ pub struct ImageDetail {
     pub referrers: Vec<ReferrerInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PlatformImage {
     pub platform: String,
     pub digest: String,
@@ -62,7 +62,7 @@ pub struct PlatformImage {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
 pub struct ConfigInfo {
     pub created: Option<String>,
     pub author: Option<String>,
@@ -78,7 +78,7 @@ pub struct ConfigInfo {
     pub labels: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct HistoryRow {
     pub created: Option<String>,
     /// The command as recorded (tabs shown as spaces, as `docker history`).
@@ -89,7 +89,7 @@ pub struct HistoryRow {
     pub layer: Option<usize>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LayerInfo {
     pub digest: String,
     pub media_type: String,
@@ -98,7 +98,7 @@ pub struct LayerInfo {
     pub used_by: Vec<BlobUse>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReferrerInfo {
     pub digest: String,
     pub media_type: String,
@@ -107,7 +107,7 @@ pub struct ReferrerInfo {
 }
 
 /// Where a blob is used across the registry.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BlobDetail {
     pub digest: String,
     pub size: i64,
@@ -352,9 +352,10 @@ impl Registry {
             .map(|l| l.size)
             .sum();
         let info = config.as_ref().map(config_info);
-        let platform = match (&info, platform_hint) {
-            (Some(c), _) => platform_string(&c.os, &c.architecture, c.variant.as_deref()),
-            (None, Some(p)) => p,
+        // Inside an index the index's own platform is what clients select by.
+        let platform = match (platform_hint, &info) {
+            (Some(p), _) => p,
+            (None, Some(c)) => platform_string(&c.os, &c.architecture, c.variant.as_deref()),
             (None, None) => "unknown".to_owned(),
         };
         Ok(PlatformImage {

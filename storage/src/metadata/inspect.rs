@@ -3,7 +3,7 @@
 
 use super::Metadata;
 use crate::error::Result;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::Row;
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,7 +30,7 @@ pub struct TagRow {
 
 /// One manifest that references a blob, with a tag that reaches it (the
 /// manifest's own tag, or the tag of an index containing it).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct BlobUse {
     #[serde(skip)]
     pub blob: String,

@@ -1,0 +1,114 @@
+//! `registry history REPO:TAG`: the `docker history` table for an image in
+//! a running registry, read from its `/api/v1` (no pull, no layer bytes).
+
+use crate::present::{ago, ellipsis, human_size, short_digest};
+use clap::Args;
+use storage::inspect::{ImageDetail, PlatformImage};
+
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Image reference: REPO:TAG, REPO@DIGEST, or REPO (meaning :latest).
+    pub reference: String,
+    /// Registry base URL.
+    #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:5000")]
+    pub url: String,
+    /// Platform of a multi-platform image, e.g. linux/arm64 [default: linux/amd64 if present, else the first].
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Do not truncate the CREATED BY column.
+    #[arg(long)]
+    pub no_trunc: bool,
+}
+
+/// `docker history` truncates CREATED BY at 45 characters.
+const TRUNC_CREATED_BY: usize = 45;
+
+pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
+    let url = format!(
+        "{}/api/v1/images/{}",
+        args.url.trim_end_matches('/'),
+        args.reference
+    );
+    let resp = reqwest::get(&url).await?;
+    let status = resp.status();
+    let body = resp.text().await?;
+    if !status.is_success() {
+        anyhow::bail!("{}: {status}: {body}", args.reference);
+    }
+    let detail: ImageDetail = serde_json::from_str(&body)?;
+    let image = pick_platform(&detail, args.platform.as_deref())?;
+    print!("{}", table(image, args.no_trunc));
+    Ok(())
+}
+
+fn pick_platform<'a>(
+    d: &'a ImageDetail,
+    wanted: Option<&str>,
+) -> anyhow::Result<&'a PlatformImage> {
+    let matches =
+        |i: &&PlatformImage, p: &str| i.platform == p || i.platform.starts_with(&format!("{p}/"));
+    let found = match wanted {
+        Some(p) => d.images.iter().find(|i| matches(i, p)),
+        None => d
+            .images
+            .iter()
+            .find(|i| matches(i, "linux/amd64"))
+            .or(d.images.first()),
+    };
+    found.ok_or_else(|| {
+        let have: Vec<&str> = d.images.iter().map(|i| i.platform.as_str()).collect();
+        anyhow::anyhow!(
+            "no image for platform {} (available: {})",
+            wanted.unwrap_or("linux/amd64"),
+            have.join(", ")
+        )
+    })
+}
+
+/// The table, newest step first, columns as `docker history`.
+pub fn table(image: &PlatformImage, no_trunc: bool) -> String {
+    let mut rows = vec![[
+        "LAYER".to_owned(),
+        "CREATED".to_owned(),
+        "CREATED BY".to_owned(),
+        "SIZE".to_owned(),
+        "COMMENT".to_owned(),
+    ]];
+    for h in image.history.iter().rev() {
+        let layer = h.layer.and_then(|i| image.layers.get(i));
+        let created_by = h.created_by.clone().unwrap_or_default();
+        rows.push([
+            layer
+                .map(|l| short_digest(&l.digest))
+                .unwrap_or_else(|| "<missing>".to_owned()),
+            ago(h.created.as_deref()),
+            if no_trunc {
+                created_by
+            } else {
+                ellipsis(&created_by, TRUNC_CREATED_BY)
+            },
+            human_size(layer.map(|l| l.size).unwrap_or(0)),
+            h.comment.clone().unwrap_or_default(),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for r in &rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(line.join("   ").trim_end());
+        out.push('\n');
+    }
+    if let Some(m) = &image.mismatch {
+        out.push_str(&format!("warning: {m}\n"));
+    }
+    out
+}

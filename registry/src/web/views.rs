@@ -1,0 +1,318 @@
+//! View models: everything a template shows, computed and formatted here so
+//! templates only lay it out (and askama escapes every string).
+
+use crate::present::{ago, human_size, join_reference, short_digest, unix_to_rfc3339};
+use askama::Template;
+use storage::inspect::{BlobDetail, ImageDetail, PlatformImage, ReferrerInfo, TagSummary};
+use storage::metadata::RepoSummary;
+
+fn image_href(name: &str, reference: &str) -> String {
+    format!("/ui/images/{}", join_reference(name, reference))
+}
+
+fn pct(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        "0".to_owned()
+    } else {
+        format!("{:.1}", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage {
+    pub status: String,
+    pub message: String,
+}
+
+pub struct RepoRow {
+    pub name: String,
+    pub href: String,
+    pub tags: i64,
+    pub size: String,
+    pub pushed: String,
+}
+
+#[derive(Template)]
+#[template(path = "repos.html")]
+pub struct ReposPage {
+    pub q: String,
+    pub repos: Vec<RepoRow>,
+    pub next_href: Option<String>,
+}
+
+impl ReposPage {
+    pub fn new(q: String, repos: Vec<RepoSummary>, next: Option<String>, n: i64) -> Self {
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        ReposPage {
+            next_href: next
+                .map(|last| format!("/ui/repos?q={}&n={n}&last={}", enc(&q), enc(&last))),
+            repos: repos
+                .into_iter()
+                .map(|r| RepoRow {
+                    href: format!("/ui/repos/{}", r.name),
+                    tags: r.tag_count,
+                    size: human_size(r.size),
+                    pushed: r
+                        .last_push
+                        .map(unix_to_rfc3339)
+                        .unwrap_or_else(|| "—".into()),
+                    name: r.name,
+                })
+                .collect(),
+            q,
+        }
+    }
+}
+
+pub struct TagRowView {
+    pub tag: String,
+    pub href: String,
+    pub digest_short: String,
+    pub platforms: Vec<String>,
+    pub size: String,
+    pub pushed: String,
+}
+
+#[derive(Template)]
+#[template(path = "repo.html")]
+pub struct RepoPage {
+    pub name: String,
+    pub host: String,
+    pub tags: Vec<TagRowView>,
+    pub next_href: Option<String>,
+}
+
+impl RepoPage {
+    pub fn new(
+        name: &str,
+        host: &str,
+        tags: Vec<TagSummary>,
+        next: Option<String>,
+        n: i64,
+    ) -> Self {
+        RepoPage {
+            name: name.to_owned(),
+            host: host.to_owned(),
+            next_href: next.map(|last| format!("/ui/repos/{name}?n={n}&last={last}")),
+            tags: tags
+                .into_iter()
+                .map(|t| TagRowView {
+                    href: image_href(name, &t.tag),
+                    digest_short: short_digest(&t.digest),
+                    platforms: t.platforms,
+                    size: human_size(t.size),
+                    pushed: unix_to_rfc3339(t.pushed),
+                    tag: t.tag,
+                })
+                .collect(),
+        }
+    }
+}
+
+pub struct LayerRowView {
+    pub index: usize,
+    pub created_by: String,
+    pub comment: String,
+    pub created: String,
+    pub size: String,
+    pub bar_pct: String,
+    pub empty: bool,
+    pub shared: bool,
+    pub blob_href: Option<String>,
+    pub digest_short: String,
+    /// Other images using the layer, for the tooltip.
+    pub used_by: String,
+}
+
+pub struct PlatformView {
+    pub anchor: String,
+    pub platform: String,
+    pub digest_short: String,
+    pub config: Vec<(String, String)>,
+    pub error: Option<String>,
+    pub total: String,
+    pub shared: String,
+    pub unique: String,
+    pub shared_pct: String,
+    pub unique_pct: String,
+    pub mismatch: Option<String>,
+    pub rows: Vec<LayerRowView>,
+    /// (artifact type, short digest, href, size)
+    pub referrers: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "image.html")]
+pub struct ImagePage {
+    pub repo: String,
+    pub repo_href: String,
+    pub reference: String,
+    pub digest: String,
+    pub media_type: String,
+    pub pull: String,
+    pub platforms: Vec<PlatformView>,
+    pub referrers: Vec<(String, String, String, String)>,
+}
+
+fn referrer_rows(repo: &str, refs: &[ReferrerInfo]) -> Vec<(String, String, String, String)> {
+    let mut rows: Vec<_> = refs
+        .iter()
+        .map(|r| {
+            (
+                r.artifact_type
+                    .clone()
+                    .unwrap_or_else(|| r.media_type.clone()),
+                short_digest(&r.digest),
+                image_href(repo, &r.digest),
+                human_size(r.size),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+fn config_rows(img: &PlatformImage) -> Vec<(String, String)> {
+    let Some(c) = &img.config else {
+        return Vec::new();
+    };
+    let mut rows = vec![];
+    let mut push = |k: &str, v: Option<String>| {
+        if let Some(v) = v.filter(|v| !v.is_empty()) {
+            rows.push((k.to_owned(), v));
+        }
+    };
+    push("Created", c.created.clone());
+    push("Author", c.author.clone());
+    push(
+        "Entrypoint",
+        c.entrypoint.as_ref().map(|e| format!("{e:?}")),
+    );
+    push("Cmd", c.cmd.as_ref().map(|e| format!("{e:?}")));
+    push("Working dir", c.working_dir.clone());
+    push("User", c.user.clone());
+    push("Exposed ports", Some(c.exposed_ports.join(", ")));
+    push("Env", Some(c.env.join("\n")));
+    push(
+        "Labels",
+        Some(
+            c.labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ),
+    );
+    push("Config", Some(img.config_digest.clone()));
+    rows
+}
+
+fn platform_view(repo: &str, img: &PlatformImage) -> PlatformView {
+    let largest = img.layers.iter().map(|l| l.size).max().unwrap_or(0);
+    let rows = img
+        .history
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let layer = h.layer.and_then(|i| img.layers.get(i));
+            LayerRowView {
+                index: i + 1,
+                created_by: h
+                    .created_by
+                    .clone()
+                    .unwrap_or_else(|| "(no history entry)".into()),
+                comment: h.comment.clone().unwrap_or_default(),
+                created: h
+                    .created
+                    .as_deref()
+                    .map(|c| ago(Some(c)))
+                    .unwrap_or_default(),
+                size: layer
+                    .map(|l| human_size(l.size))
+                    .unwrap_or_else(|| "0B".into()),
+                bar_pct: layer
+                    .map(|l| pct(l.size, largest))
+                    .unwrap_or_else(|| "0".into()),
+                empty: layer.is_none(),
+                shared: layer.is_some_and(|l| !l.used_by.is_empty()),
+                blob_href: layer.map(|l| format!("/ui/blobs/{}", l.digest)),
+                digest_short: layer.map(|l| short_digest(&l.digest)).unwrap_or_default(),
+                used_by: layer
+                    .map(|l| {
+                        l.used_by
+                            .iter()
+                            .map(|u| match &u.tag {
+                                Some(t) => format!("{}:{t}", u.repository),
+                                None => format!("{}@{}", u.repository, short_digest(&u.manifest)),
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default(),
+            }
+        })
+        .collect();
+    let unique = img.total_size - img.shared_size;
+    PlatformView {
+        anchor: img.platform.replace('/', "-"),
+        platform: img.platform.clone(),
+        digest_short: short_digest(&img.digest),
+        config: config_rows(img),
+        error: img.error.clone(),
+        total: human_size(img.total_size),
+        shared: human_size(img.shared_size),
+        unique: human_size(unique),
+        shared_pct: pct(img.shared_size, img.total_size),
+        unique_pct: pct(unique, img.total_size),
+        mismatch: img.mismatch.clone(),
+        rows,
+        referrers: referrer_rows(repo, &img.referrers),
+    }
+}
+
+impl ImagePage {
+    pub fn new(repo: &str, host: &str, d: ImageDetail) -> Self {
+        let reference = join_reference(repo, &d.reference);
+        ImagePage {
+            repo: repo.to_owned(),
+            repo_href: format!("/ui/repos/{repo}"),
+            pull: format!("docker pull {host}/{reference}"),
+            reference,
+            platforms: d.images.iter().map(|i| platform_view(repo, i)).collect(),
+            referrers: referrer_rows(repo, &d.referrers),
+            digest: d.digest,
+            media_type: d.media_type,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "blob.html")]
+pub struct BlobPage {
+    pub digest: String,
+    pub size: String,
+    /// (label, href, manifest digest)
+    pub uses: Vec<(String, String, String)>,
+}
+
+impl BlobPage {
+    pub fn new(b: BlobDetail) -> Self {
+        BlobPage {
+            size: human_size(b.size),
+            uses: b
+                .used_by
+                .iter()
+                .map(|u| {
+                    let reference = u.tag.clone().unwrap_or_else(|| u.manifest.clone());
+                    (
+                        join_reference(&u.repository, &reference),
+                        image_href(&u.repository, &reference),
+                        u.manifest.clone(),
+                    )
+                })
+                .collect(),
+            digest: b.digest,
+        }
+    }
+}

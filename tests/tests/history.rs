@@ -1,0 +1,229 @@
+//! Layer-history inspection against images built and pushed by the real
+//! Docker Engine: `/api/v1` and `registry history` must agree with
+//! `docker history` and with the manifest.
+
+use std::path::Path;
+
+use e2e::{docker, workspace_root, Registry};
+use serde_json::Value;
+
+const BUSYBOX: &str = "/bin/busybox";
+
+/// Several RUN, COPY, ENV, LABEL and WORKDIR steps, some with empty layers.
+const DOCKERFILE: &str = r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENV APP_MODE=production PATH=/bin
+LABEL org.opencontainers.image.title="history test" maintainer="ops@example.com"
+WORKDIR /app
+RUN echo hello > /app/greeting && echo	tabbed > /app/tabbed
+COPY data.txt /app/data.txt
+EXPOSE 8080
+CMD ["/bin/cat", "/app/greeting"]
+"#;
+
+fn build(extra: &str, tag: &str) {
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "{BUSYBOX} not found: install busybox-static"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(BUSYBOX, dir.path().join("busybox")).unwrap();
+    std::fs::write(dir.path().join("data.txt"), format!("data {extra}\n")).unwrap();
+    std::fs::write(dir.path().join("Dockerfile"), DOCKERFILE).unwrap();
+    docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--network", "none", "-t", tag])
+        .arg(dir.path())
+        .run_ok();
+}
+
+fn api(reg: &Registry, path: &str) -> Value {
+    let resp = reg
+        .client()
+        .get(&format!("/api/v1/{path}"))
+        .expect_status(200);
+    serde_json::from_str(&resp.text()).unwrap()
+}
+
+fn registry_cli(reg: &Registry, args: &[&str]) -> String {
+    let bin = workspace_root().join("target/debug/registry");
+    e2e::cmd(bin)
+        .arg("history")
+        .args(args)
+        .args(["--url", &reg.url()])
+        .run_ok()
+        .stdout
+}
+
+#[test]
+fn api_and_cli_match_docker_history() {
+    let reg = Registry::start();
+    let tag = format!("{}/hist/app:v1", reg.host());
+    build("one", &tag);
+    docker().args(["push", &tag]).run_ok();
+
+    let docker_lines: Vec<String> = docker()
+        .args(["history", "--no-trunc", "--format", "{{.CreatedBy}}", &tag])
+        .run_ok()
+        .stdout
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert!(docker_lines.len() >= 9, "docker history: {docker_lines:?}");
+
+    let detail = api(&reg, "images/hist/app:v1");
+    let images = detail["images"].as_array().unwrap();
+    assert_eq!(images.len(), 1);
+    let image = &images[0];
+    assert_eq!(image["platform"], "linux/amd64");
+    let history = image["history"].as_array().unwrap();
+    // docker history lists newest first; the API lists build order.
+    let api_lines: Vec<String> = history
+        .iter()
+        .rev()
+        .map(|h| h["created_by"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(api_lines, docker_lines);
+    assert!(image["mismatch"].is_null(), "{}", image["mismatch"]);
+
+    // The layers are the manifest's, in order, and each real history step
+    // takes the next one.
+    let manifest: Value =
+        serde_json::from_str(&reg.client().get_manifest("hist/app", "v1").text()).unwrap();
+    let manifest_layers: Vec<&str> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    let api_layers: Vec<&str> = image["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap())
+        .collect();
+    assert_eq!(api_layers, manifest_layers);
+    let taken: Vec<u64> = history
+        .iter()
+        .filter(|h| !h["empty_layer"].as_bool().unwrap())
+        .map(|h| h["layer"].as_u64().unwrap())
+        .collect();
+    assert_eq!(taken, (0..manifest_layers.len() as u64).collect::<Vec<_>>());
+    let config = &image["config"];
+    assert_eq!(config["working_dir"], "/app");
+    assert_eq!(config["labels"]["maintainer"], "ops@example.com");
+    assert!(config["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "APP_MODE=production"));
+    assert_eq!(config["exposed_ports"][0], "8080/tcp");
+
+    // The CLI prints the same commands, newest first, one row each.
+    let out = registry_cli(&reg, &["hist/app:v1", "--no-trunc"]);
+    let rows: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(rows.len(), docker_lines.len(), "{out}");
+    for (row, line) in rows.iter().zip(&docker_lines) {
+        assert!(row.contains(line.trim_end()), "row {row:?} lacks {line:?}");
+    }
+    assert!(out.lines().next().unwrap().starts_with("LAYER"), "{out}");
+    // Truncated by default, like docker history.
+    let short = registry_cli(&reg, &["hist/app:v1"]);
+    assert!(short.contains('…'), "{short}");
+}
+
+#[test]
+fn two_platform_list_shows_both_platforms() {
+    let reg = Registry::start();
+    let host = reg.host();
+    let amd = format!("{host}/hist/multi:amd64");
+    let arm = format!("{host}/hist/multi:arm64");
+    build("amd64", &amd);
+    build("arm64", &arm);
+    docker().args(["push", &amd]).run_ok();
+    docker().args(["push", &arm]).run_ok();
+    let list = format!("{host}/hist/multi:list");
+    docker()
+        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
+        .args(["manifest", "create", "--insecure", &list, &amd, &arm])
+        .run_ok();
+    docker()
+        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
+        .args([
+            "manifest",
+            "annotate",
+            "--arch",
+            "arm64",
+            "--variant",
+            "v8",
+            &list,
+            &arm,
+        ])
+        .run_ok();
+    docker()
+        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
+        .args(["manifest", "push", "--insecure", &list])
+        .run_ok();
+
+    let detail = api(&reg, "images/hist/multi:list");
+    assert_eq!(
+        detail["media_type"],
+        "application/vnd.docker.distribution.manifest.list.v2+json"
+    );
+    let platforms: Vec<&str> = detail["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["platform"].as_str().unwrap())
+        .collect();
+    assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    for image in detail["images"].as_array().unwrap() {
+        assert!(image["history"].as_array().unwrap().len() >= 9);
+    }
+    let filtered = api(&reg, "images/hist/multi:list?platform=linux/arm64");
+    assert_eq!(filtered["images"].as_array().unwrap().len(), 1);
+
+    let tags = api(&reg, "repositories/hist/multi/tags");
+    let list_row = tags["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["tag"] == "list")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        list_row["platforms"],
+        serde_json::json!(["linux/amd64", "linux/arm64/v8"])
+    );
+
+    // The CLI picks a platform like docker does, or the one asked for.
+    let arm_out = registry_cli(&reg, &["hist/multi:list", "--platform", "linux/arm64"]);
+    let arm_detail = api(&reg, "images/hist/multi:arm64");
+    let arm_top = arm_detail["images"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let short = &arm_top["sha256:".len().."sha256:".len() + 12];
+    assert!(arm_out.contains(short), "{arm_out}");
+    let err = e2e::cmd(workspace_root().join("target/debug/registry"))
+        .args([
+            "history",
+            "hist/multi:list",
+            "--platform",
+            "windows/amd64",
+            "--url",
+            &reg.url(),
+        ])
+        .run_fail();
+    assert!(
+        err.stderr
+            .contains("available: linux/amd64, linux/arm64/v8"),
+        "{}",
+        err.stderr
+    );
+}
