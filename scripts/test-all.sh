@@ -23,6 +23,7 @@ die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------ prerequisites
 APT_PACKAGES=(
     docker.io containerd runc skopeo busybox-static docker-registry
+    chromium chromium-driver
     curl ca-certificates build-essential pkg-config
 )
 

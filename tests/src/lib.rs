@@ -136,3 +136,47 @@ pub fn blob_files(data_dir: &Path) -> Vec<(PathBuf, String)> {
     out.sort();
     out
 }
+
+/// Build `dockerfile` with the legacy builder in a context holding Debian's
+/// static busybox (as `busybox`) and `data.txt` containing `data <extra>`.
+pub fn docker_build_busybox(dockerfile: &str, extra: &str, tag: &str) {
+    const BUSYBOX: &str = "/bin/busybox";
+    assert!(
+        Path::new(BUSYBOX).is_file(),
+        "{BUSYBOX} not found: install busybox-static"
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(BUSYBOX, dir.path().join("busybox")).expect("copy busybox");
+    std::fs::write(dir.path().join("data.txt"), format!("data {extra}\n")).expect("write data");
+    std::fs::write(dir.path().join("Dockerfile"), dockerfile).expect("write Dockerfile");
+    docker()
+        .env("DOCKER_BUILDKIT", "0")
+        .args(["build", "--network", "none", "-t", tag])
+        .arg(dir.path())
+        .run_ok();
+}
+
+/// `docker manifest create/annotate/push` of `list` over `(image, arch,
+/// variant)` entries (all already pushed).
+pub fn docker_manifest_list(list: &str, entries: &[(&str, &str, Option<&str>)]) {
+    let manifest = || {
+        let mut c = docker();
+        c.env("DOCKER_CLI_EXPERIMENTAL", "enabled").arg("manifest");
+        c
+    };
+    let mut create = manifest();
+    create.args(["create", "--insecure", list]);
+    for (image, _, _) in entries {
+        create.arg(image);
+    }
+    create.run_ok();
+    for (image, arch, variant) in entries {
+        let mut annotate = manifest();
+        annotate.args(["annotate", "--arch", arch]);
+        if let Some(v) = variant {
+            annotate.args(["--variant", v]);
+        }
+        annotate.args([list, image]).run_ok();
+    }
+    manifest().args(["push", "--insecure", list]).run_ok();
+}

@@ -2,12 +2,8 @@
 //! Docker Engine: `/api/v1` and `registry history` must agree with
 //! `docker history` and with the manifest.
 
-use std::path::Path;
-
-use e2e::{docker, workspace_root, Registry};
+use e2e::{docker, docker_build_busybox, docker_manifest_list, workspace_root, Registry};
 use serde_json::Value;
-
-const BUSYBOX: &str = "/bin/busybox";
 
 /// Several RUN, COPY, ENV, LABEL and WORKDIR steps, some with empty layers.
 const DOCKERFILE: &str = r#"FROM scratch
@@ -23,19 +19,7 @@ CMD ["/bin/cat", "/app/greeting"]
 "#;
 
 fn build(extra: &str, tag: &str) {
-    assert!(
-        Path::new(BUSYBOX).is_file(),
-        "{BUSYBOX} not found: install busybox-static"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(BUSYBOX, dir.path().join("busybox")).unwrap();
-    std::fs::write(dir.path().join("data.txt"), format!("data {extra}\n")).unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), DOCKERFILE).unwrap();
-    docker()
-        .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "--network", "none", "-t", tag])
-        .arg(dir.path())
-        .run_ok();
+    docker_build_busybox(DOCKERFILE, extra, tag);
 }
 
 fn api(reg: &Registry, path: &str) -> Value {
@@ -144,27 +128,7 @@ fn two_platform_list_shows_both_platforms() {
     docker().args(["push", &amd]).run_ok();
     docker().args(["push", &arm]).run_ok();
     let list = format!("{host}/hist/multi:list");
-    docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args(["manifest", "create", "--insecure", &list, &amd, &arm])
-        .run_ok();
-    docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args([
-            "manifest",
-            "annotate",
-            "--arch",
-            "arm64",
-            "--variant",
-            "v8",
-            &list,
-            &arm,
-        ])
-        .run_ok();
-    docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args(["manifest", "push", "--insecure", &list])
-        .run_ok();
+    docker_manifest_list(&list, &[(&amd, "amd64", None), (&arm, "arm64", Some("v8"))]);
 
     let detail = api(&reg, "images/hist/multi:list");
     assert_eq!(

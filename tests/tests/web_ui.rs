@@ -1,0 +1,349 @@
+//! The web view in a real headless Chromium, driven over WebDriver
+//! (chromedriver + fantoccini): every page, the links from repository to tag
+//! to image to a shared layer, escaping of hostile history, and screenshots
+//! saved under `artifacts/screenshots/`.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::{docker, docker_build_busybox, docker_manifest_list, workspace_root, Registry};
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+/// History and labels that would run script if they were not escaped.
+const HOSTILE: &str = r#"FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+LABEL org.opencontainers.image.title="<script>window.pwned=1</script>"
+WORKDIR /srv
+RUN echo "<script>window.pwned=2</script>" > /srv/index.html
+COPY data.txt /srv/data.txt
+CMD ["/bin/cat", "/srv/index.html"]
+"#;
+
+const HOSTILE_RUN: &str = r#"/bin/sh -c echo "<script>window.pwned=2</script>" > /srv/index.html"#;
+
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_chromedriver() -> ChromeDriver {
+    for bin in ["/usr/bin/chromedriver", "/usr/bin/chromium"] {
+        assert!(
+            Path::new(bin).exists(),
+            "{bin} not found: install Debian's chromium and chromium-driver"
+        );
+    }
+    let port = free_port();
+    let child = Command::new("/usr/bin/chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start chromedriver");
+    let driver = ChromeDriver {
+        child,
+        port,
+        _profile: tempfile::tempdir().unwrap(),
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = format!("http://127.0.0.1:{port}/status");
+    loop {
+        let ready = reqwest::blocking::get(&status)
+            .ok()
+            .and_then(|r| r.json::<Value>().ok())
+            .is_some_and(|v| v["value"]["ready"] == true);
+        if ready {
+            return driver;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver not ready on port {port}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn connect(driver: &ChromeDriver) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-quic", "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--window-size=1366,1000",
+                format!("--user-data-dir={}", driver._profile.path().display()),
+            ],
+        }),
+    );
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("WebDriver session")
+}
+
+fn screenshot_dir() -> PathBuf {
+    let dir = workspace_root().join("artifacts/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn screenshot(c: &Client, name: &str) {
+    // Full-page height so long layer tables are captured whole.
+    let height = c
+        .execute("return document.documentElement.scrollHeight", vec![])
+        .await
+        .unwrap()
+        .as_u64()
+        .unwrap_or(1000)
+        .clamp(600, 4000);
+    c.set_window_size(1366, height as u32).await.unwrap();
+    let png = c.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "screenshot is not a PNG");
+    std::fs::write(screenshot_dir().join(name), png).unwrap();
+}
+
+async fn texts(c: &Client, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in c.find_all(Locator::Css(css)).await.unwrap() {
+        out.push(e.text().await.unwrap());
+    }
+    out
+}
+
+/// Wait until the browser has navigated to a URL containing `part`.
+async fn wait_for_url(c: &Client, part: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let url = c.current_url().await.unwrap();
+        if url.as_str().contains(part) && c.find(Locator::Css("h1")).await.is_ok() {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never navigated to *{part}*: at {url}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// No page may carry script: they work without JavaScript, and hostile text
+/// must never become an element.
+async fn assert_no_script(c: &Client) {
+    let scripts = c.find_all(Locator::Css("script")).await.unwrap();
+    assert!(
+        scripts.is_empty(),
+        "page contains {} <script> elements",
+        scripts.len()
+    );
+    let pwned = c
+        .execute("return window.pwned === undefined", vec![])
+        .await
+        .unwrap();
+    assert_eq!(pwned, json!(true), "injected script ran");
+}
+
+#[test]
+fn pages_links_escaping_and_screenshots() {
+    let reg = Registry::start();
+    let host = reg.host();
+    let app = format!("{host}/web/app:v1");
+    let copy = format!("{host}/web/copy:v1");
+    docker_build_busybox(HOSTILE, "app", &app);
+    docker().args(["push", &app]).run_ok();
+    docker().args(["tag", &app, &copy]).run_ok();
+    docker().args(["push", &copy]).run_ok();
+    let arm = format!("{host}/web/multi:arm64");
+    let amd = format!("{host}/web/multi:amd64");
+    docker_build_busybox(HOSTILE, "arm64", &arm);
+    docker().args(["tag", &app, &amd]).run_ok();
+    docker().args(["push", &amd]).run_ok();
+    docker().args(["push", &arm]).run_ok();
+    docker_manifest_list(
+        &format!("{host}/web/multi:list"),
+        &[(&amd, "amd64", None), (&arm, "arm64", Some("v8"))],
+    );
+    let detail: Value = serde_json::from_str(
+        &reg.client()
+            .get("/api/v1/images/web/app:v1")
+            .expect_status(200)
+            .text(),
+    )
+    .unwrap();
+    let history_len = detail["images"][0]["history"].as_array().unwrap().len();
+
+    let driver = start_chromedriver();
+    let base = reg.url();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = connect(&driver).await;
+
+        // Repositories, with the filter box (a plain GET form).
+        c.goto(&format!("{base}/")).await.unwrap();
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .ends_with("/ui/repos"));
+        let repos = texts(&c, "#repositories tbody td:first-child").await;
+        assert_eq!(repos, ["web/app", "web/copy", "web/multi"]);
+        assert_no_script(&c).await;
+        screenshot(&c, "01-repositories.png").await;
+        c.find(Locator::Css("input[name=q]"))
+            .await
+            .unwrap()
+            .send_keys("cop")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form.filter button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&c, "q=cop").await;
+        assert_eq!(
+            texts(&c, "#repositories tbody td:first-child").await,
+            ["web/copy"]
+        );
+
+        // Repository → its tags.
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        c.find(Locator::LinkText("web/app"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .ends_with("/ui/repos/web/app"));
+        assert_eq!(texts(&c, "#tags tbody td:first-child").await, ["v1"]);
+        let pull = c
+            .find(Locator::Css("#pull"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(
+            pull.as_deref(),
+            Some(format!("docker pull {host}/web/app").as_str())
+        );
+        screenshot(&c, "02-repository.png").await;
+
+        // Tag → image: the layer table and the escaping.
+        c.find(Locator::LinkText("v1"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let rows = c
+            .find_all(Locator::Css("table.layers tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), history_len);
+        let commands = texts(&c, "table.layers td.cmd").await;
+        assert!(commands.iter().any(|t| t == HOSTILE_RUN), "{commands:?}");
+        let config = texts(&c, "dl.config dd").await;
+        assert!(
+            config
+                .iter()
+                .any(|t| t.contains("<script>window.pwned=1</script>")),
+            "{config:?}"
+        );
+        assert_no_script(&c).await;
+        let sizes = texts(&c, "table.layers tr.layer td.num:nth-child(4)").await;
+        assert!(sizes.iter().all(|s| s.ends_with('B')), "{sizes:?}");
+        screenshot(&c, "03-image.png").await;
+
+        // Image → a shared layer → the other image using it.
+        let shared = c
+            .find(Locator::XPath(
+                "//table[contains(@class,'layers')]//tr[.//span[text()='shared']]//a",
+            ))
+            .await
+            .unwrap();
+        shared.click().await.unwrap();
+        assert!(c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/ui/blobs/sha256:"));
+        let users = texts(&c, "#uses tbody td:first-child").await;
+        assert!(users.contains(&"web/app:v1".to_owned()), "{users:?}");
+        assert!(users.contains(&"web/copy:v1".to_owned()), "{users:?}");
+        screenshot(&c, "04-layer.png").await;
+        c.find(Locator::LinkText("web/copy:v1"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        assert_eq!(
+            c.find(Locator::Css("h1"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+            "web/copy:v1"
+        );
+
+        // A manifest list: one section per platform, linked from the top.
+        c.goto(&format!("{base}/ui/images/web/multi:list"))
+            .await
+            .unwrap();
+        let sections = c.find_all(Locator::Css("section.platform")).await.unwrap();
+        let mut ids = Vec::new();
+        for s in sections {
+            ids.push(s.attr("id").await.unwrap().unwrap());
+        }
+        assert_eq!(ids, ["linux-amd64", "linux-arm64-v8"]);
+        assert_eq!(
+            texts(&c, "nav.tabs a").await,
+            ["linux/amd64", "linux/arm64/v8"]
+        );
+        screenshot(&c, "05-multi-platform.png").await;
+
+        // Unknown things get a readable page with the right status text.
+        c.goto(&format!("{base}/ui/repos/no/such")).await.unwrap();
+        let h1 = c
+            .find(Locator::Css("h1"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(h1.starts_with("404"), "{h1}");
+
+        c.close().await.unwrap();
+    });
+}
