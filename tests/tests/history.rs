@@ -2,7 +2,7 @@
 //! Docker Engine: `/api/v1` and `registry history` must agree with
 //! `docker history` and with the manifest.
 
-use e2e::{docker, docker_build_busybox, docker_manifest_list, workspace_root, Registry};
+use e2e::{docker, docker_build_busybox, docker_manifest_list, registry_bin, Registry};
 use serde_json::Value;
 
 /// Several RUN, COPY, ENV, LABEL and WORKDIR steps, some with empty layers.
@@ -31,7 +31,7 @@ fn api(reg: &Registry, path: &str) -> Value {
 }
 
 fn registry_cli(reg: &Registry, args: &[&str]) -> String {
-    let bin = workspace_root().join("target/debug/registry");
+    let bin = registry_bin();
     e2e::cmd(bin)
         .arg("history")
         .args(args)
@@ -174,7 +174,7 @@ fn two_platform_list_shows_both_platforms() {
         .to_owned();
     let short = &arm_top["sha256:".len().."sha256:".len() + 12];
     assert!(arm_out.contains(short), "{arm_out}");
-    let err = e2e::cmd(workspace_root().join("target/debug/registry"))
+    let err = e2e::cmd(registry_bin())
         .args([
             "history",
             "hist/multi:list",
