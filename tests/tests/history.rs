@@ -104,6 +104,46 @@ fn api_and_cli_match_docker_history() {
         .any(|e| e == "APP_MODE=production"));
     assert_eq!(config["exposed_ports"][0], "8080/tcp");
 
+    // An SBOM attached to the image shows as a referrer by artifact type,
+    // and the artifact itself (no image config, no history) still shows
+    // its layer.
+    let client = reg.client();
+    let empty = client.push_blob("hist/app", b"{}");
+    let sbom = client.push_blob("hist/app", br#"{"spdxVersion":"SPDX-2.3"}"#);
+    let image_digest = detail["digest"].as_str().unwrap();
+    let manifest_bytes = client.get_manifest("hist/app", "v1").body.clone();
+    let artifact = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": empty, "size": 2},
+        "layers": [{"mediaType": "application/spdx+json", "digest": sbom, "size": 26}],
+        "subject": {"mediaType": manifest["mediaType"], "digest": image_digest, "size": manifest_bytes.len()},
+    });
+    let r = client
+        .put_manifest_raw(
+            "hist/app",
+            "sbom",
+            "application/vnd.oci.image.manifest.v1+json",
+            serde_json::to_vec(&artifact).unwrap(),
+        )
+        .expect_status(201);
+    let artifact_digest = r.header("docker-content-digest").unwrap();
+    let detail = api(&reg, "images/hist/app:v1");
+    let referrers = detail["images"][0]["referrers"].as_array().unwrap();
+    assert_eq!(referrers.len(), 1, "{referrers:?}");
+    assert_eq!(referrers[0]["artifact_type"], "application/spdx+json");
+    assert_eq!(referrers[0]["digest"], artifact_digest.as_str());
+    let art = api(&reg, &format!("images/hist/app@{artifact_digest}"));
+    let art_image = &art["images"][0];
+    assert!(art_image["config"].is_null());
+    assert_eq!(art_image["layers"][0]["digest"], sbom.as_str());
+    assert_eq!(art_image["history"][0]["layer"], 0);
+    assert!(art_image["mismatch"]
+        .as_str()
+        .unwrap()
+        .contains("no history"));
+
     // The CLI prints the same commands, newest first, one row each.
     let out = registry_cli(&reg, &["hist/app:v1", "--no-trunc"]);
     let rows: Vec<&str> = out.lines().skip(1).collect();
