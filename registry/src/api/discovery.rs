@@ -2,6 +2,7 @@
 
 use super::{Query, OCI_FILTERS_APPLIED};
 use crate::error::{ApiError, ApiResult};
+use crate::inspect_api::split_page;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -30,17 +31,10 @@ fn page_size(query: &Query) -> Result<Option<i64>, ApiError> {
 
 /// Fetch one more than asked to learn whether a next page exists, and add
 /// the RFC 5988 `Link` header when it does.
-fn paginate(
-    mut items: Vec<String>,
-    n: Option<i64>,
-    base: &str,
-) -> (Vec<String>, Option<HeaderValue>) {
+fn paginate(items: Vec<String>, n: Option<i64>, base: &str) -> (Vec<String>, Option<HeaderValue>) {
     let Some(n) = n else { return (items, None) };
-    if items.len() as i64 <= n {
-        return (items, None);
-    }
-    items.truncate(n as usize);
-    let link = items.last().map(|last| {
+    let (items, next) = split_page(items, n, String::clone);
+    let link = next.map(|last| {
         let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
         format!("<{base}?n={n}&last={last}>; rel=\"next\"")
     });
