@@ -2,6 +2,7 @@
 //! database, and the domain operations over both. Nothing here speaks HTTP.
 
 pub mod blobstore;
+mod cache;
 pub mod digest;
 pub mod error;
 pub mod inspect;

@@ -2,6 +2,7 @@
 //! means, over the blob store and the metadata database. No HTTP here.
 
 use crate::blobstore::{AppendLimits, BlobStore, ByteStream, LocalBlobStore};
+use crate::cache::Cache;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{self, ParsedManifest};
@@ -35,6 +36,8 @@ pub struct Registry {
     meta: Metadata,
     blobs: Arc<dyn BlobStore>,
     policy: Policy,
+    /// Hot read paths, invalidated here after every write that matters.
+    cache: Cache,
 }
 
 /// Result of a manifest push.
@@ -65,6 +68,7 @@ impl Registry {
             meta,
             blobs,
             policy,
+            cache: Cache::default(),
         }
     }
 
@@ -85,8 +89,15 @@ impl Registry {
     /// Size of a blob readable in `repo`.
     pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
         validate_name(repo)?;
+        if let Some(size) = self.cache.link(repo, digest) {
+            return Ok(size);
+        }
+        let seen = self.cache.epoch();
         match self.meta.linked_blob_size(repo, digest).await? {
-            Some(size) => Ok(size),
+            Some(size) => {
+                self.cache.fill_link(seen, repo, digest, size);
+                Ok(size)
+            }
             None => Err(Error::blob_unknown(digest)),
         }
     }
@@ -101,12 +112,48 @@ impl Registry {
     }
 
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<StoredManifest> {
+        Ok(Arc::unwrap_or_clone(
+            self.manifest_shared(repo, reference).await?,
+        ))
+    }
+
+    /// [`Registry::manifest`] without copying: served from the cache when
+    /// the tag and the manifest are known.
+    pub async fn manifest_shared(
+        &self,
+        repo: &str,
+        reference: &str,
+    ) -> Result<Arc<StoredManifest>> {
         validate_name(repo)?;
-        let found = match Reference::parse(reference)? {
-            Reference::Tag(tag) => self.meta.manifest_by_tag(repo, &tag).await?,
-            Reference::Digest(d) => self.meta.manifest_by_digest(repo, &d).await?,
+        let seen = self.cache.epoch();
+        let digest = match Reference::parse(reference)? {
+            Reference::Digest(d) => d,
+            Reference::Tag(tag) => match self.cache.tag(repo, &tag) {
+                Some(d) => d,
+                None => {
+                    let m = self
+                        .meta
+                        .manifest_by_tag(repo, &tag)
+                        .await?
+                        .ok_or_else(|| Error::manifest_unknown(reference))?;
+                    let m = Arc::new(m);
+                    self.cache.fill_tag(seen, repo, &tag, &m.digest);
+                    self.cache.fill_manifest(seen, repo, &m);
+                    return Ok(m);
+                }
+            },
         };
-        found.ok_or_else(|| Error::manifest_unknown(reference))
+        if let Some(m) = self.cache.manifest(repo, &digest) {
+            return Ok(m);
+        }
+        let m = self
+            .meta
+            .manifest_by_digest(repo, &digest)
+            .await?
+            .ok_or_else(|| Error::manifest_unknown(reference))?;
+        let m = Arc::new(m);
+        self.cache.fill_manifest(seen, repo, &m);
+        Ok(m)
     }
 
     // ---- push: blobs -------------------------------------------------------
@@ -174,10 +221,20 @@ impl Registry {
             self.append(id, body, chunk).await?;
         }
         let committed = self.blobs.upload_commit(id, digest).await;
-        // Whatever the outcome, the session is over (a bad digest discards it).
-        self.meta.delete_upload(id).await?;
-        let size = committed?;
-        self.meta.link_blob(repo, digest, size).await
+        // Whatever the outcome, the session is over (a bad digest discards
+        // it); on success the link and the end of the session are one
+        // transaction.
+        match committed {
+            Ok(size) => {
+                self.meta
+                    .link_blob_finishing_upload(repo, digest, size, Some(id))
+                    .await
+            }
+            Err(e) => {
+                self.meta.delete_upload(id).await?;
+                Err(e)
+            }
+        }
     }
 
     /// One-request upload (`POST ?digest=`).
@@ -268,6 +325,9 @@ impl Registry {
         self.meta
             .put_manifest(repo, &digest, &parsed, body, tag)
             .await?;
+        if let Some(tag) = tag {
+            self.cache.set_tag(repo, tag, &digest);
+        }
         Ok(PushedManifest {
             digest,
             subject: parsed.subject,
@@ -322,8 +382,16 @@ impl Registry {
         let reference = Reference::parse(reference)?;
         self.check_delete()?;
         let deleted = match &reference {
-            Reference::Digest(d) => self.meta.delete_manifest(repo, d).await?,
-            Reference::Tag(t) => self.meta.delete_tag(repo, t).await?,
+            Reference::Digest(d) => {
+                let deleted = self.meta.delete_manifest(repo, d).await;
+                self.cache.drop_manifest(repo, d);
+                deleted?
+            }
+            Reference::Tag(t) => {
+                let deleted = self.meta.delete_tag(repo, t).await;
+                self.cache.drop_tag(repo, t);
+                deleted?
+            }
         };
         if deleted {
             Ok(())
@@ -335,7 +403,9 @@ impl Registry {
     pub async fn delete_blob(&self, repo: &str, digest: &Digest) -> Result<()> {
         validate_name(repo)?;
         self.check_delete()?;
-        if self.meta.unlink_blob(repo, digest).await? {
+        let unlinked = self.meta.unlink_blob(repo, digest).await;
+        self.cache.drop_link(repo, digest);
+        if unlinked? {
             Ok(())
         } else {
             Err(Error::blob_unknown(digest))

@@ -13,6 +13,7 @@
 //! that needs a variable which is not set panics with an explanation instead
 //! of silently skipping.
 
+pub mod bench;
 pub mod cmd;
 pub mod http;
 pub mod oci;

@@ -15,7 +15,7 @@ pub async fn get(
     headers: &HeaderMap,
     method: &Method,
 ) -> ApiResult {
-    let m = reg.manifest(name, reference).await?;
+    let m = reg.manifest_shared(name, reference).await?;
     let etag = format!("\"{}\"", m.digest);
     if etag_matches(headers, &etag) {
         return Ok(empty(
@@ -30,11 +30,11 @@ pub async fn get(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from(m.content)
+        Body::from(bytes::Bytes::copy_from_slice(&m.content))
     };
     Ok(Response::builder()
         .status(StatusCode::OK)
-        .header(header::CONTENT_TYPE, m.media_type)
+        .header(header::CONTENT_TYPE, m.media_type.as_str())
         .header(header::CONTENT_LENGTH, len)
         .header(DOCKER_CONTENT_DIGEST, m.digest.to_string())
         .header(header::ETAG, etag)

@@ -7,27 +7,23 @@
 //!   plain append-only file so it survives restarts; its running hash lives
 //!   in memory and is recomputed from the file after a restart.
 
+use super::pipeline::{pump, BufferPool, UploadFile, IO_CHUNK};
+use super::read::file_stream;
 use super::{AppendLimits, BlobStore, ByteStream};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, ErrorCode, Result};
 use async_trait::async_trait;
-use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
 use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore};
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::Read;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use tokio::task::{spawn_blocking, JoinHandle};
-
-/// Bytes gathered before one blocking write+hash step. Large enough that
-/// the per-step thread hand-off is negligible, small enough to keep memory
-/// flat (two buffers per active upload).
-const IO_CHUNK: usize = 1 << 20;
+use tokio::task::spawn_blocking;
 
 struct Session {
     /// Running hash of the bytes in the file; `None` after a restart until
@@ -42,6 +38,7 @@ pub struct LocalBlobStore {
     root: PathBuf,
     store: LocalFileSystem,
     sessions: Mutex<HashMap<String, SessionHandle>>,
+    buffers: BufferPool,
 }
 
 impl LocalBlobStore {
@@ -54,6 +51,7 @@ impl LocalBlobStore {
             root,
             store,
             sessions: Mutex::new(HashMap::new()),
+            buffers: BufferPool::default(),
         })
     }
 
@@ -130,103 +128,6 @@ async fn hash_file(path: PathBuf, len: u64, algorithm: Algorithm) -> Result<Hash
     })
     .await
     .map_err(Error::internal)?
-}
-
-/// Writes and hashes on a blocking thread while the next buffer is being
-/// received: double buffering keeps the network and the disk both busy.
-struct Writer {
-    idle: Option<(File, Hasher)>,
-    pending: Option<JoinHandle<std::io::Result<(File, Hasher)>>>,
-}
-
-impl Writer {
-    async fn settle(&mut self) -> Result<()> {
-        if let Some(job) = self.pending.take() {
-            self.idle = Some(job.await.map_err(Error::internal)??);
-        }
-        Ok(())
-    }
-
-    async fn submit(&mut self, data: Bytes) -> Result<()> {
-        self.settle().await?;
-        let (mut file, mut hasher) = self.idle.take().expect("writer state present");
-        self.pending = Some(spawn_blocking(move || {
-            hasher.update(&data);
-            file.write_all(&data)?;
-            Ok((file, hasher))
-        }));
-        Ok(())
-    }
-
-    async fn finish(mut self) -> Result<Hasher> {
-        self.settle().await?;
-        Ok(self.idle.take().expect("writer state present").1)
-    }
-}
-
-async fn pump(
-    file: File,
-    hasher: Hasher,
-    mut body: ByteStream,
-    start: u64,
-    limits: AppendLimits,
-) -> Result<(Hasher, u64)> {
-    let mut writer = Writer {
-        idle: Some((file, hasher)),
-        pending: None,
-    };
-    let mut buf = BytesMut::with_capacity(IO_CHUNK);
-    let mut received: u64 = 0;
-    let outcome: Result<()> = async {
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::new(
-                    ErrorCode::BlobUploadInvalid,
-                    format!("upload body interrupted: {e}"),
-                )
-            })?;
-            received += chunk.len() as u64;
-            if let Some(max) = limits.max_total {
-                if start + received > max {
-                    return Err(Error::new(
-                        ErrorCode::TooLarge,
-                        format!("blob exceeds the configured limit of {max} bytes"),
-                    ));
-                }
-            }
-            if let Some(len) = limits.expected_len {
-                if received > len {
-                    return Err(Error::new(
-                        ErrorCode::SizeInvalid,
-                        format!("body is longer than the declared {len} bytes"),
-                    ));
-                }
-            }
-            buf.extend_from_slice(&chunk);
-            if buf.len() >= IO_CHUNK {
-                writer.submit(buf.split().freeze()).await?;
-                buf.reserve(IO_CHUNK);
-            }
-        }
-        if let Some(len) = limits.expected_len {
-            if received != len {
-                return Err(Error::new(
-                    ErrorCode::SizeInvalid,
-                    format!("body has {received} bytes, {len} were declared"),
-                ));
-            }
-        }
-        if !buf.is_empty() {
-            writer.submit(buf.split().freeze()).await?;
-        }
-        Ok(())
-    }
-    .await;
-    // Always wait for the in-flight write, so a rollback truncates after it.
-    let settled = writer.settle().await;
-    outcome?;
-    settled?;
-    Ok((writer.finish().await?, start + received))
 }
 
 #[async_trait]
@@ -311,7 +212,7 @@ impl BlobStore for LocalBlobStore {
         };
         let file = {
             let path = path.clone();
-            spawn_blocking(move || std::fs::OpenOptions::new().append(true).open(path))
+            spawn_blocking(move || UploadFile::open(&path))
                 .await
                 .map_err(Error::internal)?
         };
@@ -324,7 +225,7 @@ impl BlobStore for LocalBlobStore {
             }
             Err(e) => return Err(e.into()),
         };
-        match pump(file, hasher, body, start, limits).await {
+        match pump(self.buffers.clone(), file, hasher, body, start, limits).await {
             Ok((hasher, size)) => {
                 session.hasher = Some(hasher);
                 session.size = size;
@@ -415,34 +316,10 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
-/// Stream `range` of an open file in `IO_CHUNK` reads on the blocking pool.
-fn file_stream(file: File, range: Range<u64>) -> ByteStream {
-    futures::stream::try_unfold(
-        (Some(file), range.start, range.end),
-        |(file, pos, end)| async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let mut file = file.expect("file present while bytes remain");
-            let want = (end - pos).min(IO_CHUNK as u64) as usize;
-            let (file, buf) = spawn_blocking(move || -> std::io::Result<(File, Vec<u8>)> {
-                file.seek(SeekFrom::Start(pos))?;
-                let mut buf = vec![0u8; want];
-                file.read_exact(&mut buf)?;
-                Ok((file, buf))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            let next = pos + buf.len() as u64;
-            Ok(Some((Bytes::from(buf), (Some(file), next, end))))
-        },
-    )
-    .boxed()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     fn body(parts: Vec<&'static [u8]>) -> ByteStream {
         futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()

@@ -6,6 +6,8 @@
 //! has been verified.
 
 mod local;
+mod pipeline;
+mod read;
 
 pub use local::LocalBlobStore;
 

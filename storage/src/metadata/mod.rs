@@ -99,8 +99,27 @@ impl Metadata {
 
     /// Record a committed blob and link it into `repo` (creating the repo).
     pub async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+        self.link_blob_finishing_upload(repo, digest, size, None)
+            .await
+    }
+
+    /// [`Metadata::link_blob`], also ending upload session `upload` in the
+    /// same transaction (one write instead of two per pushed blob).
+    pub async fn link_blob_finishing_upload(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        upload: Option<&str>,
+    ) -> Result<()> {
         let now = now();
         let mut tx = self.writer.begin().await?;
+        if let Some(id) = upload {
+            sqlx::query("DELETE FROM uploads WHERE id = $1")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
         let repo_id = ensure_repo(&mut tx, repo, now).await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)

@@ -1,0 +1,387 @@
+//! The write path of an upload: bytes received into 4 KiB-aligned buffers,
+//! hashed on one blocking thread and written (`O_DIRECT` where possible) on
+//! another, both in order, with a bounded number of buffers in flight.
+
+use super::AppendLimits;
+use super::ByteStream;
+use crate::digest::Hasher;
+use crate::error::{Error, ErrorCode, Result};
+use futures::StreamExt;
+use std::fs::File;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::task::{spawn_blocking, JoinHandle};
+
+/// Bytes gathered before a buffer is handed to the hash and write chains.
+/// Large enough that the hand-offs are negligible, small enough to keep
+/// memory flat (at most `IN_FLIGHT + 1` buffers per active upload).
+pub(super) const IO_CHUNK: usize = 2 << 20;
+
+/// Idle upload buffers kept for reuse (a fresh one costs page faults).
+const POOLED_BUFFERS: usize = 8;
+
+/// Alignment of `O_DIRECT` offsets, lengths and buffers.
+const DIRECT_ALIGN: usize = 4096;
+
+/// A heap buffer whose data starts at a 4 KiB boundary, as `O_DIRECT`
+/// writes need.
+struct AlignedBuf {
+    mem: Vec<u8>,
+    start: usize,
+    len: usize,
+}
+
+impl AlignedBuf {
+    fn new() -> AlignedBuf {
+        let mem = vec![0u8; IO_CHUNK + DIRECT_ALIGN];
+        let start = mem.as_ptr().align_offset(DIRECT_ALIGN);
+        AlignedBuf { mem, start, len: 0 }
+    }
+
+    fn data(&self) -> &[u8] {
+        &self.mem[self.start..self.start + self.len]
+    }
+
+    /// Copy as much of `src` as fits below `limit` bytes; returns the count.
+    fn fill(&mut self, src: &[u8], limit: usize) -> usize {
+        let n = src.len().min(limit - self.len);
+        let at = self.start + self.len;
+        self.mem[at..at + n].copy_from_slice(&src[..n]);
+        self.len += n;
+        n
+    }
+}
+
+/// Upload buffers shared by all uploads.
+#[derive(Default, Clone)]
+pub(super) struct BufferPool(Arc<Mutex<Vec<AlignedBuf>>>);
+
+impl BufferPool {
+    fn take(&self) -> AlignedBuf {
+        let pooled = self.0.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        pooled.unwrap_or_else(AlignedBuf::new)
+    }
+
+    fn give(&self, mut buf: AlignedBuf) {
+        buf.len = 0;
+        let mut pool = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if pool.len() < POOLED_BUFFERS {
+            pool.push(buf);
+        }
+    }
+}
+
+/// The file of an upload, written at explicit offsets. Whole 4 KiB blocks
+/// at aligned offsets go through a second, `O_DIRECT` descriptor: the bytes
+/// go to the disk without being copied into the page cache, which costs as
+/// much CPU as hashing them. Everything else (an unaligned head or tail) is
+/// an ordinary write. Filesystems without `O_DIRECT` (tmpfs) get ordinary
+/// writes only.
+pub(super) struct UploadFile {
+    file: File,
+    path: PathBuf,
+    direct: DirectState,
+}
+
+enum DirectState {
+    Unopened,
+    Open(File),
+    Unsupported,
+}
+
+impl UploadFile {
+    pub(super) fn open(path: &Path) -> std::io::Result<UploadFile> {
+        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        Ok(UploadFile {
+            file,
+            path: path.to_path_buf(),
+            direct: DirectState::Unopened,
+        })
+    }
+
+    /// The `O_DIRECT` descriptor, opened on first use (small uploads never
+    /// need it).
+    fn direct(&mut self) -> Option<&File> {
+        if let DirectState::Unopened = self.direct {
+            self.direct = match std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(&self.path)
+            {
+                Ok(f) => DirectState::Open(f),
+                Err(_) => DirectState::Unsupported,
+            };
+        }
+        match &self.direct {
+            DirectState::Open(f) => Some(f),
+            _ => None,
+        }
+    }
+
+    fn write_at(&mut self, data: &[u8], pos: u64) -> std::io::Result<()> {
+        let aligned = data.len() / DIRECT_ALIGN * DIRECT_ALIGN;
+        if pos.is_multiple_of(DIRECT_ALIGN as u64)
+            && data.as_ptr().align_offset(DIRECT_ALIGN) == 0
+            && aligned > 0
+        {
+            if let Some(direct) = self.direct() {
+                match direct.write_all_at(&data[..aligned], pos) {
+                    Ok(()) => {
+                        return self
+                            .file
+                            .write_all_at(&data[aligned..], pos + aligned as u64)
+                    }
+                    // Not supported here after all: ordinary writes from now on.
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                        self.direct = DirectState::Unsupported
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        self.file.write_all_at(data, pos)
+    }
+}
+
+/// Buffers of one upload in flight at once (being filled, hashed or
+/// written): enough to absorb the jitter between the three, few enough to
+/// keep memory flat.
+const IN_FLIGHT: usize = 4;
+
+/// A full buffer shared by the hash and the write chains; back to the pool
+/// (and its in-flight permit released) when both are done with it.
+struct Shared {
+    buf: Option<AlignedBuf>,
+    pool: BufferPool,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl Shared {
+    fn data(&self) -> &[u8] {
+        self.buf.as_ref().expect("buffer present until drop").data()
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(buf) = self.buf.take() {
+            self.pool.give(buf);
+        }
+    }
+}
+
+/// Receives into one buffer while earlier ones are hashed (one blocking
+/// thread, in order) and written (another blocking thread, in order), each
+/// chain at its own pace: network, hashing and disk all stay busy.
+struct Writer {
+    hash_tx: Option<tokio::sync::mpsc::UnboundedSender<Arc<Shared>>>,
+    write_tx: Option<tokio::sync::mpsc::UnboundedSender<(Arc<Shared>, u64)>>,
+    hash: JoinHandle<Hasher>,
+    write: JoinHandle<std::io::Result<()>>,
+    pool: BufferPool,
+    permits: Arc<tokio::sync::Semaphore>,
+    /// File offset of the next byte handed to `submit`.
+    pos: u64,
+}
+
+impl Writer {
+    fn start(
+        pool: BufferPool,
+        permits: Arc<tokio::sync::Semaphore>,
+        mut file: UploadFile,
+        mut hasher: Hasher,
+        pos: u64,
+    ) -> Writer {
+        let (hash_tx, mut hash_rx) = tokio::sync::mpsc::unbounded_channel::<Arc<Shared>>();
+        let (write_tx, mut write_rx) = tokio::sync::mpsc::unbounded_channel::<(Arc<Shared>, u64)>();
+        let hash = spawn_blocking(move || {
+            while let Some(buf) = hash_rx.blocking_recv() {
+                hasher.update(buf.data());
+            }
+            hasher
+        });
+        let write = spawn_blocking(move || {
+            while let Some((buf, pos)) = write_rx.blocking_recv() {
+                file.write_at(buf.data(), pos)?;
+            }
+            Ok(())
+        });
+        Writer {
+            hash_tx: Some(hash_tx),
+            write_tx: Some(write_tx),
+            hash,
+            write,
+            pool,
+            permits,
+            pos,
+        }
+    }
+
+    /// How many bytes the buffer starting at `pos` should hold: a full
+    /// chunk, or less so that the next one starts block-aligned.
+    fn want(pos: u64) -> usize {
+        IO_CHUNK - (pos % DIRECT_ALIGN as u64) as usize
+    }
+
+    /// Leave to submit a buffer, once fewer than `IN_FLIGHT` are in use.
+    async fn permit(&self) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        self.permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(Error::internal)
+    }
+
+    fn submit(&mut self, buf: AlignedBuf, permit: tokio::sync::OwnedSemaphorePermit) -> bool {
+        let pos = self.pos;
+        self.pos += buf.len as u64;
+        let shared = Arc::new(Shared {
+            buf: Some(buf),
+            pool: self.pool.clone(),
+            _permit: permit,
+        });
+        let hashed = self
+            .hash_tx
+            .as_ref()
+            .is_some_and(|tx| tx.send(shared.clone()).is_ok());
+        let written = self
+            .write_tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((shared, pos)).is_ok());
+        // A closed chain has stopped on an error, which `finish` returns.
+        hashed && written
+    }
+
+    /// Wait until everything submitted is hashed and written.
+    async fn finish(mut self) -> Result<Hasher> {
+        self.hash_tx = None;
+        self.write_tx = None;
+        let written = self.write.await.map_err(Error::internal)?;
+        let hasher = self.hash.await.map_err(Error::internal)?;
+        written?;
+        Ok(hasher)
+    }
+}
+
+/// Where the bytes of an append go: straight to one blocking step when the
+/// whole body fits in one buffer (small blobs: no threads to set up), else
+/// to the pipelined [`Writer`], started when the first buffer is full.
+// One per append, on the stack of `pump`: the size difference is harmless.
+#[allow(clippy::large_enum_variant)]
+enum Sink {
+    Direct(UploadFile, Hasher),
+    Piped(Writer),
+}
+
+pub(super) async fn pump(
+    pool: BufferPool,
+    file: UploadFile,
+    hasher: Hasher,
+    mut body: ByteStream,
+    start: u64,
+    limits: AppendLimits,
+) -> Result<(Hasher, u64)> {
+    let mut sink = Some(Sink::Direct(file, hasher));
+    let mut received: u64 = 0;
+    let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
+    let mut buf = pool.take();
+    let mut want = Writer::want(start);
+    let outcome: Result<()> = async {
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| {
+                Error::new(
+                    ErrorCode::BlobUploadInvalid,
+                    format!("upload body interrupted: {e}"),
+                )
+            })?;
+            received += chunk.len() as u64;
+            if let Some(max) = limits.max_total {
+                if start + received > max {
+                    return Err(Error::new(
+                        ErrorCode::TooLarge,
+                        format!("blob exceeds the configured limit of {max} bytes"),
+                    ));
+                }
+            }
+            if let Some(len) = limits.expected_len {
+                if received > len {
+                    return Err(Error::new(
+                        ErrorCode::SizeInvalid,
+                        format!("body is longer than the declared {len} bytes"),
+                    ));
+                }
+            }
+            let mut rest = &chunk[..];
+            while !rest.is_empty() {
+                let n = buf.fill(rest, want);
+                rest = &rest[n..];
+                if buf.len == want {
+                    let writer = match sink.take().expect("sink present") {
+                        Sink::Direct(file, hasher) => {
+                            Writer::start(pool.clone(), permits.clone(), file, hasher, start)
+                        }
+                        Sink::Piped(w) => w,
+                    };
+                    let writer = sink.insert(Sink::Piped(writer));
+                    let Sink::Piped(writer) = writer else {
+                        unreachable!()
+                    };
+                    let permit = writer.permit().await?;
+                    let full = std::mem::replace(&mut buf, pool.take());
+                    if !writer.submit(full, permit) {
+                        return Ok(()); // the error comes from `finish`
+                    }
+                    want = Writer::want(writer.pos);
+                }
+            }
+        }
+        if let Some(len) = limits.expected_len {
+            if received != len {
+                return Err(Error::new(
+                    ErrorCode::SizeInvalid,
+                    format!("body has {received} bytes, {len} were declared"),
+                ));
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let finished: Result<Hasher> = match sink.take().expect("sink present") {
+        Sink::Direct(mut file, mut hasher) => {
+            if outcome.is_ok() && buf.len > 0 {
+                let pos = start;
+                spawn_blocking(move || -> std::io::Result<(Hasher, AlignedBuf)> {
+                    hasher.update(buf.data());
+                    file.write_at(buf.data(), pos)?;
+                    Ok((hasher, buf))
+                })
+                .await
+                .map_err(Error::internal)
+                .and_then(|r| r.map_err(Error::from))
+                .map(|(h, b)| {
+                    pool.give(b);
+                    h
+                })
+            } else {
+                pool.give(buf);
+                Ok(hasher)
+            }
+        }
+        Sink::Piped(mut writer) => {
+            if outcome.is_ok() && buf.len > 0 {
+                if let Ok(permit) = writer.permit().await {
+                    writer.submit(buf, permit);
+                }
+            } else {
+                pool.give(buf);
+            }
+            // Always wait for the writes in flight, so a rollback truncates
+            // after them.
+            writer.finish().await
+        }
+    };
+    outcome?;
+    let hasher = finished?;
+    Ok((hasher, start + received))
+}

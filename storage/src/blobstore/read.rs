@@ -1,0 +1,122 @@
+//! The read path of a download: a committed blob streamed in large steps,
+//! each a pre-faulted read-only mapping (one copy, into the socket) or, for
+//! small ranges, a plain read.
+
+use super::ByteStream;
+use bytes::Bytes;
+use futures::StreamExt;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::ops::Range;
+use std::os::fd::AsRawFd;
+use tokio::task::spawn_blocking;
+
+/// Bytes per step of a download: one blocking-pool hand-off per step is
+/// negligible, and memory per download stays small.
+const READ_CHUNK: usize = 4 << 20;
+
+/// Below this, a step is a plain read; from it on, a mapping.
+const MAP_MIN: usize = 256 << 10;
+
+/// A read-only, shared mapping of part of a committed blob file, unmapped
+/// when the last `Bytes` pointing into it is dropped (after the socket
+/// write). Sending from it costs one copy (into the socket) instead of two
+/// (into a buffer, then into the socket): the sendfile-like fast path
+/// within what hyper can send. Committed blobs are immutable and never
+/// truncated (only unlinked, which keeps a mapping valid), so the mapped
+/// pages stay readable.
+struct Mapped {
+    ptr: *mut libc::c_void,
+    len: usize,
+}
+
+// SAFETY: the mapping is read-only and owned by this value alone.
+unsafe impl Send for Mapped {}
+unsafe impl Sync for Mapped {}
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        // SAFETY: `ptr` maps `len` readable bytes until `drop`.
+        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, self.len) }
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        // SAFETY: `ptr`/`len` are exactly what mmap returned.
+        unsafe {
+            libc::munmap(self.ptr, self.len);
+        }
+    }
+}
+
+/// `want` bytes of `file` at `pos` as a mapping (pre-faulted, so sending
+/// takes no page faults). `pos + want` must be within the file.
+fn map_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
+    const PAGE: u64 = 4096;
+    let base = pos - pos % PAGE;
+    let delta = (pos - base) as usize;
+    let len = delta + want;
+    // SAFETY: a fresh read-only mapping of a range inside an open file;
+    // ownership goes to `Mapped`, which unmaps it.
+    let ptr = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            libc::MAP_SHARED | libc::MAP_POPULATE,
+            file.as_raw_fd(),
+            base as libc::off_t,
+        )
+    };
+    if ptr == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(Bytes::from_owner(Mapped { ptr, len }).slice(delta..))
+}
+
+/// `want` bytes of `file` at `pos`, read into a fresh buffer.
+fn read_range(file: &mut File, pos: u64, want: usize) -> std::io::Result<Bytes> {
+    file.seek(SeekFrom::Start(pos))?;
+    // read_to_end fills spare capacity: no zeroing of the buffer.
+    let mut buf = Vec::with_capacity(want);
+    file.take(want as u64).read_to_end(&mut buf)?;
+    if buf.len() != want {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Stream `range` of an open file in `READ_CHUNK` steps on the blocking
+/// pool.
+pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
+    futures::stream::try_unfold(
+        (Some(file), range.start, range.end),
+        |(file, pos, end)| async move {
+            if pos >= end {
+                return Ok(None);
+            }
+            let mut file = file.expect("file present while bytes remain");
+            let want = (end - pos).min(READ_CHUNK as u64) as usize;
+            let (file, buf) = spawn_blocking(move || -> std::io::Result<(File, Bytes)> {
+                // The range was checked against the file's size when it was
+                // opened; check again that nothing shrank before mapping.
+                let mapped = if want >= MAP_MIN && file.metadata()?.len() >= end {
+                    map_range(&file, pos, want).ok()
+                } else {
+                    None
+                };
+                let buf = match mapped {
+                    Some(b) => b,
+                    None => read_range(&mut file, pos, want)?,
+                };
+                Ok((file, buf))
+            })
+            .await
+            .map_err(std::io::Error::other)??;
+            let next = pos + buf.len() as u64;
+            Ok(Some((buf, (Some(file), next, end))))
+        },
+    )
+    .boxed()
+}

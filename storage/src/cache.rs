@@ -1,0 +1,184 @@
+//! In-process caches in front of the metadata database for the hot read
+//! paths (manifest GET/HEAD, blob HEAD/GET). This process is the only
+//! writer of the database, so every change passes through [`Registry`]
+//! (crate::Registry), which invalidates here after it commits.
+//!
+//! - manifests by `(repo, digest)`: immutable content, dropped only when the
+//!   manifest is deleted;
+//! - tags `(repo, tag) -> digest`: updated on push, dropped on tag or
+//!   manifest delete;
+//! - blob links `(repo, digest) -> size`: dropped on unlink.
+//!
+//! Only positive answers are cached. A lookup that raced with a write must
+//! not store what it read before that write: every invalidation bumps an
+//! epoch, and a fill is stored only if the epoch is still the one seen
+//! before the database was read. Each map is bounded; when full it is
+//! simply cleared (cheap, and the next reads refill it).
+
+use crate::digest::Digest;
+use crate::metadata::StoredManifest;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+const MAX_TAGS: usize = 100_000;
+const MAX_LINKS: usize = 100_000;
+const MAX_MANIFEST_ENTRIES: usize = 10_000;
+/// Manifests larger than this are not cached.
+const MAX_CACHED_MANIFEST: usize = 256 << 10;
+/// Total manifest bytes kept in memory.
+const MAX_MANIFEST_BYTES: usize = 16 << 20;
+
+#[derive(Default)]
+struct Inner {
+    epoch: u64,
+    tags: HashMap<(String, String), Digest>,
+    links: HashMap<(String, Digest), u64>,
+    manifests: HashMap<(String, Digest), Arc<StoredManifest>>,
+    manifest_bytes: usize,
+}
+
+#[derive(Default, Clone)]
+pub struct Cache {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// Token from [`Cache::epoch`], passed back to a fill.
+#[derive(Clone, Copy)]
+pub struct Epoch(u64);
+
+impl Cache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn epoch(&self) -> Epoch {
+        Epoch(self.lock().epoch)
+    }
+
+    // ---- reads and fills ----------------------------------------------
+
+    pub fn tag(&self, repo: &str, tag: &str) -> Option<Digest> {
+        self.lock()
+            .tags
+            .get(&(repo.to_owned(), tag.to_owned()))
+            .cloned()
+    }
+
+    pub fn fill_tag(&self, seen: Epoch, repo: &str, tag: &str, digest: &Digest) {
+        let mut g = self.lock();
+        if g.epoch != seen.0 {
+            return;
+        }
+        if g.tags.len() >= MAX_TAGS {
+            g.tags.clear();
+        }
+        g.tags
+            .insert((repo.to_owned(), tag.to_owned()), digest.clone());
+    }
+
+    pub fn link(&self, repo: &str, digest: &Digest) -> Option<u64> {
+        self.lock()
+            .links
+            .get(&(repo.to_owned(), digest.clone()))
+            .copied()
+    }
+
+    pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, size: u64) {
+        let mut g = self.lock();
+        if g.epoch != seen.0 {
+            return;
+        }
+        if g.links.len() >= MAX_LINKS {
+            g.links.clear();
+        }
+        g.links.insert((repo.to_owned(), digest.clone()), size);
+    }
+
+    pub fn manifest(&self, repo: &str, digest: &Digest) -> Option<Arc<StoredManifest>> {
+        self.lock()
+            .manifests
+            .get(&(repo.to_owned(), digest.clone()))
+            .cloned()
+    }
+
+    pub fn fill_manifest(&self, seen: Epoch, repo: &str, m: &Arc<StoredManifest>) {
+        let size = m.content.len();
+        if size > MAX_CACHED_MANIFEST {
+            return;
+        }
+        let mut g = self.lock();
+        if g.epoch != seen.0 {
+            return;
+        }
+        if g.manifests.len() >= MAX_MANIFEST_ENTRIES || g.manifest_bytes + size > MAX_MANIFEST_BYTES
+        {
+            g.manifests.clear();
+            g.manifest_bytes = 0;
+        }
+        if g.manifests
+            .insert((repo.to_owned(), m.digest.clone()), m.clone())
+            .is_none()
+        {
+            g.manifest_bytes += size;
+        }
+    }
+
+    // ---- invalidation (after the database committed) -------------------
+
+    /// `tag` now points at `digest` (we just wrote it).
+    pub fn set_tag(&self, repo: &str, tag: &str, digest: &Digest) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        if g.tags.len() >= MAX_TAGS {
+            g.tags.clear();
+        }
+        g.tags
+            .insert((repo.to_owned(), tag.to_owned()), digest.clone());
+    }
+
+    pub fn drop_tag(&self, repo: &str, tag: &str) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        g.tags.remove(&(repo.to_owned(), tag.to_owned()));
+    }
+
+    /// A manifest is gone, and with it every tag on it.
+    pub fn drop_manifest(&self, repo: &str, digest: &Digest) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        if let Some(m) = g.manifests.remove(&(repo.to_owned(), digest.clone())) {
+            g.manifest_bytes -= m.content.len();
+        }
+        g.tags.retain(|(r, _), d| !(r == repo && d == digest));
+    }
+
+    pub fn drop_link(&self, repo: &str, digest: &Digest) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        g.links.remove(&(repo.to_owned(), digest.clone()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stale_fill_is_refused() {
+        let c = Cache::default();
+        let d1 = Digest::sha256_of(b"1");
+        let d2 = Digest::sha256_of(b"2");
+        let seen = c.epoch();
+        // A write lands between the read of the database and the fill.
+        c.set_tag("r", "t", &d2);
+        c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), Some(d2.clone()));
+        c.drop_manifest("r", &d2);
+        assert_eq!(c.tag("r", "t"), None);
+        let seen = c.epoch();
+        c.fill_link(seen, "r", &d1, 5);
+        assert_eq!(c.link("r", &d1), Some(5));
+        c.drop_link("r", &d1);
+        assert_eq!(c.link("r", &d1), None);
+    }
+}

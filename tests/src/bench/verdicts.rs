@@ -1,0 +1,115 @@
+//! The targets, checked against the report.
+
+use super::report::{fmt_num, fmt_ratio, Report, Verdict};
+
+fn rows<'a>(r: &'a Report, has: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
+    r.rows
+        .iter()
+        .filter(move |row| has.iter().all(|h| row.label.contains(h)))
+        .map(|row| row.label.as_str())
+}
+
+fn ratio_at_least(r: &Report, out: &mut Vec<Verdict>, has: &[&str], min: f64) {
+    for label in rows(r, has) {
+        let Some(x) = r.ratio(label) else { continue };
+        out.push(Verdict {
+            target: format!("{label}: ≥ {min}× reference"),
+            measured: fmt_ratio(x),
+            met: Some(x >= min),
+        });
+    }
+}
+
+pub fn verdicts(r: &Report) -> Vec<Verdict> {
+    let mut v = Vec::new();
+    let sha = r
+        .limits
+        .iter()
+        .find(|(l, _, _)| l.contains("openssl"))
+        .map(|(_, x, _)| *x);
+    for has in [&["push ", "monolithic (POST"][..], &["push ", "chunked ("]] {
+        ratio_at_least(r, &mut v, has, 5.0);
+        for label in rows(r, has) {
+            if let (Some(ours), Some(sha)) = (r.get(label, "ours"), sha) {
+                v.push(Verdict {
+                    target: format!("{label}: ≥ 70% of one-core sha256"),
+                    measured: format!(
+                        "{:.0}% ({} of {} MB/s)",
+                        100.0 * ours / sha,
+                        fmt_num(ours),
+                        fmt_num(sha)
+                    ),
+                    met: Some(ours >= 0.7 * sha),
+                });
+            }
+        }
+    }
+    for label in rows(r, &["server CPU per GiB pushed"]) {
+        if let Some(x) = r.get(label, "ours") {
+            v.push(Verdict {
+                target: format!("{label}: ≤ 1 s"),
+                measured: format!("{} s", fmt_num(x)),
+                met: Some(x <= 1.0),
+            });
+        }
+    }
+    ratio_at_least(r, &mut v, &["pull ", "(page cache warm)"], 1.0);
+    let stat = r
+        .limits
+        .iter()
+        .filter(|(l, _, _)| l.contains("over loopback HTTP"))
+        .map(|(_, x, _)| *x)
+        .fold(f64::NAN, f64::max);
+    for label in rows(r, &["pull ", "(page cache warm)"]) {
+        if let Some(ours) = r.get(label, "ours").filter(|_| stat.is_finite()) {
+            v.push(Verdict {
+                target: format!("{label}: within 10% of the best static file server"),
+                measured: format!(
+                    "{:.0}% ({} of {} MB/s)",
+                    100.0 * ours / stat,
+                    fmt_num(ours),
+                    fmt_num(stat)
+                ),
+                met: Some(ours >= 0.9 * stat),
+            });
+        }
+    }
+    ratio_at_least(r, &mut v, &["Range GETs"], 5.0);
+    for name in [
+        "manifest GET by tag,",
+        "manifest HEAD by digest,",
+        "blob HEAD,",
+    ] {
+        ratio_at_least(r, &mut v, &[name, "connections"], 20.0);
+    }
+    ratio_at_least(r, &mut v, &["push unique 4 KiB blobs"], 5.0);
+    ratio_at_least(r, &mut v, &["push two-layer"], 5.0);
+    for what in ["tags/list page", "_catalog page"] {
+        let found: Vec<f64> = rows(r, &[what]).filter_map(|l| r.get(l, "ours")).collect();
+        if let [small, large] = found[..] {
+            v.push(Verdict {
+                target: format!("{what}: same latency at the small and the large total"),
+                measured: format!("{} ms vs {} ms", fmt_num(small), fmt_num(large)),
+                met: Some(large <= (small * 1.5).max(small + 1.0)),
+            });
+        }
+    }
+    let rss: Vec<f64> = rows(r, &["peak RSS"])
+        .filter_map(|l| r.get(l, "ours"))
+        .collect();
+    if let Some(max) = rss.iter().copied().reduce(f64::max) {
+        v.push(Verdict {
+            target: "server peak RSS while pushing and pulling the huge blob: ≤ 64 MiB".into(),
+            measured: format!("{} MiB", fmt_num(max)),
+            met: Some(max <= 64.0),
+        });
+    }
+    if let [a, b] = rss[..] {
+        v.push(Verdict {
+            target: "no RSS growth across repeated huge push + pull".into(),
+            measured: format!("{} → {} MiB", fmt_num(a), fmt_num(b)),
+            met: Some(b <= a * 1.05 + 1.0),
+        });
+    }
+    v
+}
