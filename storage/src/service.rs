@@ -161,28 +161,23 @@ impl Registry {
     pub async fn start_upload(&self, repo: &str) -> Result<String> {
         validate_name(repo)?;
         let id = uuid::Uuid::new_v4().to_string();
-        // Row before file: cleanup treats a file without a row as debris.
-        self.meta.create_upload(&id, repo).await?;
-        self.blobs.upload_create(&id).await?;
+        self.blobs.upload_create(&session_key(repo, &id)).await?;
         Ok(id)
     }
 
-    async fn check_upload(&self, repo: &str, id: &str) -> Result<()> {
+    /// The store's key of upload `id` of `repo`, if such a session exists.
+    async fn session(&self, repo: &str, id: &str) -> Result<(String, u64)> {
         validate_name(repo)?;
-        if self.meta.upload_in_repo(id, repo).await? {
-            Ok(())
-        } else {
-            Err(Error::upload_unknown(id))
+        let key = session_key(repo, id);
+        match self.blobs.upload_size(&key).await? {
+            Some(size) => Ok((key, size)),
+            None => Err(Error::upload_unknown(id)),
         }
     }
 
     /// Bytes received so far.
     pub async fn upload_status(&self, repo: &str, id: &str) -> Result<u64> {
-        self.check_upload(repo, id).await?;
-        self.blobs
-            .upload_size(id)
-            .await?
-            .ok_or_else(|| Error::upload_unknown(id))
+        Ok(self.session(repo, id).await?.1)
     }
 
     pub async fn upload_chunk(
@@ -192,19 +187,17 @@ impl Registry {
         body: ByteStream,
         chunk: ChunkSpec,
     ) -> Result<u64> {
-        self.check_upload(repo, id).await?;
-        let size = self.append(id, body, chunk).await?;
-        self.meta.touch_upload(id).await?;
-        Ok(size)
+        let (key, _) = self.session(repo, id).await?;
+        self.append(&key, body, chunk).await
     }
 
-    async fn append(&self, id: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
+    async fn append(&self, key: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
         let limits = AppendLimits {
             expected_start: chunk.start,
             expected_len: chunk.len,
             max_total: self.policy.max_blob_bytes,
         };
-        self.blobs.upload_append(id, body, limits).await
+        self.blobs.upload_append(key, body, limits).await
     }
 
     /// Append an optional last chunk, verify the digest, make the blob
@@ -216,25 +209,15 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(ByteStream, ChunkSpec)>,
     ) -> Result<()> {
-        self.check_upload(repo, id).await?;
+        let (key, _) = self.session(repo, id).await?;
         if let Some((body, chunk)) = last_chunk {
-            self.append(id, body, chunk).await?;
+            self.append(&key, body, chunk).await?;
         }
-        let committed = self.blobs.upload_commit(id, digest).await;
-        // Whatever the outcome, the session is over (a bad digest discards
-        // it); on success the link and the end of the session are one
-        // transaction.
-        match committed {
-            Ok(size) => {
-                self.meta
-                    .link_blob_finishing_upload(repo, digest, size, Some(id))
-                    .await
-            }
-            Err(e) => {
-                self.meta.delete_upload(id).await?;
-                Err(e)
-            }
-        }
+        // Commit ends the session whatever the outcome (a bad digest
+        // discards it). Bytes before link: a crash in between leaves an
+        // unreferenced blob, never a link to missing bytes.
+        let size = self.blobs.upload_commit(&key, digest).await?;
+        self.meta.link_blob(repo, digest, size).await
     }
 
     /// One-request upload (`POST ?digest=`).
@@ -261,10 +244,8 @@ impl Registry {
     }
 
     pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<()> {
-        self.check_upload(repo, id).await?;
-        self.blobs.upload_abort(id).await?;
-        self.meta.delete_upload(id).await?;
-        Ok(())
+        let (key, _) = self.session(repo, id).await?;
+        self.blobs.upload_abort(&key).await
     }
 
     /// Cross-repository mount: link `digest` into `repo` if `from` has it.
@@ -414,8 +395,8 @@ impl Registry {
 
     // ---- housekeeping ------------------------------------------------------
 
-    /// Remove upload sessions idle for longer than `ttl`, and staging files
-    /// that no session owns (left by a crash). Returns how many went.
+    /// Remove upload sessions idle (no bytes received) for longer than
+    /// `ttl`. Returns how many went.
     pub async fn purge_uploads(&self, ttl: Duration) -> Result<usize> {
         self.purge_uploads_idle_since(metadata::now() - ttl.as_secs() as i64)
             .await
@@ -423,21 +404,21 @@ impl Registry {
 
     /// [`Registry::purge_uploads`] with an explicit cut-off (unix seconds).
     pub async fn purge_uploads_idle_since(&self, before: i64) -> Result<usize> {
-        // Files first, rows second: a session created in between has its row
-        // before its file, so it is never mistaken for debris.
-        let files = self.blobs.upload_list().await?;
-        let known: std::collections::HashSet<String> =
-            self.meta.all_upload_ids().await?.into_iter().collect();
         let mut purged = 0;
-        for id in files.iter().filter(|id| !known.contains(*id)) {
-            self.blobs.upload_abort(id).await?;
-            purged += 1;
-        }
-        for id in self.meta.stale_uploads(before).await? {
-            self.blobs.upload_abort(&id).await?;
-            self.meta.delete_upload(&id).await?;
-            purged += 1;
+        for (key, idle_since) in self.blobs.upload_list().await? {
+            if idle_since < before {
+                self.blobs.upload_abort(&key).await?;
+                purged += 1;
+            }
         }
         Ok(purged)
     }
+}
+
+/// Upload sessions live in the blob store only (no database round trip per
+/// upload). The key binds a session to its repository: the same id used
+/// under another repository names no session.
+fn session_key(repo: &str, id: &str) -> String {
+    let repo_hash = Digest::sha256_of(repo.as_bytes());
+    format!("{id}-{}", &repo_hash.hex()[..16])
 }

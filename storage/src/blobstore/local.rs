@@ -3,9 +3,12 @@
 //! On-disk layout under the data directory (the one place it is defined):
 //! - `blobs/<algorithm>/<first two hex chars>/<hex>`: committed blobs, one
 //!   file per digest for the whole registry, immutable once renamed in place.
-//! - `uploads/<session id>`: bytes of an upload in progress. A session is a
-//!   plain append-only file so it survives restarts; its running hash lives
-//!   in memory and is recomputed from the file after a restart.
+//! - `uploads/<upload uuid>-<16 hex of sha256(repository)>`: bytes of an
+//!   upload in progress. The file is the session: it survives restarts, its
+//!   name ties it to its repository, and its mtime is its last activity
+//!   (idle ones are purged). The running hash lives in memory and is
+//!   recomputed from the file after a restart.
+//! - `registry.db`: the metadata database (see `crate::metadata`).
 
 use super::pipeline::{pump, BufferPool, UploadFile, IO_CHUNK};
 use super::read::file_stream;
@@ -304,13 +307,24 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
-    async fn upload_list(&self) -> Result<Vec<String>> {
+    async fn upload_list(&self) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut dir = tokio::fs::read_dir(self.root.join("uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {
-            if let Some(name) = entry.file_name().to_str() {
-                out.push(name.to_owned());
-            }
+            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+                continue;
+            };
+            // The file's mtime moves with every append: it is the session's
+            // last activity, and it survives restarts.
+            let modified = match entry.metadata().await {
+                Ok(m) => m.modified()?,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let secs = modified
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            out.push((name, secs));
         }
         Ok(out)
     }

@@ -62,7 +62,7 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Discard an upload session and its bytes.
     async fn upload_abort(&self, id: &str) -> Result<()>;
 
-    /// Ids of all upload sessions present in the store (for cleanup of
-    /// sessions the metadata database no longer knows).
-    async fn upload_list(&self) -> Result<Vec<String>>;
+    /// Every upload session in the store, with the time (unix seconds) its
+    /// bytes last changed, so idle sessions can be purged.
+    async fn upload_list(&self) -> Result<Vec<(String, i64)>>;
 }

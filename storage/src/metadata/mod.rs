@@ -14,7 +14,9 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::ParsedManifest;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -23,6 +25,10 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 pub struct Metadata {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// Repository name → id, filled only with committed rows. Repositories
+    /// are never deleted, so an entry never goes stale; it saves every
+    /// push a lookup on the single writer connection.
+    repo_ids: Arc<Mutex<HashMap<String, i64>>>,
 }
 
 /// A manifest as stored: its exact bytes and the type it was pushed with.
@@ -73,7 +79,11 @@ impl Metadata {
             .max_connections(8)
             .connect_with(opts.read_only(true))
             .await?;
-        Ok(Metadata { writer, reader })
+        Ok(Metadata {
+            writer,
+            reader,
+            repo_ids: Arc::default(),
+        })
     }
 
     /// Cheap liveness probe of the database.
@@ -82,13 +92,54 @@ impl Metadata {
         Ok(())
     }
 
+    fn cached_repo_id(&self, name: &str) -> Option<i64> {
+        self.repo_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .copied()
+    }
+
+    fn remember_repo_id(&self, name: &str, id: i64) {
+        self.repo_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(name.to_owned(), id);
+    }
+
     async fn repo_id(&self, name: &str) -> Result<Option<i64>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-                .bind(name)
-                .fetch_optional(&self.reader)
-                .await?,
+        if let Some(id) = self.cached_repo_id(name) {
+            return Ok(Some(id));
+        }
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.reader)
+            .await?;
+        if let Some(id) = id {
+            self.remember_repo_id(name, id);
+        }
+        Ok(id)
+    }
+
+    /// The id of `name`, creating the repository if needed (in a commit of
+    /// its own, so the id is real once returned).
+    async fn ensure_repo(&self, name: &str) -> Result<i64> {
+        if let Some(id) = self.repo_id(name).await? {
+            return Ok(id);
+        }
+        sqlx::query(
+            "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
+        .bind(name)
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.writer)
+            .await?;
+        self.remember_repo_id(name, id);
+        Ok(id)
     }
 
     pub async fn repo_exists(&self, name: &str) -> Result<bool> {
@@ -99,28 +150,9 @@ impl Metadata {
 
     /// Record a committed blob and link it into `repo` (creating the repo).
     pub async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
-        self.link_blob_finishing_upload(repo, digest, size, None)
-            .await
-    }
-
-    /// [`Metadata::link_blob`], also ending upload session `upload` in the
-    /// same transaction (one write instead of two per pushed blob).
-    pub async fn link_blob_finishing_upload(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        upload: Option<&str>,
-    ) -> Result<()> {
+        let repo_id = self.ensure_repo(repo).await?;
         let now = now();
         let mut tx = self.writer.begin().await?;
-        if let Some(id) = upload {
-            sqlx::query("DELETE FROM uploads WHERE id = $1")
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        let repo_id = ensure_repo(&mut tx, repo, now).await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (digest) DO NOTHING",
@@ -172,65 +204,6 @@ impl Metadata {
         Ok(done.rows_affected() > 0)
     }
 
-    // ---- uploads -----------------------------------------------------------
-
-    pub async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
-        let now = now();
-        sqlx::query(
-            "INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-        )
-        .bind(id)
-        .bind(repo)
-        .bind(now)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// True when upload `id` exists and belongs to `repo`.
-    pub async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM uploads WHERE id = $1 AND repo = $2")
-                .bind(id)
-                .bind(repo)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(found.is_some())
-    }
-
-    pub async fn touch_upload(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE uploads SET updated_at = $1 WHERE id = $2")
-            .bind(now())
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
-    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// Upload sessions not touched since `before` (unix seconds).
-    pub async fn stale_uploads(&self, before: i64) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT id FROM uploads WHERE updated_at < $1")
-                .bind(before)
-                .fetch_all(&self.reader)
-                .await?,
-        )
-    }
-
-    pub async fn all_upload_ids(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar("SELECT id FROM uploads")
-            .fetch_all(&self.reader)
-            .await?)
-    }
-
     // ---- manifests and tags ------------------------------------------------
 
     /// Store a manifest (and point `tag` at it) after checking that all it
@@ -244,38 +217,43 @@ impl Metadata {
         content: &[u8],
         tag: Option<&str>,
     ) -> Result<()> {
+        let missing_blob = |d: &Digest| {
+            Error::new(
+                ErrorCode::ManifestBlobUnknown,
+                "manifest references a blob unknown to this repository",
+            )
+            .with_detail(serde_json::json!({ "digest": d.to_string() }))
+        };
+        let missing_child = |d: &Digest| {
+            Error::new(
+                ErrorCode::ManifestBlobUnknown,
+                "index references a manifest unknown to this repository",
+            )
+            .with_detail(serde_json::json!({ "digest": d.to_string() }))
+        };
+        // A repository without rows cannot hold what the manifest names:
+        // fail before creating it.
+        let repo_id = match self.repo_id(repo).await? {
+            Some(id) => id,
+            None => match (parsed.blobs.first(), parsed.children.first()) {
+                (Some(b), _) => return Err(missing_blob(b)),
+                (None, Some(c)) => return Err(missing_child(c)),
+                (None, None) => self.ensure_repo(repo).await?,
+            },
+        };
         let now = now();
         let mut tx = self.writer.begin().await?;
-        let repo_id = ensure_repo(&mut tx, repo, now).await?;
-        for blob in &parsed.blobs {
-            let linked: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM repo_blobs WHERE repo_id = $1 AND digest = $2")
-                    .bind(repo_id)
-                    .bind(blob.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if linked.is_none() {
-                return Err(Error::new(
-                    ErrorCode::ManifestBlobUnknown,
-                    "manifest references a blob unknown to this repository",
-                )
-                .with_detail(serde_json::json!({ "digest": blob.to_string() })));
-            }
+        let present =
+            |table| format!("SELECT digest FROM {table} WHERE repo_id = $1 AND digest IN");
+        if let Some(d) =
+            first_missing(&mut tx, &present("repo_blobs"), repo_id, &parsed.blobs).await?
+        {
+            return Err(missing_blob(&d));
         }
-        for child in &parsed.children {
-            let found: Option<i64> =
-                sqlx::query_scalar("SELECT 1 FROM manifests WHERE repo_id = $1 AND digest = $2")
-                    .bind(repo_id)
-                    .bind(child.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if found.is_none() {
-                return Err(Error::new(
-                    ErrorCode::ManifestBlobUnknown,
-                    "index references a manifest unknown to this repository",
-                )
-                .with_detail(serde_json::json!({ "digest": child.to_string() })));
-            }
+        if let Some(d) =
+            first_missing(&mut tx, &present("manifests"), repo_id, &parsed.children).await?
+        {
+            return Err(missing_child(&d));
         }
         let inserted = sqlx::query(
             "INSERT INTO manifests
@@ -295,24 +273,13 @@ impl Metadata {
         .execute(&mut *tx)
         .await?;
         if inserted.rows_affected() > 0 {
-            let refs = parsed
+            let refs: Vec<(&str, &Digest)> = parsed
                 .blobs
                 .iter()
                 .map(|d| ("blob", d))
-                .chain(parsed.children.iter().map(|d| ("manifest", d)));
-            for (position, (kind, reference)) in refs.enumerate() {
-                sqlx::query(
-                    "INSERT INTO manifest_refs (repo_id, manifest_digest, position, kind, ref_digest)
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(repo_id)
-                .bind(digest.to_string())
-                .bind(position as i64)
-                .bind(kind)
-                .bind(reference.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
+                .chain(parsed.children.iter().map(|d| ("manifest", d)))
+                .collect();
+            insert_refs(&mut tx, repo_id, digest, &refs).await?;
         }
         if let Some(tag) = tag {
             sqlx::query(
@@ -465,18 +432,58 @@ impl Metadata {
     }
 }
 
-async fn ensure_repo(tx: &mut sqlx::SqliteConnection, name: &str, now: i64) -> Result<i64> {
-    sqlx::query(
-        "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-    )
-    .bind(name)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    Ok(
-        sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_one(&mut *tx)
-            .await?,
-    )
+/// Rows per multi-row statement: far below SQLite's bound-parameter limit.
+const BATCH: usize = 300;
+
+/// The first of `wanted` that `select` (a query ending in `IN`, taking the
+/// repository id as `$1`) does not return; one statement per batch instead
+/// of one per digest.
+async fn first_missing(
+    tx: &mut sqlx::SqliteConnection,
+    select: &str,
+    repo_id: i64,
+    wanted: &[Digest],
+) -> Result<Option<Digest>> {
+    for batch in wanted.chunks(BATCH) {
+        let params: Vec<String> = (2..batch.len() + 2).map(|i| format!("${i}")).collect();
+        let sql = format!("{select} ({})", params.join(", "));
+        let mut q = sqlx::query_scalar::<_, String>(&sql).bind(repo_id);
+        for d in batch {
+            q = q.bind(d.to_string());
+        }
+        let found: std::collections::HashSet<String> =
+            q.fetch_all(&mut *tx).await?.into_iter().collect();
+        if let Some(d) = batch.iter().find(|d| !found.contains(&d.to_string())) {
+            return Ok(Some(d.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// What a manifest references, in order, as multi-row inserts.
+async fn insert_refs(
+    tx: &mut sqlx::SqliteConnection,
+    repo_id: i64,
+    manifest: &Digest,
+    refs: &[(&str, &Digest)],
+) -> Result<()> {
+    for (n, batch) in refs.chunks(BATCH).enumerate() {
+        // $1 and $2 (repository, manifest) are shared by every row.
+        let rows: Vec<String> = (0..batch.len())
+            .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 * i + 3, 3 * i + 4, 3 * i + 5))
+            .collect();
+        let sql = format!(
+            "INSERT INTO manifest_refs (repo_id, manifest_digest, position, kind, ref_digest) VALUES {}",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(repo_id).bind(manifest.to_string());
+        for (i, (kind, reference)) in batch.iter().enumerate() {
+            q = q
+                .bind((n * BATCH + i) as i64)
+                .bind(*kind)
+                .bind(reference.to_string());
+        }
+        q.execute(&mut *tx).await?;
+    }
+    Ok(())
 }

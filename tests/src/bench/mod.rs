@@ -14,6 +14,7 @@ mod verdicts;
 mod work_blobs;
 mod work_listing;
 mod work_small;
+mod work_ui;
 
 use anyhow::{bail, Context as _, Result};
 use client::Target;
@@ -80,7 +81,7 @@ impl Sizes {
 
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
-    "push", "pull", "range", "reads", "small", "tags", "catalog", "huge",
+    "push", "pull", "range", "reads", "small", "tags", "catalog", "ui", "huge",
 ];
 
 pub struct Options {
@@ -204,6 +205,7 @@ pub async fn run(opts: Options) -> Result<()> {
                 "small" => work_small::small_pushes(&mut bench, i).await,
                 "tags" => work_listing::tags(&mut bench, i).await,
                 "catalog" => work_listing::catalog(&mut bench, i).await,
+                "ui" => work_ui::ui(&mut bench, i).await,
                 _ => unreachable!(),
             };
             r.with_context(|| format!("workload {w} on {who}"))?;

@@ -30,7 +30,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only these workloads (comma-separated): push, pull, range,
-    /// reads, small, tags, catalog, huge.
+    /// reads, small, tags, catalog, ui, huge.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Size of the big blob, MiB.
