@@ -19,7 +19,7 @@ use tokio::task::{spawn_blocking, JoinHandle};
 pub(super) const IO_CHUNK: usize = 2 << 20;
 
 /// Idle upload buffers kept for reuse (a fresh one costs page faults).
-const POOLED_BUFFERS: usize = 8;
+const POOLED_BUFFERS: usize = 4;
 
 /// Alignment of `O_DIRECT` offsets, lengths and buffers.
 const DIRECT_ALIGN: usize = 4096;

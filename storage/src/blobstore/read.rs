@@ -13,7 +13,7 @@ use tokio::task::spawn_blocking;
 
 /// Bytes per step of a download: one blocking-pool hand-off per step is
 /// negligible, and memory per download stays small.
-const READ_CHUNK: usize = 4 << 20;
+const READ_CHUNK: usize = 2 << 20;
 
 /// Below this, a step is a plain read; from it on, a mapping.
 const MAP_MIN: usize = 256 << 10;

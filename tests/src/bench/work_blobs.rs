@@ -247,15 +247,16 @@ pub async fn range(b: &mut Bench, i: usize) -> Result<()> {
     Ok(())
 }
 
-/// Peak RSS while a huge blob is pushed then pulled, twice (to show there
-/// is no growth across runs), and CPU per GiB of that push.
+/// Peak RSS while a huge blob is pushed then pulled, three times (the first
+/// round warms buffer pools up; rounds two and three show whether anything
+/// grows), and CPU per GiB of that push.
 pub async fn huge(b: &mut Bench, i: usize) -> Result<()> {
     let len = b.sizes.huge;
     let d = b.digest(SEED_HUGE, len);
     let size = size_label(len);
     let who = b.subjects[i].target.name.clone();
     let pid = b.subjects[i].server.as_ref().map(|s| s.pid());
-    for round in 1..=2 {
+    for round in 1..=3 {
         if let Some(pid) = pid {
             reset_peak(pid)?;
         }
