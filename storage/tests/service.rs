@@ -181,3 +181,33 @@ async fn abandoned_uploads_are_purged() {
         0
     );
 }
+
+#[tokio::test]
+async fn manifest_with_more_references_than_one_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let reg = open(dir.path()).await;
+    let config =
+        br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let cfg = push_blob(&reg, "big", config).await;
+    let mut layers = Vec::new();
+    for i in 0..650u32 {
+        let d = push_blob(&reg, "big", &i.to_le_bytes()).await;
+        layers.push(serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": d.to_string(), "size": 4}));
+    }
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cfg.to_string(), "size": config.len()},
+        "layers": layers,
+    }))
+    .unwrap();
+    reg.put_manifest("big", "v1", None, &m).await.unwrap();
+    // Re-pushing the same manifest under another tag is a no-op for its rows.
+    reg.put_manifest("big", "v2", None, &m).await.unwrap();
+    let tags = reg.tag_summaries("big", None, 10).await.unwrap();
+    assert_eq!(tags.len(), 2);
+    // Every reference row was written (config + 650 layers of 4 bytes).
+    assert_eq!(tags[0].size, config.len() as i64 + 650 * 4);
+    let detail = reg.image_detail("big", "v1").await.unwrap();
+    assert_eq!(detail.images[0].layers.len(), 650);
+}

@@ -149,29 +149,22 @@ impl Metadata {
     // ---- blobs -------------------------------------------------------------
 
     /// Record a committed blob and link it into `repo` (creating the repo).
+    /// Both statements go to the writer in one round trip; should the second
+    /// fail, a `blobs` row without a link is harmless (nothing can read it).
     pub async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
         let repo_id = self.ensure_repo(repo).await?;
-        let now = now();
-        let mut tx = self.writer.begin().await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO NOTHING",
+               ON CONFLICT (digest) DO NOTHING;
+             INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
+               ON CONFLICT (repo_id, digest) DO NOTHING;",
         )
         .bind(digest.to_string())
         .bind(size as i64)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3)
-             ON CONFLICT (repo_id, digest) DO NOTHING",
-        )
+        .bind(now())
         .bind(repo_id)
-        .bind(digest.to_string())
-        .bind(now)
-        .execute(&mut *tx)
+        .execute(&self.writer)
         .await?;
-        tx.commit().await?;
         Ok(())
     }
 
@@ -255,43 +248,62 @@ impl Metadata {
         {
             return Err(missing_child(&d));
         }
-        let inserted = sqlx::query(
+        // One round trip for the manifest, its references and its tag: the
+        // single writer connection is the bottleneck of small pushes.
+        // $1 repository, $2 digest, $9 now; references from $10 on.
+        let refs: Vec<(&str, &Digest)> = parsed
+            .blobs
+            .iter()
+            .map(|d| ("blob", d))
+            .chain(parsed.children.iter().map(|d| ("manifest", d)))
+            .collect();
+        let (first, rest) = refs.split_at(refs.len().min(BATCH));
+        let mut sql = String::from(
             "INSERT INTO manifests
                (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-             ON CONFLICT (repo_id, digest) DO NOTHING",
-        )
-        .bind(repo_id)
-        .bind(digest.to_string())
-        .bind(&parsed.media_type)
-        .bind(&parsed.artifact_type)
-        .bind(parsed.subject.as_ref().map(|s| s.to_string()))
-        .bind(parsed.annotations.as_ref().map(|a| a.to_string()))
-        .bind(content.len() as i64)
-        .bind(content)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if inserted.rows_affected() > 0 {
-            let refs: Vec<(&str, &Digest)> = parsed
-                .blobs
-                .iter()
-                .map(|d| ("blob", d))
-                .chain(parsed.children.iter().map(|d| ("manifest", d)))
-                .collect();
-            insert_refs(&mut tx, repo_id, digest, &refs).await?;
+             ON CONFLICT (repo_id, digest) DO NOTHING;",
+        );
+        let mut next = 10;
+        if !first.is_empty() {
+            sql.push_str(&refs_insert(&mut next, first.len()));
+        }
+        if tag.is_some() {
+            sql.push_str(&format!(
+                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, ${next}, $2, $9)
+                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at;"
+            ));
+        }
+        let mut q = sqlx::query(&sql)
+            .bind(repo_id)
+            .bind(digest.to_string())
+            .bind(&parsed.media_type)
+            .bind(&parsed.artifact_type)
+            .bind(parsed.subject.as_ref().map(|s| s.to_string()))
+            .bind(parsed.annotations.as_ref().map(|a| a.to_string()))
+            .bind(content.len() as i64)
+            .bind(content)
+            .bind(now);
+        for (i, (kind, reference)) in first.iter().enumerate() {
+            q = q.bind(i as i64).bind(*kind).bind(reference.to_string());
         }
         if let Some(tag) = tag {
-            sqlx::query(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-            )
-            .bind(repo_id)
-            .bind(tag)
-            .bind(digest.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            q = q.bind(tag);
+        }
+        q.execute(&mut *tx).await?;
+        // Manifests with more references than one batch: the rest.
+        for (n, batch) in rest.chunks(BATCH).enumerate() {
+            let mut next = 3;
+            let sql = refs_insert(&mut next, batch.len());
+            let mut q = sqlx::query(&sql).bind(repo_id).bind(digest.to_string());
+            for (i, (kind, reference)) in batch.iter().enumerate() {
+                let position = BATCH * (n + 1) + i;
+                q = q
+                    .bind(position as i64)
+                    .bind(*kind)
+                    .bind(reference.to_string());
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -460,30 +472,20 @@ async fn first_missing(
     Ok(None)
 }
 
-/// What a manifest references, in order, as multi-row inserts.
-async fn insert_refs(
-    tx: &mut sqlx::SqliteConnection,
-    repo_id: i64,
-    manifest: &Digest,
-    refs: &[(&str, &Digest)],
-) -> Result<()> {
-    for (n, batch) in refs.chunks(BATCH).enumerate() {
-        // $1 and $2 (repository, manifest) are shared by every row.
-        let rows: Vec<String> = (0..batch.len())
-            .map(|i| format!("($1, $2, ${}, ${}, ${})", 3 * i + 3, 3 * i + 4, 3 * i + 5))
-            .collect();
-        let sql = format!(
-            "INSERT INTO manifest_refs (repo_id, manifest_digest, position, kind, ref_digest) VALUES {}",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query(&sql).bind(repo_id).bind(manifest.to_string());
-        for (i, (kind, reference)) in batch.iter().enumerate() {
-            q = q
-                .bind((n * BATCH + i) as i64)
-                .bind(*kind)
-                .bind(reference.to_string());
-        }
-        q.execute(&mut *tx).await?;
-    }
-    Ok(())
+/// `INSERT` of `rows` manifest references; `$1`/`$2` are the repository and
+/// manifest, each row takes the next three parameters from `*next`. A
+/// re-pushed manifest already has its rows: conflicts are no-ops.
+fn refs_insert(next: &mut usize, rows: usize) -> String {
+    let values: Vec<String> = (0..rows)
+        .map(|_| {
+            let row = format!("($1, $2, ${}, ${}, ${})", *next, *next + 1, *next + 2);
+            *next += 3;
+            row
+        })
+        .collect();
+    format!(
+        "INSERT INTO manifest_refs (repo_id, manifest_digest, position, kind, ref_digest) VALUES {}
+         ON CONFLICT DO NOTHING;",
+        values.join(", ")
+    )
 }
