@@ -5,31 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use e2e::{blob_files, docker, sha256_digest, Registry};
-
-const BUSYBOX: &str = "/bin/busybox";
-
-/// Build an image from `dockerfile` with the legacy builder, tagged `tag`.
-fn build(dir: &Path, dockerfile: &str, tag: &str) {
-    std::fs::write(dir.join("Dockerfile"), dockerfile).unwrap();
-    docker()
-        .env("DOCKER_BUILDKIT", "0")
-        .args(["build", "--network", "none", "-t", tag])
-        .arg(dir)
-        .run_ok();
-}
-
-/// A build context with busybox and a data file.
-fn busybox_context(extra: &str) -> tempfile::TempDir {
-    assert!(
-        Path::new(BUSYBOX).is_file(),
-        "{BUSYBOX} not found: install busybox-static"
-    );
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(BUSYBOX, dir.path().join("busybox")).unwrap();
-    std::fs::write(dir.path().join("data.txt"), format!("data {extra}\n")).unwrap();
-    dir
-}
+use e2e::{blob_files, docker, docker_build_busybox, sha256_digest, Registry};
 
 const APP_DOCKERFILE: &str = r#"FROM scratch
 COPY busybox /bin/busybox
@@ -98,8 +74,7 @@ fn docker_build_push_pull_run_and_cross_repo_push() {
     let copy = format!("{host}/e2e/copy:v1");
     let _rmi = Rmi(vec![app.clone(), copy.clone()]);
 
-    let ctx = busybox_context("app");
-    build(ctx.path(), APP_DOCKERFILE, &app);
+    docker_build_busybox(APP_DOCKERFILE, "app", &app);
     let built_id = image_id(&app);
 
     let push = docker().args(["push", &app]).run_ok().stdout;
@@ -262,16 +237,14 @@ fn docker_manifest_list() {
     let list = format!("{host}/e2e/multi:list");
     let _rmi = Rmi(vec![amd64.clone(), other.clone(), list.clone()]);
 
-    let ctx = busybox_context("amd64");
-    build(ctx.path(), APP_DOCKERFILE, &amd64);
+    docker_build_busybox(APP_DOCKERFILE, "amd64", &amd64);
     let amd64_digest = pushed_digest(&docker().args(["push", &amd64]).run_ok().stdout);
     let amd64_id = image_id(&amd64);
 
     // A second, different image (stands in for the arm64 variant).
-    std::fs::write(ctx.path().join("arm.txt"), "arm64 stand-in\n").unwrap();
-    build(
-        ctx.path(),
-        &format!("FROM {amd64}\nCOPY arm.txt /arm.txt\n"),
+    docker_build_busybox(
+        &format!("FROM {amd64}\nCOPY data.txt /arm.txt\n"),
+        "arm64 stand-in",
         &other,
     );
     let other_digest = pushed_digest(&docker().args(["push", &other]).run_ok().stdout);

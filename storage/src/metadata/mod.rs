@@ -186,14 +186,28 @@ impl Metadata {
     /// Remove the link of a blob from a repository; the bytes stay for any
     /// other repository (garbage collection reclaims unreferenced ones).
     pub async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        let done = sqlx::query(
-            "DELETE FROM repo_blobs WHERE digest = $1
-             AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
-        )
-        .bind(digest.to_string())
-        .bind(repo)
-        .execute(&self.writer)
-        .await?;
+        self.delete_in_repo("repo_blobs", "digest", &digest.to_string(), repo)
+            .await
+    }
+
+    /// Delete the row of `table` (a per-repository table; names are ours,
+    /// never input) whose `column` is `value`; true if there was one.
+    async fn delete_in_repo(
+        &self,
+        table: &str,
+        column: &str,
+        value: &str,
+        repo: &str,
+    ) -> Result<bool> {
+        let sql = format!(
+            "DELETE FROM {table} WHERE {column} = $1
+             AND repo_id = (SELECT id FROM repositories WHERE name = $2)"
+        );
+        let done = sqlx::query(&sql)
+            .bind(value)
+            .bind(repo)
+            .execute(&self.writer)
+            .await?;
         Ok(done.rows_affected() > 0)
     }
 
@@ -353,27 +367,12 @@ impl Metadata {
 
     /// Delete a manifest; its tags and reference rows go with it.
     pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        let done = sqlx::query(
-            "DELETE FROM manifests WHERE digest = $1
-             AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
-        )
-        .bind(digest.to_string())
-        .bind(repo)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        self.delete_in_repo("manifests", "digest", &digest.to_string(), repo)
+            .await
     }
 
     pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "DELETE FROM tags WHERE name = $1
-             AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
-        )
-        .bind(tag)
-        .bind(repo)
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() > 0)
+        self.delete_in_repo("tags", "name", tag, repo).await
     }
 
     /// Tags of `repo` in byte order after `last`, at most `limit`; `None` if
