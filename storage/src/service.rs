@@ -161,6 +161,8 @@ impl Registry {
     pub async fn start_upload(&self, repo: &str) -> Result<String> {
         validate_name(repo)?;
         let id = uuid::Uuid::new_v4().to_string();
+        // Row before file: cleanup treats a file without a row as debris.
+        self.meta.create_upload(&id, repo).await?;
         self.blobs.upload_create(&session_key(repo, &id)).await?;
         Ok(id)
     }
@@ -168,6 +170,9 @@ impl Registry {
     /// The store's key of upload `id` of `repo`, if such a session exists.
     async fn session(&self, repo: &str, id: &str) -> Result<(String, u64)> {
         validate_name(repo)?;
+        if !self.meta.upload_in_repo(id, repo).await? {
+            return Err(Error::upload_unknown(id));
+        }
         let key = session_key(repo, id);
         match self.blobs.upload_size(&key).await? {
             Some(size) => Ok((key, size)),
@@ -188,7 +193,9 @@ impl Registry {
         chunk: ChunkSpec,
     ) -> Result<u64> {
         let (key, _) = self.session(repo, id).await?;
-        self.append(&key, body, chunk).await
+        let size = self.append(&key, body, chunk).await?;
+        self.meta.touch_upload(id).await?;
+        Ok(size)
     }
 
     async fn append(&self, key: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
@@ -216,8 +223,13 @@ impl Registry {
         // Commit ends the session whatever the outcome (a bad digest
         // discards it). Bytes before link: a crash in between leaves an
         // unreferenced blob, never a link to missing bytes.
-        let size = self.blobs.upload_commit(&key, digest).await?;
-        self.meta.link_blob(repo, digest, size).await
+        match self.blobs.upload_commit(&key, digest).await {
+            Ok(size) => self.meta.link_blob(repo, digest, size, Some(id)).await,
+            Err(e) => {
+                self.meta.delete_upload(id).await?;
+                Err(e)
+            }
+        }
     }
 
     /// One-request upload (`POST ?digest=`).
@@ -245,7 +257,9 @@ impl Registry {
 
     pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<()> {
         let (key, _) = self.session(repo, id).await?;
-        self.blobs.upload_abort(&key).await
+        self.blobs.upload_abort(&key).await?;
+        self.meta.delete_upload(id).await?;
+        Ok(())
     }
 
     /// Cross-repository mount: link `digest` into `repo` if `from` has it.
@@ -261,7 +275,7 @@ impl Registry {
         if self.blobs.stat(digest).await?.is_none() {
             return Ok(false);
         }
-        self.meta.link_blob(repo, digest, size).await?;
+        self.meta.link_blob(repo, digest, size, None).await?;
         Ok(true)
     }
 
@@ -395,8 +409,8 @@ impl Registry {
 
     // ---- housekeeping ------------------------------------------------------
 
-    /// Remove upload sessions idle (no bytes received) for longer than
-    /// `ttl`. Returns how many went.
+    /// Remove upload sessions idle for longer than `ttl`, and staging files
+    /// no session owns (left by a crash). Returns how many went.
     pub async fn purge_uploads(&self, ttl: Duration) -> Result<usize> {
         self.purge_uploads_idle_since(metadata::now() - ttl.as_secs() as i64)
             .await
@@ -404,20 +418,33 @@ impl Registry {
 
     /// [`Registry::purge_uploads`] with an explicit cut-off (unix seconds).
     pub async fn purge_uploads_idle_since(&self, before: i64) -> Result<usize> {
+        // Files first, rows second: a session created in between has its row
+        // before its file, so it is never mistaken for debris.
+        let files = self.blobs.upload_list().await?;
+        let known: std::collections::HashSet<String> = self
+            .meta
+            .uploads(None)
+            .await?
+            .iter()
+            .map(|(id, repo)| session_key(repo, id))
+            .collect();
         let mut purged = 0;
-        for (key, idle_since) in self.blobs.upload_list().await? {
-            if idle_since < before {
-                self.blobs.upload_abort(&key).await?;
-                purged += 1;
-            }
+        for (key, _) in files.iter().filter(|(key, _)| !known.contains(key)) {
+            self.blobs.upload_abort(key).await?;
+            purged += 1;
+        }
+        for (id, repo) in self.meta.uploads(Some(before)).await? {
+            self.blobs.upload_abort(&session_key(&repo, &id)).await?;
+            self.meta.delete_upload(&id).await?;
+            purged += 1;
         }
         Ok(purged)
     }
 }
 
-/// Upload sessions live in the blob store only (no database round trip per
-/// upload). The key binds a session to its repository: the same id used
-/// under another repository names no session.
+/// The blob store's name for upload `id` of `repo`: it binds the staging
+/// file to its repository too, so an id used under another repository
+/// names no bytes even without the database.
 fn session_key(repo: &str, id: &str) -> String {
     let repo_hash = Digest::sha256_of(repo.as_bytes());
     format!("{id}-{}", &repo_hash.hex()[..16])

@@ -160,10 +160,12 @@ async fn abandoned_uploads_are_purged() {
         reg.upload_status("other", &id).await.unwrap_err().code,
         ErrorCode::BlobUploadUnknown
     );
-    // A session active within the TTL stays, and survives a restart.
+    // A staging file no session owns (a crash between steps) is debris; a
+    // session active within the TTL stays, and survives a restart.
+    std::fs::write(dir.path().join("uploads").join("orphan"), b"x").unwrap();
     assert_eq!(
         reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(),
-        0
+        1
     );
     drop(reg);
     let reg = open(dir.path()).await;

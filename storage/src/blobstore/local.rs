@@ -4,10 +4,10 @@
 //! - `blobs/<algorithm>/<first two hex chars>/<hex>`: committed blobs, one
 //!   file per digest for the whole registry, immutable once renamed in place.
 //! - `uploads/<upload uuid>-<16 hex of sha256(repository)>`: bytes of an
-//!   upload in progress. The file is the session: it survives restarts, its
-//!   name ties it to its repository, and its mtime is its last activity
-//!   (idle ones are purged). The running hash lives in memory and is
-//!   recomputed from the file after a restart.
+//!   upload in progress (the session's row is in the metadata database).
+//!   An append-only file, so it survives restarts; its name ties it to its
+//!   repository. The running hash lives in memory and is recomputed from
+//!   the file after a restart.
 //! - `registry.db`: the metadata database (see `crate::metadata`).
 
 use super::pipeline::{pump, BufferPool, UploadFile, IO_CHUNK};

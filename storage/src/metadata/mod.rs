@@ -1,9 +1,10 @@
 //! The metadata database: repositories, blob links, manifests, tags and
 //! upload sessions. All SQL of the registry lives in this module.
 //!
-//! SQLite allows one writer at a time, so writes go through a pool of one
-//! connection (no SQLITE_BUSY between our own writers) and reads through a
-//! separate pool that WAL lets run alongside.
+//! SQLite commits one writer at a time: writes go through a small pool of
+//! writer connections (multi-statement transactions take the lock up front
+//! with BEGIN IMMEDIATE, single statements wait in busy_timeout) and reads
+//! through a separate pool that WAL lets run alongside.
 
 mod inspect;
 
@@ -29,6 +30,8 @@ pub struct Metadata {
     /// are never deleted, so an entry never goes stale; it saves every
     /// push a lookup on the single writer connection.
     repo_ids: Arc<Mutex<HashMap<String, i64>>>,
+    /// New upload sessions, written in groups ([`group_commit`]).
+    new_uploads: tokio::sync::mpsc::UnboundedSender<Pending<(String, String)>>,
 }
 
 /// A manifest as stored: its exact bytes and the type it was pushed with.
@@ -56,6 +59,73 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// A write waiting for its group, and who waits for it to be committed.
+struct Pending<T> {
+    row: T,
+    done: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
+}
+
+/// Rows of one group write.
+const GROUP: usize = 64;
+
+/// Group commit: a small write that every push makes (a new upload
+/// session) is answered only once committed, and under concurrent pushes
+/// one multi-row statement serves all the writes that arrived while the
+/// previous one ran, instead of one writer round trip each.
+async fn group_commit<T, F, Fut>(
+    writer: SqlitePool,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Pending<T>>,
+    write: F,
+) where
+    F: Fn(SqlitePool, Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<(), sqlx::Error>>,
+{
+    while let Some(first) = rx.recv().await {
+        let mut group = vec![first];
+        while group.len() < GROUP {
+            match rx.try_recv() {
+                Ok(next) => group.push(next),
+                Err(_) => break,
+            }
+        }
+        let (rows, waiters): (Vec<T>, Vec<_>) = group.into_iter().map(|p| (p.row, p.done)).unzip();
+        let outcome = write(writer.clone(), rows).await.map_err(|e| e.to_string());
+        for done in waiters {
+            let _ = done.send(outcome.clone());
+        }
+    }
+}
+
+/// `(id, repository)` of new upload sessions.
+async fn insert_uploads(
+    writer: SqlitePool,
+    rows: Vec<(String, String)>,
+) -> std::result::Result<(), sqlx::Error> {
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| format!("(${}, ${}, $1, $1)", 2 * i + 2, 2 * i + 3))
+        .collect();
+    let sql = format!(
+        "INSERT INTO uploads (id, repo, created_at, updated_at) VALUES {}",
+        values.join(", ")
+    );
+    let mut q = sqlx::query(&sql).bind(now());
+    for (id, repo) in rows {
+        q = q.bind(id).bind(repo);
+    }
+    q.execute(&writer).await.map(|_| ())
+}
+
+/// Hand `row` to a group writer and wait for its commit.
+async fn grouped<T>(tx: &tokio::sync::mpsc::UnboundedSender<Pending<T>>, row: T) -> Result<()> {
+    let (done, committed) = tokio::sync::oneshot::channel();
+    let stopped = || Error::internal("metadata group writer stopped");
+    tx.send(Pending { row, done }).map_err(|_| stopped())?;
+    committed
+        .await
+        .map_err(|_| stopped())?
+        .map_err(|e| Error::internal(format!("metadata database: {e}")))
+}
+
 impl Metadata {
     pub async fn open(path: &Path) -> Result<Metadata> {
         let opts = SqliteConnectOptions::new()
@@ -67,8 +137,13 @@ impl Metadata {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Several writer connections: SQLite still commits one at a time,
+        // but each connection has its own worker thread, so round trips
+        // overlap instead of queueing. Multi-statement transactions take
+        // the write lock up front (BEGIN IMMEDIATE) so none can fail on a
+        // read-to-write upgrade; single statements wait in busy_timeout.
         let writer = SqlitePoolOptions::new()
-            .max_connections(1)
+            .max_connections(4)
             .connect_with(opts.clone())
             .await?;
         MIGRATOR
@@ -79,10 +154,13 @@ impl Metadata {
             .max_connections(8)
             .connect_with(opts.read_only(true))
             .await?;
+        let (new_uploads, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(group_commit(writer.clone(), rx, insert_uploads));
         Ok(Metadata {
             writer,
             reader,
             repo_ids: Arc::default(),
+            new_uploads,
         })
     }
 
@@ -148,21 +226,30 @@ impl Metadata {
 
     // ---- blobs -------------------------------------------------------------
 
-    /// Record a committed blob and link it into `repo` (creating the repo).
-    /// Both statements go to the writer in one round trip; should the second
-    /// fail, a `blobs` row without a link is harmless (nothing can read it).
-    pub async fn link_blob(&self, repo: &str, digest: &Digest, size: u64) -> Result<()> {
+    /// Record a committed blob, link it into `repo` (creating the repo) and
+    /// end upload session `upload`, in one round trip to the writer. Should
+    /// a later statement fail, a `blobs` row without a link is harmless
+    /// (nothing can read it) and a leftover session is purged.
+    pub async fn link_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        upload: Option<&str>,
+    ) -> Result<()> {
         let repo_id = self.ensure_repo(repo).await?;
         sqlx::query(
             "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
                ON CONFLICT (digest) DO NOTHING;
              INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
-               ON CONFLICT (repo_id, digest) DO NOTHING;",
+               ON CONFLICT (repo_id, digest) DO NOTHING;
+             DELETE FROM uploads WHERE id = $5;",
         )
         .bind(digest.to_string())
         .bind(size as i64)
         .bind(now())
         .bind(repo_id)
+        .bind(upload)
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -211,6 +298,52 @@ impl Metadata {
         Ok(done.rows_affected() > 0)
     }
 
+    // ---- uploads -----------------------------------------------------------
+
+    /// Record a new upload session; returns once its row is committed.
+    pub async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
+        grouped(&self.new_uploads, (id.to_owned(), repo.to_owned())).await
+    }
+
+    /// True when upload `id` exists and belongs to `repo`.
+    pub async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM uploads WHERE id = $1 AND repo = $2")
+                .bind(id)
+                .bind(repo)
+                .fetch_optional(&self.reader)
+                .await?;
+        Ok(found.is_some())
+    }
+
+    pub async fn touch_upload(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE uploads SET updated_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// `(id, repository)` of the sessions not touched since `before` (unix
+    /// seconds), or of all sessions.
+    pub async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
+        Ok(
+            sqlx::query_as("SELECT id, repo FROM uploads WHERE $1 IS NULL OR updated_at < $1")
+                .bind(before)
+                .fetch_all(&self.reader)
+                .await?,
+        )
+    }
+
     // ---- manifests and tags ------------------------------------------------
 
     /// Store a manifest (and point `tag` at it) after checking that all it
@@ -249,7 +382,7 @@ impl Metadata {
             },
         };
         let now = now();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let present =
             |table| format!("SELECT digest FROM {table} WHERE repo_id = $1 AND digest IN");
         if let Some(d) =
