@@ -10,7 +10,7 @@
 //!   the file after a restart.
 //! - `registry.db`: the metadata database (see `crate::metadata`).
 
-use super::pipeline::{pump, BufferPool, UploadFile, IO_CHUNK};
+use super::pipeline::{pump, BufferPool, PendingHash, UploadFile, IO_CHUNK};
 use super::read::file_stream;
 use super::{AppendLimits, BlobStore, ByteStream};
 use crate::digest::{Algorithm, Digest, Hasher};
@@ -29,9 +29,9 @@ use std::sync::{Arc, Mutex};
 use tokio::task::spawn_blocking;
 
 struct Session {
-    /// Running hash of the bytes in the file; `None` after a restart until
-    /// recomputed.
-    hasher: Option<Hasher>,
+    /// Running hash of the bytes in the file; `None` after a restart (or a
+    /// lost hash chain) until recomputed from the file.
+    hasher: Option<PendingHash>,
     size: u64,
 }
 
@@ -175,7 +175,7 @@ impl BlobStore for LocalBlobStore {
         }
         tokio::fs::File::create(self.upload_file(id)).await?;
         let session = Session {
-            hasher: Some(Hasher::new(Algorithm::Sha256)),
+            hasher: Some(PendingHash::Ready(Hasher::new(Algorithm::Sha256))),
             size: 0,
         };
         self.sessions
@@ -209,9 +209,9 @@ impl BlobStore for LocalBlobStore {
             }
         }
         let path = self.upload_file(id);
-        let hasher = match &session.hasher {
-            Some(h) => h.clone(),
-            None => hash_file(path.clone(), start, Algorithm::Sha256).await?,
+        let prev = match session.hasher.take() {
+            Some(pending) => pending,
+            None => PendingHash::Ready(hash_file(path.clone(), start, Algorithm::Sha256).await?),
         };
         let file = {
             let path = path.clone();
@@ -226,15 +226,20 @@ impl BlobStore for LocalBlobStore {
                 self.forget(id);
                 return Err(Error::upload_unknown(id));
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                session.hasher = Some(prev);
+                return Err(e.into());
+            }
         };
-        match pump(self.buffers.clone(), file, hasher, body, start, limits).await {
-            Ok((hasher, size)) => {
-                session.hasher = Some(hasher);
+        match pump(self.buffers.clone(), file, prev, body, start, limits).await {
+            Ok((pending, size)) => {
+                session.hasher = Some(pending);
                 session.size = size;
                 Ok(size)
             }
-            Err(e) => {
+            Err((e, before)) => {
+                // `None`: recomputed from the file on next use.
+                session.hasher = before.map(PendingHash::Ready);
                 // All-or-nothing: cut the file back to where the chunk began.
                 spawn_blocking(move || -> std::io::Result<()> {
                     std::fs::OpenOptions::new()
@@ -254,12 +259,16 @@ impl BlobStore for LocalBlobStore {
             .session(id)
             .await?
             .ok_or_else(|| Error::upload_unknown(id))?;
-        let session = handle.lock().await;
+        let mut session = handle.lock().await;
         let path = self.upload_file(id);
         let size = session.size;
-        let hasher = match (&session.hasher, expected.algorithm()) {
-            (Some(h @ Hasher::Sha256(_)), Algorithm::Sha256) => h.clone(),
-            _ => hash_file(path.clone(), size, expected.algorithm()).await?,
+        let running = match (session.hasher.take(), expected.algorithm()) {
+            (Some(pending), Algorithm::Sha256) => pending.resolve().await.ok(),
+            _ => None,
+        };
+        let hasher = match running {
+            Some(h) => h,
+            None => hash_file(path.clone(), size, expected.algorithm()).await?,
         };
         let actual = hasher.finish();
         if &actual != expected {
@@ -436,5 +445,62 @@ mod tests {
         let d = Digest::of(Algorithm::Sha512, b"data");
         store.upload_commit("u3", &d).await.unwrap();
         assert_eq!(store.stat(&d).await.unwrap(), Some(4));
+    }
+
+    fn big(seed: u8, len: usize) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
+    }
+
+    fn stream(data: Vec<u8>) -> ByteStream {
+        // Several frames, as a socket delivers them.
+        let frames: Vec<std::io::Result<Bytes>> = data
+            .chunks(300_000)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        futures::stream::iter(frames).boxed()
+    }
+
+    #[tokio::test]
+    async fn large_chunks_chain_their_hash_and_roll_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).unwrap();
+        store.upload_create("u4").await.unwrap();
+        let (a, b, c) = (big(1, 5 << 20), big(2, 3 << 20), big(3, (4 << 20) + 17));
+        store
+            .upload_append("u4", stream(a.clone()), AppendLimits::default())
+            .await
+            .unwrap();
+        // A chunk that turns out short (declared longer) goes whole, and the
+        // hash chain is back where it was.
+        let err = store
+            .upload_append(
+                "u4",
+                stream(b.clone()),
+                AppendLimits {
+                    expected_len: Some((3 << 20) + 1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::SizeInvalid);
+        assert_eq!(store.upload_size("u4").await.unwrap(), Some(5 << 20));
+        store
+            .upload_append("u4", stream(b.clone()), AppendLimits::default())
+            .await
+            .unwrap();
+        store
+            .upload_append("u4", stream(c.clone()), AppendLimits::default())
+            .await
+            .unwrap();
+        let all = [a, b, c].concat();
+        let digest = Digest::sha256_of(&all);
+        assert_eq!(
+            store.upload_commit("u4", &digest).await.unwrap(),
+            all.len() as u64
+        );
+        assert_eq!(read_all(store.get(&digest, None).await.unwrap()).await, all);
     }
 }

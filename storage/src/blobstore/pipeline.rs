@@ -171,13 +171,43 @@ impl Drop for Shared {
     }
 }
 
+/// The running hash of an upload, possibly still catching up with bytes
+/// already written: a chunk's `202` goes out once its bytes are on disk,
+/// and the next chunk's hashing continues from this without waiting, so a
+/// chunked push does not stall at every request boundary.
+// One per upload session: boxing the hasher would buy nothing.
+#[allow(clippy::large_enum_variant)]
+pub(super) enum PendingHash {
+    Ready(Hasher),
+    Running(JoinHandle<Hasher>),
+}
+
+impl PendingHash {
+    pub(super) async fn resolve(self) -> Result<Hasher> {
+        match self {
+            PendingHash::Ready(h) => Ok(h),
+            PendingHash::Running(job) => job.await.map_err(Error::internal),
+        }
+    }
+
+    /// The hasher, from a blocking thread.
+    fn resolve_blocking(self) -> Option<Hasher> {
+        match self {
+            PendingHash::Ready(h) => Some(h),
+            PendingHash::Running(job) => tokio::runtime::Handle::current().block_on(job).ok(),
+        }
+    }
+}
+
 /// Receives into one buffer while earlier ones are hashed (one blocking
 /// thread, in order) and written (another blocking thread, in order), each
 /// chain at its own pace: network, hashing and disk all stay busy.
 struct Writer {
     hash_tx: Option<tokio::sync::mpsc::UnboundedSender<Arc<Shared>>>,
     write_tx: Option<tokio::sync::mpsc::UnboundedSender<(Arc<Shared>, u64)>>,
-    hash: JoinHandle<Hasher>,
+    /// The hash chain: the state before this append (for a rollback) and
+    /// after it; `None` if the previous state was lost.
+    hash: JoinHandle<Option<(Hasher, Hasher)>>,
     write: JoinHandle<std::io::Result<()>>,
     pool: BufferPool,
     permits: Arc<tokio::sync::Semaphore>,
@@ -190,16 +220,20 @@ impl Writer {
         pool: BufferPool,
         permits: Arc<tokio::sync::Semaphore>,
         mut file: UploadFile,
-        mut hasher: Hasher,
+        prev: PendingHash,
         pos: u64,
     ) -> Writer {
         let (hash_tx, mut hash_rx) = tokio::sync::mpsc::unbounded_channel::<Arc<Shared>>();
         let (write_tx, mut write_rx) = tokio::sync::mpsc::unbounded_channel::<(Arc<Shared>, u64)>();
         let hash = spawn_blocking(move || {
+            // Buffers queue (bounded by the permits) while the previous
+            // request's hashing finishes.
+            let before = prev.resolve_blocking()?;
+            let mut hasher = before.clone();
             while let Some(buf) = hash_rx.blocking_recv() {
                 hasher.update(buf.data());
             }
-            hasher
+            Some((before, hasher))
         });
         let write = spawn_blocking(move || {
             while let Some((buf, pos)) = write_rx.blocking_recv() {
@@ -253,14 +287,40 @@ impl Writer {
         hashed && written
     }
 
-    /// Wait until everything submitted is hashed and written.
-    async fn finish(mut self) -> Result<Hasher> {
+    /// Close both chains and wait for the writes (so a rollback truncates
+    /// after them); the hash chain may still be running.
+    async fn drain(mut self) -> (Result<()>, JoinHandle<Option<(Hasher, Hasher)>>) {
         self.hash_tx = None;
         self.write_tx = None;
-        let written = self.write.await.map_err(Error::internal)?;
-        let hasher = self.hash.await.map_err(Error::internal)?;
-        written?;
-        Ok(hasher)
+        let written = match self.write.await {
+            Ok(w) => w.map_err(Error::from),
+            Err(e) => Err(Error::internal(e)),
+        };
+        (written, self.hash)
+    }
+
+    /// The append succeeded: once written, hand back the hash (perhaps
+    /// still running) of everything so far. On a write error, the error
+    /// and the state before this append.
+    async fn finish(self) -> std::result::Result<PendingHash, (Error, Option<Hasher>)> {
+        let (written, hash) = self.drain().await;
+        match written {
+            Ok(()) => Ok(PendingHash::Running(tokio::spawn(async move {
+                match hash.await {
+                    Ok(Some((_, after))) => after,
+                    // `resolve` turns this task's panic into an internal
+                    // error; the session then recomputes from the file.
+                    _ => panic!("upload hash chain lost its state"),
+                }
+            }))),
+            Err(e) => Err((e, hash.await.ok().flatten().map(|(before, _)| before))),
+        }
+    }
+
+    /// The append failed: the state before it, if still known.
+    async fn abort(self) -> Option<Hasher> {
+        let (_, hash) = self.drain().await;
+        hash.await.ok().flatten().map(|(before, _)| before)
     }
 }
 
@@ -270,19 +330,22 @@ impl Writer {
 // One per append, on the stack of `pump`: the size difference is harmless.
 #[allow(clippy::large_enum_variant)]
 enum Sink {
-    Direct(UploadFile, Hasher),
+    Direct(UploadFile, PendingHash),
     Piped(Writer),
 }
 
+/// Append `body` at `start`. On success, the hash after it (perhaps still
+/// running) and the new size; on failure, the error and the hash before it
+/// (`None` if lost) for the rollback.
 pub(super) async fn pump(
     pool: BufferPool,
     file: UploadFile,
-    hasher: Hasher,
+    prev: PendingHash,
     mut body: ByteStream,
     start: u64,
     limits: AppendLimits,
-) -> Result<(Hasher, u64)> {
-    let mut sink = Some(Sink::Direct(file, hasher));
+) -> std::result::Result<(PendingHash, u64), (Error, Option<Hasher>)> {
+    let mut sink = Some(Sink::Direct(file, prev));
     let mut received: u64 = 0;
     let permits = Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT));
     let mut buf = pool.take();
@@ -347,41 +410,49 @@ pub(super) async fn pump(
         Ok(())
     }
     .await;
-    let finished: Result<Hasher> = match sink.take().expect("sink present") {
-        Sink::Direct(mut file, mut hasher) => {
-            if outcome.is_ok() && buf.len > 0 {
-                let pos = start;
-                spawn_blocking(move || -> std::io::Result<(Hasher, AlignedBuf)> {
-                    hasher.update(buf.data());
-                    file.write_at(buf.data(), pos)?;
-                    Ok((hasher, buf))
-                })
-                .await
-                .map_err(Error::internal)
-                .and_then(|r| r.map_err(Error::from))
-                .map(|(h, b)| {
-                    pool.give(b);
-                    h
-                })
-            } else {
+    let size = start + received;
+    match sink.take().expect("sink present") {
+        Sink::Direct(mut file, prev) => {
+            // Small bodies: one blocking step, after the previous hash.
+            let before = prev.resolve().await.map_err(|e| (e, None))?;
+            if let Err(e) = outcome {
                 pool.give(buf);
-                Ok(hasher)
+                return Err((e, Some(before)));
+            }
+            if buf.len == 0 {
+                pool.give(buf);
+                return Ok((PendingHash::Ready(before), size));
+            }
+            let mut hasher = before.clone();
+            let done = spawn_blocking(move || -> std::io::Result<(Hasher, AlignedBuf)> {
+                hasher.update(buf.data());
+                file.write_at(buf.data(), start)?;
+                Ok((hasher, buf))
+            })
+            .await;
+            match done {
+                Ok(Ok((after, buf))) => {
+                    pool.give(buf);
+                    Ok((PendingHash::Ready(after), size))
+                }
+                Ok(Err(e)) => Err((e.into(), Some(before))),
+                Err(e) => Err((Error::internal(e), Some(before))),
             }
         }
         Sink::Piped(mut writer) => {
-            if outcome.is_ok() && buf.len > 0 {
+            if let Err(e) = outcome {
+                pool.give(buf);
+                return Err((e, writer.abort().await));
+            }
+            if buf.len > 0 {
                 if let Ok(permit) = writer.permit().await {
                     writer.submit(buf, permit);
                 }
             } else {
                 pool.give(buf);
             }
-            // Always wait for the writes in flight, so a rollback truncates
-            // after them.
-            writer.finish().await
+            let pending = writer.finish().await?;
+            Ok((pending, size))
         }
-    };
-    outcome?;
-    let hasher = finished?;
-    Ok((hasher, start + received))
+    }
 }
