@@ -174,10 +174,8 @@ impl Registry {
             return Err(Error::upload_unknown(id));
         }
         let key = session_key(repo, id);
-        match self.blobs.upload_size(&key).await? {
-            Some(size) => Ok((key, size)),
-            None => Err(Error::upload_unknown(id)),
-        }
+        let size = self.blobs.upload_size(&key).await?;
+        Ok((key, size))
     }
 
     /// Bytes received so far.
@@ -193,18 +191,20 @@ impl Registry {
         chunk: ChunkSpec,
     ) -> Result<u64> {
         let (key, _) = self.session(repo, id).await?;
-        let size = self.append(&key, body, chunk).await?;
+        let size = self
+            .blobs
+            .upload_append(&key, body, self.limits(chunk))
+            .await?;
         self.meta.touch_upload(id).await?;
         Ok(size)
     }
 
-    async fn append(&self, key: &str, body: ByteStream, chunk: ChunkSpec) -> Result<u64> {
-        let limits = AppendLimits {
+    fn limits(&self, chunk: ChunkSpec) -> AppendLimits {
+        AppendLimits {
             expected_start: chunk.start,
             expected_len: chunk.len,
             max_total: self.policy.max_blob_bytes,
-        };
-        self.blobs.upload_append(key, body, limits).await
+        }
     }
 
     /// Append an optional last chunk, verify the digest, make the blob
@@ -217,18 +217,18 @@ impl Registry {
         last_chunk: Option<(ByteStream, ChunkSpec)>,
     ) -> Result<()> {
         let (key, _) = self.session(repo, id).await?;
-        if let Some((body, chunk)) = last_chunk {
-            self.append(&key, body, chunk).await?;
-        }
+        let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
         // Commit ends the session whatever the outcome (a bad digest
-        // discards it). Bytes before link: a crash in between leaves an
-        // unreferenced blob, never a link to missing bytes.
-        match self.blobs.upload_commit(&key, digest).await {
+        // discards it); a bad last chunk leaves it as it was. Bytes before
+        // link: a crash in between leaves an unreferenced blob, never a link
+        // to missing bytes.
+        match self.blobs.upload_finish(&key, last, digest).await {
             Ok(size) => self.meta.link_blob(repo, digest, size, Some(id)).await,
-            Err(e) => {
+            Err(e) if e.code == ErrorCode::DigestInvalid => {
                 self.meta.delete_upload(id).await?;
                 Err(e)
             }
+            Err(e) => Err(e),
         }
     }
 

@@ -4,18 +4,25 @@
 //! - `blobs/<algorithm>/<first two hex chars>/<hex>`: committed blobs, one
 //!   file per digest for the whole registry, immutable once renamed in place.
 //! - `uploads/<upload uuid>-<16 hex of sha256(repository)>`: bytes of an
-//!   upload in progress (the session's row is in the metadata database).
-//!   An append-only file, so it survives restarts; its name ties it to its
-//!   repository. The running hash lives in memory and is recomputed from
-//!   the file after a restart.
+//!   upload in progress (the session's row is in the metadata database),
+//!   created with its first chunk. An append-only file, so it survives
+//!   restarts; its name ties it to its repository. The running hash lives
+//!   in memory and is recomputed from the file after a restart. A blob sent
+//!   whole in one small request never gets a staging file: it is written
+//!   straight into its blob directory (see `place`).
 //! - `registry.db`: the metadata database (see `crate::metadata`).
 
-use super::pipeline::{pump, BufferPool, PendingHash, UploadFile, IO_CHUNK};
+use super::pipeline::{
+    check_complete, check_received, interrupted, pump, BufferPool, PendingHash, UploadFile,
+    IO_CHUNK,
+};
+use super::place;
 use super::read::file_stream;
 use super::{AppendLimits, BlobStore, ByteStream};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, ErrorCode, Result};
 use async_trait::async_trait;
+use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjectPath;
@@ -33,7 +40,24 @@ struct Session {
     /// lost hash chain) until recomputed from the file.
     hasher: Option<PendingHash>,
     size: u64,
+    /// Whether the staging file exists (it is made with the first chunk).
+    staged: bool,
 }
+
+impl Session {
+    fn empty() -> Session {
+        Session {
+            hasher: Some(PendingHash::Ready(Hasher::new(Algorithm::Sha256))),
+            size: 0,
+            staged: false,
+        }
+    }
+}
+
+/// Largest blob sent whole in one request that is gathered in memory and
+/// written in one step (see [`place::write_unnamed`]); larger ones stream
+/// through the upload pipeline.
+const WHOLE_IN_MEMORY: u64 = 256 << 10;
 
 type SessionHandle = Arc<tokio::sync::Mutex<Session>>;
 
@@ -42,6 +66,8 @@ pub struct LocalBlobStore {
     store: LocalFileSystem,
     sessions: Mutex<HashMap<String, SessionHandle>>,
     buffers: BufferPool,
+    /// The filesystem can make unnamed files (`O_TMPFILE`).
+    unnamed: bool,
 }
 
 impl LocalBlobStore {
@@ -50,11 +76,13 @@ impl LocalBlobStore {
         std::fs::create_dir_all(root.join("blobs"))?;
         std::fs::create_dir_all(root.join("uploads"))?;
         let store = LocalFileSystem::new_with_prefix(&root)?;
+        let unnamed = place::unnamed_files_work(&root.join("uploads"));
         Ok(LocalBlobStore {
             root,
             store,
             sessions: Mutex::new(HashMap::new()),
             buffers: BufferPool::default(),
+            unnamed,
         })
     }
 
@@ -68,8 +96,8 @@ impl LocalBlobStore {
         ))
     }
 
-    fn upload_object(id: &str) -> ObjectPath {
-        ObjectPath::from(format!("uploads/{id}"))
+    fn blob_file(&self, digest: &Digest) -> PathBuf {
+        self.root.join(Self::blob_path(digest).as_ref())
     }
 
     fn upload_file(&self, id: &str) -> PathBuf {
@@ -84,33 +112,197 @@ impl LocalBlobStore {
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
     }
 
-    /// The in-memory session for `id`, reloaded from disk after a restart.
-    async fn session(&self, id: &str) -> Result<Option<SessionHandle>> {
+    /// The in-memory state of session `id` (which the caller knows exists),
+    /// reloaded from its staging file after a restart.
+    async fn session(&self, id: &str) -> Result<SessionHandle> {
         if !Self::valid_id(id) {
-            return Ok(None);
+            return Err(Error::upload_unknown(id));
         }
         if let Some(s) = self.sessions.lock().unwrap().get(id) {
-            return Ok(Some(s.clone()));
+            return Ok(s.clone());
         }
-        let size = match tokio::fs::metadata(self.upload_file(id)).await {
-            Ok(m) => m.len(),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        let session = match tokio::fs::metadata(self.upload_file(id)).await {
+            Ok(m) => Session {
+                hasher: None,
+                size: m.len(),
+                staged: true,
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Session::empty(),
             Err(e) => return Err(e.into()),
         };
-        let handle = Arc::new(tokio::sync::Mutex::new(Session { hasher: None, size }));
-        Ok(Some(
-            self.sessions
-                .lock()
-                .unwrap()
-                .entry(id.to_owned())
-                .or_insert(handle)
-                .clone(),
-        ))
+        let handle = Arc::new(tokio::sync::Mutex::new(session));
+        Ok(self
+            .sessions
+            .lock()
+            .unwrap()
+            .entry(id.to_owned())
+            .or_insert(handle)
+            .clone())
+    }
+
+    /// Append a chunk to the session's staging file (see
+    /// [`BlobStore::upload_append`]).
+    async fn append(
+        &self,
+        id: &str,
+        session: &mut Session,
+        body: ByteStream,
+        limits: AppendLimits,
+    ) -> Result<u64> {
+        let start = session.size;
+        if let Some(expected) = limits.expected_start {
+            if expected != start {
+                return Err(Error::new(
+                    ErrorCode::RangeInvalid,
+                    format!("chunk starts at {expected}, upload has {start} bytes"),
+                )
+                .with_detail(serde_json::json!({ "size": start })));
+            }
+        }
+        let path = self.upload_file(id);
+        let prev = match session.hasher.take() {
+            Some(pending) => pending,
+            None => PendingHash::Ready(hash_file(path.clone(), start, Algorithm::Sha256).await?),
+        };
+        let file = {
+            let path = path.clone();
+            spawn_blocking(move || UploadFile::open(&path))
+                .await
+                .map_err(Error::internal)?
+        };
+        let file = match file {
+            Ok(f) => f,
+            Err(e) => {
+                session.hasher = Some(prev);
+                return Err(e.into());
+            }
+        };
+        session.staged = true;
+        match pump(self.buffers.clone(), file, prev, body, start, limits).await {
+            Ok((pending, size)) => {
+                session.hasher = Some(pending);
+                session.size = size;
+                Ok(size)
+            }
+            Err((e, before)) => {
+                // `None`: recomputed from the file on next use.
+                session.hasher = before.map(PendingHash::Ready);
+                // All-or-nothing: cut the file back to where the chunk began.
+                spawn_blocking(move || -> std::io::Result<()> {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(path)?
+                        .set_len(start)
+                })
+                .await
+                .map_err(Error::internal)??;
+                Err(e)
+            }
+        }
+    }
+
+    /// Verify the hash of a session's bytes and make them the blob
+    /// `expected`; the session ends either way.
+    async fn commit(&self, id: &str, session: &mut Session, expected: &Digest) -> Result<u64> {
+        if !session.staged {
+            // Nothing was ever sent: the empty blob.
+            return self.write_whole(id, session, Bytes::new(), expected).await;
+        }
+        let path = self.upload_file(id);
+        let size = session.size;
+        let running = match (session.hasher.take(), expected.algorithm()) {
+            (Some(pending), Algorithm::Sha256) => pending.resolve().await.ok(),
+            _ => None,
+        };
+        let hasher = match running {
+            Some(h) => h,
+            None => hash_file(path.clone(), size, expected.algorithm()).await?,
+        };
+        let actual = hasher.finish();
+        if &actual != expected {
+            self.discard(id).await?;
+            return Err(digest_mismatch(expected, &actual));
+        }
+        // Durable before visible: a crash after the rename must not expose a
+        // blob whose bytes are not on disk.
+        let target = self.blob_file(expected);
+        spawn_blocking(move || place::promote(&path, &target))
+            .await
+            .map_err(Error::internal)??;
+        self.forget(id);
+        Ok(size)
+    }
+
+    /// Make `data`, all of a session's bytes, the blob `expected` in one
+    /// step; the session ends either way.
+    async fn write_whole(
+        &self,
+        id: &str,
+        session: &mut Session,
+        data: Bytes,
+        expected: &Digest,
+    ) -> Result<u64> {
+        let actual = Digest::of(expected.algorithm(), &data);
+        if &actual != expected {
+            self.discard(id).await?;
+            return Err(digest_mismatch(expected, &actual));
+        }
+        let target = self.blob_file(expected);
+        let size = data.len() as u64;
+        if self.unnamed {
+            spawn_blocking(move || place::write_unnamed(&target, &data))
+                .await
+                .map_err(Error::internal)??;
+        } else {
+            let path = self.upload_file(id);
+            spawn_blocking(move || -> std::io::Result<()> {
+                std::fs::write(&path, &data)?;
+                place::promote(&path, &target)
+            })
+            .await
+            .map_err(Error::internal)??;
+        }
+        session.staged = false;
+        self.forget(id);
+        Ok(size)
+    }
+
+    /// Drop a session and its staging file.
+    async fn discard(&self, id: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.upload_file(id)).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.forget(id);
+        Ok(())
     }
 
     fn forget(&self, id: &str) {
         self.sessions.lock().unwrap().remove(id);
     }
+}
+
+fn digest_mismatch(expected: &Digest, actual: &Digest) -> Error {
+    Error::new(
+        ErrorCode::DigestInvalid,
+        "provided digest did not match uploaded content",
+    )
+    .with_detail(
+        serde_json::json!({ "expected": expected.to_string(), "actual": actual.to_string() }),
+    )
+}
+
+/// Gather a body of at most [`WHOLE_IN_MEMORY`] bytes, held to `limits`.
+async fn gather(mut body: ByteStream, limits: &AppendLimits) -> Result<Bytes> {
+    let mut all = bytes::BytesMut::with_capacity(limits.expected_len.unwrap_or(0) as usize);
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(interrupted)?;
+        all.extend_from_slice(&chunk);
+        check_received(limits, 0, all.len() as u64)?;
+    }
+    check_complete(limits, all.len() as u64)?;
+    Ok(all.freeze())
 }
 
 /// Hash the first `len` bytes of a file (used after a restart, or when the
@@ -173,128 +365,52 @@ impl BlobStore for LocalBlobStore {
         if !Self::valid_id(id) {
             return Err(Error::internal(format!("bad upload id {id:?}")));
         }
-        tokio::fs::File::create(self.upload_file(id)).await?;
-        let session = Session {
-            hasher: Some(PendingHash::Ready(Hasher::new(Algorithm::Sha256))),
-            size: 0,
-        };
-        self.sessions
-            .lock()
-            .unwrap()
-            .insert(id.to_owned(), Arc::new(tokio::sync::Mutex::new(session)));
+        // No file yet: it comes with the first chunk, if any (most blobs
+        // arrive whole in their final request).
+        self.sessions.lock().unwrap().insert(
+            id.to_owned(),
+            Arc::new(tokio::sync::Mutex::new(Session::empty())),
+        );
         Ok(())
     }
 
-    async fn upload_size(&self, id: &str) -> Result<Option<u64>> {
-        match self.session(id).await? {
-            Some(s) => Ok(Some(s.lock().await.size)),
-            None => Ok(None),
-        }
+    async fn upload_size(&self, id: &str) -> Result<u64> {
+        Ok(self.session(id).await?.lock().await.size)
     }
 
     async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64> {
-        let handle = self
-            .session(id)
-            .await?
-            .ok_or_else(|| Error::upload_unknown(id))?;
+        let handle = self.session(id).await?;
         let mut session = handle.lock().await;
-        let start = session.size;
-        if let Some(expected) = limits.expected_start {
-            if expected != start {
-                return Err(Error::new(
-                    ErrorCode::RangeInvalid,
-                    format!("chunk starts at {expected}, upload has {start} bytes"),
-                )
-                .with_detail(serde_json::json!({ "size": start })));
-            }
-        }
-        let path = self.upload_file(id);
-        let prev = match session.hasher.take() {
-            Some(pending) => pending,
-            None => PendingHash::Ready(hash_file(path.clone(), start, Algorithm::Sha256).await?),
-        };
-        let file = {
-            let path = path.clone();
-            spawn_blocking(move || UploadFile::open(&path))
-                .await
-                .map_err(Error::internal)?
-        };
-        let file = match file {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                drop(session);
-                self.forget(id);
-                return Err(Error::upload_unknown(id));
-            }
-            Err(e) => {
-                session.hasher = Some(prev);
-                return Err(e.into());
-            }
-        };
-        match pump(self.buffers.clone(), file, prev, body, start, limits).await {
-            Ok((pending, size)) => {
-                session.hasher = Some(pending);
-                session.size = size;
-                Ok(size)
-            }
-            Err((e, before)) => {
-                // `None`: recomputed from the file on next use.
-                session.hasher = before.map(PendingHash::Ready);
-                // All-or-nothing: cut the file back to where the chunk began.
-                spawn_blocking(move || -> std::io::Result<()> {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(path)?
-                        .set_len(start)
-                })
-                .await
-                .map_err(Error::internal)??;
-                Err(e)
-            }
-        }
+        self.append(id, &mut session, body, limits).await
     }
 
     async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64> {
-        let handle = self
-            .session(id)
-            .await?
-            .ok_or_else(|| Error::upload_unknown(id))?;
+        let handle = self.session(id).await?;
         let mut session = handle.lock().await;
-        let path = self.upload_file(id);
-        let size = session.size;
-        let running = match (session.hasher.take(), expected.algorithm()) {
-            (Some(pending), Algorithm::Sha256) => pending.resolve().await.ok(),
-            _ => None,
-        };
-        let hasher = match running {
-            Some(h) => h,
-            None => hash_file(path.clone(), size, expected.algorithm()).await?,
-        };
-        let actual = hasher.finish();
-        if &actual != expected {
-            drop(session);
-            self.upload_abort(id).await?;
-            return Err(Error::new(
-                ErrorCode::DigestInvalid,
-                "provided digest did not match uploaded content",
-            )
-            .with_detail(serde_json::json!({ "expected": expected.to_string(), "actual": actual.to_string() })));
+        self.commit(id, &mut session, expected).await
+    }
+
+    async fn upload_finish(
+        &self,
+        id: &str,
+        last: Option<(ByteStream, AppendLimits)>,
+        expected: &Digest,
+    ) -> Result<u64> {
+        let handle = self.session(id).await?;
+        let mut session = handle.lock().await;
+        if let Some((body, limits)) = last {
+            let whole = !session.staged
+                && limits.expected_start.unwrap_or(0) == 0
+                && limits.expected_len.is_some_and(|n| n <= WHOLE_IN_MEMORY);
+            if whole {
+                // All-or-nothing as any chunk: a bad body leaves the session
+                // as it was.
+                let data = gather(body, &limits).await?;
+                return self.write_whole(id, &mut session, data, expected).await;
+            }
+            self.append(id, &mut session, body, limits).await?;
         }
-        // Durable before visible: a crash after the rename must not expose a
-        // blob whose bytes are not on disk.
-        let sync_path = path.clone();
-        spawn_blocking(move || File::open(sync_path)?.sync_all())
-            .await
-            .map_err(Error::internal)??;
-        let target = Self::blob_path(expected);
-        if self.stat(expected).await?.is_some() {
-            tokio::fs::remove_file(&path).await?;
-        } else {
-            self.store.rename(&Self::upload_object(id), &target).await?;
-        }
-        drop(session);
-        self.forget(id);
-        Ok(size)
+        self.commit(id, &mut session, expected).await
     }
 
     async fn upload_abort(&self, id: &str) -> Result<()> {
@@ -342,7 +458,6 @@ impl BlobStore for LocalBlobStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use bytes::Bytes;
 
     fn body(parts: Vec<&'static [u8]>) -> ByteStream {
         futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
@@ -394,7 +509,8 @@ mod tests {
             read_all(store.get(&digest, Some(6..9)).await.unwrap()).await,
             b"wor"
         );
-        assert_eq!(store.upload_size("u1").await.unwrap(), None);
+        // The staging file went with the commit.
+        assert!(store.upload_list().await.unwrap().is_empty());
     }
 
     #[tokio::test]
@@ -418,7 +534,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::SizeInvalid);
-        assert_eq!(store.upload_size("u2").await.unwrap(), Some(3));
+        assert_eq!(store.upload_size("u2").await.unwrap(), 3);
         drop(store);
         // A new process knows nothing but the file: the hash is recomputed.
         let store = LocalBlobStore::open(dir.path()).unwrap();
@@ -430,7 +546,80 @@ mod tests {
         let err = store.upload_commit("u2", &wrong).await.unwrap_err();
         assert_eq!(err.code, ErrorCode::DigestInvalid);
         assert_eq!(store.stat(&wrong).await.unwrap(), None);
-        assert_eq!(store.upload_size("u2").await.unwrap(), None);
+        assert!(store.upload_list().await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn whole_small_blob_skips_staging() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).unwrap();
+        assert!(store.unnamed, "ext4/tmpfs make unnamed files");
+        let data = b"a small layer".to_vec();
+        let digest = Digest::sha256_of(&data);
+        let whole = |len| AppendLimits {
+            expected_len: Some(len),
+            ..Default::default()
+        };
+        store.upload_create("w1").await.unwrap();
+        // A short body is refused and changes nothing.
+        let err = store
+            .upload_finish("w1", Some((body(vec![b"a small"]), whole(13))), &digest)
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::SizeInvalid);
+        assert_eq!(store.upload_size("w1").await.unwrap(), 0);
+        // A wrong digest: nothing becomes visible.
+        let wrong = Digest::sha256_of(b"other");
+        let err = store
+            .upload_finish(
+                "w1",
+                Some((body(vec![b"a small layer"]), whole(13))),
+                &wrong,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::DigestInvalid);
+        assert_eq!(store.stat(&wrong).await.unwrap(), None);
+        // The right one, twice (the second finds the blob there).
+        for id in ["w2", "w3"] {
+            store.upload_create(id).await.unwrap();
+            let size = store
+                .upload_finish(
+                    id,
+                    Some((body(vec![b"a small ", b"layer"]), whole(13))),
+                    &digest,
+                )
+                .await
+                .unwrap();
+            assert_eq!(size, 13);
+        }
+        assert_eq!(
+            read_all(store.get(&digest, None).await.unwrap()).await,
+            data
+        );
+        assert!(store.upload_list().await.unwrap().is_empty());
+        // A session with no bytes yet commits the empty blob.
+        store.upload_create("w4").await.unwrap();
+        let empty = Digest::sha256_of(b"");
+        assert_eq!(store.upload_finish("w4", None, &empty).await.unwrap(), 0);
+        assert_eq!(store.stat(&empty).await.unwrap(), Some(0));
+    }
+
+    #[tokio::test]
+    async fn session_without_bytes_survives_restart_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalBlobStore::open(dir.path()).unwrap();
+        store.upload_create("e1").await.unwrap();
+        drop(store);
+        let store = LocalBlobStore::open(dir.path()).unwrap();
+        assert_eq!(store.upload_size("e1").await.unwrap(), 0);
+        store
+            .upload_append("e1", body(vec![b"abc"]), AppendLimits::default())
+            .await
+            .unwrap();
+        let digest = Digest::sha256_of(b"abc");
+        assert_eq!(store.upload_commit("e1", &digest).await.unwrap(), 3);
+        assert_eq!(store.stat(&digest).await.unwrap(), Some(3));
     }
 
     #[tokio::test]
@@ -486,7 +675,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err.code, ErrorCode::SizeInvalid);
-        assert_eq!(store.upload_size("u4").await.unwrap(), Some(5 << 20));
+        assert_eq!(store.upload_size("u4").await.unwrap(), 5 << 20);
         store
             .upload_append("u4", stream(b.clone()), AppendLimits::default())
             .await

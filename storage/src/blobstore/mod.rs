@@ -7,6 +7,7 @@
 
 mod local;
 mod pipeline;
+mod place;
 mod read;
 
 pub use local::LocalBlobStore;
@@ -47,8 +48,10 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Start a new, empty upload session.
     async fn upload_create(&self, id: &str) -> Result<()>;
 
-    /// Current size of an upload, or `None` if no such session exists.
-    async fn upload_size(&self, id: &str) -> Result<Option<u64>>;
+    /// Bytes received so far by session `id`. Whether the session exists is
+    /// the metadata database's to say (its row); a session the store has no
+    /// bytes for has 0.
+    async fn upload_size(&self, id: &str) -> Result<u64>;
 
     /// Append a chunk. All-or-nothing: if the body fails, is short, or breaks
     /// a limit, the session is left exactly as it was. Returns the new size.
@@ -58,6 +61,16 @@ pub trait BlobStore: Send + Sync + 'static {
     /// `expected`. On mismatch the session is discarded and nothing becomes
     /// visible. Returns the blob size.
     async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64>;
+
+    /// Append an optional last chunk, then commit as
+    /// [`BlobStore::upload_commit`]. A store may write a small blob that
+    /// arrives whole in one step, without staging it.
+    async fn upload_finish(
+        &self,
+        id: &str,
+        last: Option<(ByteStream, AppendLimits)>,
+        expected: &Digest,
+    ) -> Result<u64>;
 
     /// Discard an upload session and its bytes.
     async fn upload_abort(&self, id: &str) -> Result<()>;

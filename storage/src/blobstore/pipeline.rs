@@ -91,8 +91,13 @@ enum DirectState {
 }
 
 impl UploadFile {
+    /// Open the staging file, creating it with the session's first bytes.
     pub(super) fn open(path: &Path) -> std::io::Result<UploadFile> {
-        let file = std::fs::OpenOptions::new().write(true).open(path)?;
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         Ok(UploadFile {
             file,
             path: path.to_path_buf(),
@@ -324,6 +329,45 @@ impl Writer {
     }
 }
 
+/// A body that broke off mid-way.
+pub(super) fn interrupted(e: std::io::Error) -> Error {
+    Error::new(
+        ErrorCode::BlobUploadInvalid,
+        format!("upload body interrupted: {e}"),
+    )
+}
+
+/// The limits every arriving piece of a body is held to, `received` bytes
+/// into a chunk that starts at `start`.
+pub(super) fn check_received(limits: &AppendLimits, start: u64, received: u64) -> Result<()> {
+    if let Some(max) = limits.max_total {
+        if start + received > max {
+            return Err(Error::new(
+                ErrorCode::TooLarge,
+                format!("blob exceeds the configured limit of {max} bytes"),
+            ));
+        }
+    }
+    match limits.expected_len {
+        Some(len) if received > len => Err(Error::new(
+            ErrorCode::SizeInvalid,
+            format!("body is longer than the declared {len} bytes"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A whole body must be as long as declared.
+pub(super) fn check_complete(limits: &AppendLimits, received: u64) -> Result<()> {
+    match limits.expected_len {
+        Some(len) if received != len => Err(Error::new(
+            ErrorCode::SizeInvalid,
+            format!("body has {received} bytes, {len} were declared"),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// Where the bytes of an append go: straight to one blocking step when the
 /// whole body fits in one buffer (small blobs: no threads to set up), else
 /// to the pipelined [`Writer`], started when the first buffer is full.
@@ -352,29 +396,9 @@ pub(super) async fn pump(
     let mut want = Writer::want(start);
     let outcome: Result<()> = async {
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| {
-                Error::new(
-                    ErrorCode::BlobUploadInvalid,
-                    format!("upload body interrupted: {e}"),
-                )
-            })?;
+            let chunk = chunk.map_err(interrupted)?;
             received += chunk.len() as u64;
-            if let Some(max) = limits.max_total {
-                if start + received > max {
-                    return Err(Error::new(
-                        ErrorCode::TooLarge,
-                        format!("blob exceeds the configured limit of {max} bytes"),
-                    ));
-                }
-            }
-            if let Some(len) = limits.expected_len {
-                if received > len {
-                    return Err(Error::new(
-                        ErrorCode::SizeInvalid,
-                        format!("body is longer than the declared {len} bytes"),
-                    ));
-                }
-            }
+            check_received(&limits, start, received)?;
             let mut rest = &chunk[..];
             while !rest.is_empty() {
                 let n = buf.fill(rest, want);
@@ -399,15 +423,7 @@ pub(super) async fn pump(
                 }
             }
         }
-        if let Some(len) = limits.expected_len {
-            if received != len {
-                return Err(Error::new(
-                    ErrorCode::SizeInvalid,
-                    format!("body has {received} bytes, {len} were declared"),
-                ));
-            }
-        }
-        Ok(())
+        check_complete(&limits, received)
     }
     .await;
     let size = start + received;

@@ -140,9 +140,10 @@ impl Bench {
 }
 
 pub async fn run(opts: Options) -> Result<()> {
+    // Under $TMPDIR: the disk the servers store on is the caller's choice.
     let tmp = tempfile::Builder::new()
         .prefix("registry-bench-")
-        .tempdir_in("/tmp")?;
+        .tempdir()?;
     let work = tmp.path().to_path_buf();
     let mut subjects = Vec::new();
     if let Some(bin) = &opts.ours_bin {

@@ -1,0 +1,117 @@
+//! Making bytes a committed blob: durable first, then visible under the
+//! digest's name in one atomic step, so no reader or crash ever sees a
+//! partial blob.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+
+/// Fsync a staged upload and rename it onto `target`. A blob that already
+/// exists is replaced by identical bytes, which readers cannot tell apart.
+pub(super) fn promote(staged: &Path, target: &Path) -> std::io::Result<()> {
+    File::open(staged)?.sync_all()?;
+    with_parent(target, || std::fs::rename(staged, target))
+}
+
+/// Write a whole blob whose bytes are all in memory: into an unnamed file
+/// (`O_TMPFILE`) in the blob's own directory, fsynced, then linked in. A
+/// crash at any point leaves nothing behind, and no staging directory or
+/// rename between directories is involved.
+pub(super) fn write_unnamed(target: &Path, data: &[u8]) -> std::io::Result<()> {
+    let dir = target.parent().expect("blob paths have a directory");
+    let mut file = with_parent(target, || {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .mode(0o644)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+    })?;
+    file.write_all(data)?;
+    file.sync_all()?;
+    match link_unnamed(&file, target) {
+        // Same digest, same bytes: the blob is there either way.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// Whether `dir`'s filesystem can make unnamed files and link them in
+/// (ext4, xfs, btrfs and tmpfs can; some network filesystems cannot).
+pub(super) fn unnamed_files_work(dir: &Path) -> bool {
+    let probe = dir.join(format!(".probe-{}", uuid::Uuid::new_v4()));
+    let ok = write_unnamed(&probe, b"").is_ok() && probe.exists();
+    let _ = std::fs::remove_file(&probe);
+    ok
+}
+
+/// `linkat` of an open unnamed file through `/proc/self/fd` (the
+/// `AT_EMPTY_PATH` form needs a capability).
+fn link_unnamed(file: &File, target: &Path) -> std::io::Result<()> {
+    let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd()))?;
+    let to = CString::new(target.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated and outlive the call.
+    let rc = unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Run `op`; if `target`'s directory is missing (the first blob of its
+/// shard), create it and run `op` again.
+fn with_parent<T>(target: &Path, op: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
+    match op() {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(target.parent().expect("blob paths have a directory"))?;
+            op()
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unnamed_write_links_whole_file_and_tolerates_existing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("blobs/sha256/ab/abcd");
+        write_unnamed(&target, b"hello").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello");
+        // The same blob again: still there, still whole.
+        write_unnamed(&target, b"hello").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"hello");
+        // Nothing else was left in the directory.
+        let names: Vec<_> = std::fs::read_dir(target.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("abcd")]);
+        assert!(unnamed_files_work(dir.path()));
+    }
+
+    #[test]
+    fn promote_creates_the_shard_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let staged = dir.path().join("staged");
+        std::fs::write(&staged, b"bytes").unwrap();
+        let target = dir.path().join("blobs/sha256/cd/cdef");
+        promote(&staged, &target).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"bytes");
+        assert!(!staged.exists());
+    }
+}
