@@ -7,7 +7,11 @@
 //!   manifest is deleted;
 //! - tags `(repo, tag) -> digest`: updated on push, dropped on tag or
 //!   manifest delete;
-//! - blob links `(repo, digest) -> size`: dropped on unlink.
+//! - blob links `(repo, digest) -> size`: dropped on unlink;
+//! - upload sessions `id -> repo` this process opened: added when the row
+//!   is committed, dropped before the row is deleted, so a hit always means
+//!   the row exists (a miss asks the database: sessions from before a
+//!   restart).
 //!
 //! Only positive answers are cached. A lookup that raced with a write must
 //! not store what it read before that write: every invalidation bumps an
@@ -23,6 +27,7 @@ use std::sync::{Arc, Mutex};
 const MAX_TAGS: usize = 100_000;
 const MAX_LINKS: usize = 100_000;
 const MAX_MANIFEST_ENTRIES: usize = 10_000;
+const MAX_UPLOADS: usize = 100_000;
 /// Manifests larger than this are not cached.
 const MAX_CACHED_MANIFEST: usize = 256 << 10;
 /// Total manifest bytes kept in memory.
@@ -35,6 +40,7 @@ struct Inner {
     links: HashMap<(String, Digest), u64>,
     manifests: HashMap<(String, Digest), Arc<StoredManifest>>,
     manifest_bytes: usize,
+    uploads: HashMap<String, String>,
 }
 
 #[derive(Default, Clone)]
@@ -92,6 +98,12 @@ impl Cache {
             g.links.clear();
         }
         g.links.insert((repo.to_owned(), digest.clone()), size);
+    }
+
+    /// True if this process opened upload `id` in `repo` and it has not
+    /// ended.
+    pub fn upload_in(&self, id: &str, repo: &str) -> bool {
+        self.lock().uploads.get(id).is_some_and(|r| r == repo)
     }
 
     pub fn manifest(&self, repo: &str, digest: &Digest) -> Option<Arc<StoredManifest>> {
@@ -152,6 +164,20 @@ impl Cache {
         g.tags.retain(|(r, _), d| !(r == repo && d == digest));
     }
 
+    /// Upload `id` of `repo` was just committed to the database.
+    pub fn add_upload(&self, id: &str, repo: &str) {
+        let mut g = self.lock();
+        if g.uploads.len() >= MAX_UPLOADS {
+            g.uploads.clear();
+        }
+        g.uploads.insert(id.to_owned(), repo.to_owned());
+    }
+
+    /// Upload `id` is about to end (before its row goes).
+    pub fn drop_upload(&self, id: &str) {
+        self.lock().uploads.remove(id);
+    }
+
     pub fn drop_link(&self, repo: &str, digest: &Digest) {
         let mut g = self.lock();
         g.epoch += 1;
@@ -180,5 +206,16 @@ mod tests {
         assert_eq!(c.link("r", &d1), Some(5));
         c.drop_link("r", &d1);
         assert_eq!(c.link("r", &d1), None);
+    }
+
+    #[test]
+    fn upload_sessions_belong_to_their_repository() {
+        let c = Cache::default();
+        c.add_upload("u1", "a/b");
+        assert!(c.upload_in("u1", "a/b"));
+        assert!(!c.upload_in("u1", "a/c"));
+        assert!(!c.upload_in("u2", "a/b"));
+        c.drop_upload("u1");
+        assert!(!c.upload_in("u1", "a/b"));
     }
 }

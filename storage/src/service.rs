@@ -164,13 +164,14 @@ impl Registry {
         // Row before file: cleanup treats a file without a row as debris.
         self.meta.create_upload(&id, repo).await?;
         self.blobs.upload_create(&session_key(repo, &id)).await?;
+        self.cache.add_upload(&id, repo);
         Ok(id)
     }
 
     /// The store's key of upload `id` of `repo`, if such a session exists.
     async fn session(&self, repo: &str, id: &str) -> Result<(String, u64)> {
         validate_name(repo)?;
-        if !self.meta.upload_in_repo(id, repo).await? {
+        if !self.cache.upload_in(id, repo) && !self.meta.upload_in_repo(id, repo).await? {
             return Err(Error::upload_unknown(id));
         }
         let key = session_key(repo, id);
@@ -217,6 +218,8 @@ impl Registry {
         last_chunk: Option<(ByteStream, ChunkSpec)>,
     ) -> Result<()> {
         let (key, _) = self.session(repo, id).await?;
+        // From here the row may go: later requests ask the database.
+        self.cache.drop_upload(id);
         let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
         // Commit ends the session whatever the outcome (a bad digest
         // discards it); a bad last chunk leaves it as it was. Bytes before
@@ -257,6 +260,7 @@ impl Registry {
 
     pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<()> {
         let (key, _) = self.session(repo, id).await?;
+        self.cache.drop_upload(id);
         self.blobs.upload_abort(&key).await?;
         self.meta.delete_upload(id).await?;
         Ok(())
@@ -434,6 +438,7 @@ impl Registry {
             purged += 1;
         }
         for (id, repo) in self.meta.uploads(Some(before)).await? {
+            self.cache.drop_upload(&id);
             self.blobs.upload_abort(&session_key(&repo, &id)).await?;
             self.meta.delete_upload(&id).await?;
             purged += 1;

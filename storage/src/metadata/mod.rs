@@ -6,6 +6,7 @@
 //! with BEGIN IMMEDIATE, single statements wait in busy_timeout) and reads
 //! through a separate pool that WAL lets run alongside.
 
+mod busy;
 mod inspect;
 
 pub use inspect::{BlobUse, RepoSummary, TagRow};
@@ -18,7 +19,7 @@ use sqlx::{Row, SqlitePool};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -135,7 +136,11 @@ impl Metadata {
             // WAL + NORMAL is durable across process crashes; only an OS
             // crash can lose the last commits, never corrupt the database.
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
+            .busy_timeout(busy::BUDGET)
+            // Checkpoint every 32 MiB of WAL instead of 4: a checkpoint
+            // fsyncs twice and rewrites the hot pages, which small pushes
+            // touch over and over.
+            .pragma("wal_autocheckpoint", "8192")
             .foreign_keys(true);
         // Several writer connections: SQLite still commits one at a time,
         // but each connection has its own worker thread, so round trips
@@ -144,6 +149,7 @@ impl Metadata {
         // read-to-write upgrade; single statements wait in busy_timeout.
         let writer = SqlitePoolOptions::new()
             .max_connections(4)
+            .after_connect(|conn, _| Box::pin(busy::install(conn)))
             .connect_with(opts.clone())
             .await?;
         MIGRATOR
