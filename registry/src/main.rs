@@ -7,6 +7,7 @@ mod history_cli;
 mod inspect_api;
 mod present;
 mod routes;
+mod sendfile;
 mod server;
 mod web;
 

@@ -3,6 +3,7 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
+use crate::sendfile::SendfileListener;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -95,6 +96,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     );
     let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
+    let listener = SendfileListener(listener);
     let server = axum::serve(listener, router(registry)).with_graceful_shutdown(async move {
         shutdown_signal().await;
         let _ = done_tx.send(());

@@ -9,8 +9,10 @@ mod local;
 mod pipeline;
 mod place;
 mod read;
+mod windows;
 
 pub use local::LocalBlobStore;
+pub use windows::file_source;
 
 use crate::digest::Digest;
 use crate::error::Result;

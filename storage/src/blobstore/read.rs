@@ -1,14 +1,17 @@
 //! The read path of a download: a committed blob streamed in large steps,
-//! each a pre-faulted read-only mapping (one copy, into the socket) or, for
-//! small ranges, a plain read.
+//! each a read-only mapping of the file (registered in `windows`, so the
+//! server can `sendfile` it without touching the mapping) or, for small
+//! ranges, a plain read.
 
+use super::windows;
 use super::ByteStream;
 use bytes::Bytes;
 use futures::StreamExt;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::FileExt;
+use std::sync::Arc;
 use tokio::task::spawn_blocking;
 
 /// Bytes per step of a download: one blocking-pool hand-off per step is
@@ -20,11 +23,11 @@ const MAP_MIN: usize = 256 << 10;
 
 /// A read-only, shared mapping of part of a committed blob file, unmapped
 /// when the last `Bytes` pointing into it is dropped (after the socket
-/// write). Sending from it costs one copy (into the socket) instead of two
-/// (into a buffer, then into the socket): the sendfile-like fast path
-/// within what hyper can send. Committed blobs are immutable and never
-/// truncated (only unlinked, which keeps a mapping valid), so the mapped
-/// pages stay readable.
+/// write). The server's socket writer sends it with `sendfile` from the
+/// file (no copy here, and the pages are never faulted into this process);
+/// any other reader reads the mapping (one copy instead of two). Committed
+/// blobs are immutable and never truncated (only unlinked, which keeps a
+/// mapping valid), so the mapped pages stay readable.
 struct Mapped {
     ptr: *mut libc::c_void,
     len: usize,
@@ -43,6 +46,7 @@ impl AsRef<[u8]> for Mapped {
 
 impl Drop for Mapped {
     fn drop(&mut self) {
+        windows::unregister(self.ptr as usize);
         // SAFETY: `ptr`/`len` are exactly what mmap returned.
         unsafe {
             libc::munmap(self.ptr, self.len);
@@ -50,9 +54,9 @@ impl Drop for Mapped {
     }
 }
 
-/// `want` bytes of `file` at `pos` as a mapping (pre-faulted, so sending
-/// takes no page faults). `pos + want` must be within the file.
-fn map_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
+/// `want` bytes of `file` at `pos` as a mapping. Not pre-faulted: the
+/// `sendfile` path never reads it. `pos + want` must be within the file.
+fn map_range(file: &Arc<File>, pos: u64, want: usize) -> std::io::Result<Bytes> {
     const PAGE: u64 = 4096;
     let base = pos - pos % PAGE;
     let delta = (pos - base) as usize;
@@ -64,7 +68,7 @@ fn map_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
             std::ptr::null_mut(),
             len,
             libc::PROT_READ,
-            libc::MAP_SHARED | libc::MAP_POPULATE,
+            libc::MAP_SHARED,
             file.as_raw_fd(),
             base as libc::off_t,
         )
@@ -72,18 +76,14 @@ fn map_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
     if ptr == libc::MAP_FAILED {
         return Err(std::io::Error::last_os_error());
     }
+    windows::register(ptr as usize, len, file.clone(), base);
     Ok(Bytes::from_owner(Mapped { ptr, len }).slice(delta..))
 }
 
 /// `want` bytes of `file` at `pos`, read into a fresh buffer.
-fn read_range(file: &mut File, pos: u64, want: usize) -> std::io::Result<Bytes> {
-    file.seek(SeekFrom::Start(pos))?;
-    // read_to_end fills spare capacity: no zeroing of the buffer.
-    let mut buf = Vec::with_capacity(want);
-    file.take(want as u64).read_to_end(&mut buf)?;
-    if buf.len() != want {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
-    }
+fn read_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
+    let mut buf = vec![0u8; want];
+    file.read_exact_at(&mut buf, pos)?;
     Ok(Bytes::from(buf))
 }
 
@@ -91,14 +91,14 @@ fn read_range(file: &mut File, pos: u64, want: usize) -> std::io::Result<Bytes> 
 /// pool.
 pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
     futures::stream::try_unfold(
-        (Some(file), range.start, range.end),
+        (Some(Arc::new(file)), range.start, range.end),
         |(file, pos, end)| async move {
             if pos >= end {
                 return Ok(None);
             }
-            let mut file = file.expect("file present while bytes remain");
+            let file = file.expect("file present while bytes remain");
             let want = (end - pos).min(READ_CHUNK as u64) as usize;
-            let (file, buf) = spawn_blocking(move || -> std::io::Result<(File, Bytes)> {
+            let (file, buf) = spawn_blocking(move || -> std::io::Result<(Arc<File>, Bytes)> {
                 // The range was checked against the file's size when it was
                 // opened; check again that nothing shrank before mapping.
                 let mapped = if want >= MAP_MIN && file.metadata()?.len() >= end {
@@ -108,7 +108,7 @@ pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
                 };
                 let buf = match mapped {
                     Some(b) => b,
-                    None => read_range(&mut file, pos, want)?,
+                    None => read_range(&file, pos, want)?,
                 };
                 Ok((file, buf))
             })
