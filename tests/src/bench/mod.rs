@@ -40,6 +40,9 @@ pub struct Sizes {
     pub run: Duration,
     /// Measured repetitions of the big pull.
     pub pulls: usize,
+    /// Measured pushes of the big blob in each mode (a new blob each time;
+    /// the median is reported, the VM being noisy).
+    pub push_rounds: u64,
     pub read_conns: usize,
     pub write_conns: usize,
     pub range_conns: usize,
@@ -57,6 +60,7 @@ impl Sizes {
             repos_large: 10_000,
             run: Duration::from_secs(5),
             pulls: 3,
+            push_rounds: 3,
             read_conns: 32,
             write_conns: 8,
             range_conns: 8,
@@ -74,6 +78,7 @@ impl Sizes {
             repos_large: 1_000,
             run: Duration::from_millis(1000),
             pulls: 1,
+            push_rounds: 1,
             ..Sizes::full()
         }
     }

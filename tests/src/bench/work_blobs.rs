@@ -31,19 +31,29 @@ fn blob_path(digest: &str) -> String {
     format!("/v2/{REPO}/blobs/{digest}")
 }
 
-/// Push one blob monolithically; (MB/s, server CPU s per GiB if known).
-async fn timed_push(b: &Bench, i: usize, seed: u64, len: u64, digest: &str) -> Result<(f64, f64)> {
+/// One timed push of a PRNG blob, monolithic or in `chunk`-sized
+/// `PATCH`es; (MB/s, server CPU s per GiB if known).
+async fn timed_push(
+    b: &Bench,
+    i: usize,
+    seed: u64,
+    len: u64,
+    digest: &str,
+    chunk: Option<u64>,
+) -> Result<(f64, f64)> {
     let s = &b.subjects[i];
     let mut conn = Conn::open(&s.target).await?;
     let cpu0 = s.cpu();
     let t = Instant::now();
-    ops::push_blob(
-        &mut conn,
-        REPO,
-        digest,
-        ReqBody::Prng(PrngBody::new(seed, 0, len)),
-    )
-    .await?;
+    match chunk {
+        Some(chunk) => {
+            ops::push_blob_chunked(&mut conn, REPO, seed, len, chunk, digest).await?;
+        }
+        None => {
+            let body = ReqBody::Prng(PrngBody::new(seed, 0, len));
+            ops::push_blob(&mut conn, REPO, digest, body).await?;
+        }
+    }
     let secs = t.elapsed().as_secs_f64();
     let cpu = cpu_per_gib(cpu0, s.cpu(), len);
     Ok((len as f64 / 1e6 / secs, cpu))
@@ -56,53 +66,51 @@ fn cpu_per_gib(before: Option<f64>, after: Option<f64>, bytes: u64) -> f64 {
     }
 }
 
-pub async fn push(b: &mut Bench, i: usize) -> Result<()> {
-    let len = b.sizes.blob;
-    let chunk = b.sizes.chunk;
-    let mono = b.digest(SEED_MONO, len);
-    let chunked = b.digest(SEED_CHUNKED, len);
-    let who = b.subjects[i].target.name.clone();
-    let size = size_label(len);
-    let (mbs, cpu) = timed_push(b, i, SEED_MONO, len, &mono).await?;
-    b.subjects[i].big = Some(mono);
-    let r = &mut b.report;
-    r.set(
-        &format!("push {size} blob, monolithic (POST + 1 PUT)"),
-        "MB/s",
-        Better::Higher,
-        &who,
-        mbs,
-    );
-    r.set(
-        "server CPU per GiB pushed (monolithic)",
-        "s/GiB",
-        Better::Lower,
-        &who,
-        cpu,
-    );
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
-    let s = &b.subjects[i];
-    let mut conn = Conn::open(&s.target).await?;
-    let cpu0 = s.cpu();
-    let t = Instant::now();
-    ops::push_blob_chunked(&mut conn, REPO, SEED_CHUNKED, len, chunk, &chunked).await?;
-    let mbs = len as f64 / 1e6 / t.elapsed().as_secs_f64();
-    let cpu = cpu_per_gib(cpu0, s.cpu(), len);
-    let r = &mut b.report;
-    r.set(
-        &format!("push {size} blob, chunked ({} PATCHes)", size_label(chunk)),
-        "MB/s",
-        Better::Higher,
-        &who,
-        mbs,
-    );
-    r.set(
-        "server CPU per GiB pushed (chunked)",
-        "s/GiB",
-        Better::Lower,
-        &who,
-        cpu,
-    );
+pub async fn push(b: &mut Bench, i: usize) -> Result<()> {
+    let size = size_label(b.sizes.blob);
+    let modes = [
+        (false, SEED_MONO, "monolithic (POST + 1 PUT)", "monolithic"),
+        (true, SEED_CHUNKED, "chunked", "chunked"),
+    ];
+    for (chunked, seed, label, short) in modes {
+        let (mut rates, mut cpus) = (Vec::new(), Vec::new());
+        // Each round pushes a blob the server has not seen (seeds differ).
+        for round in 0..b.sizes.push_rounds {
+            let (seed, len) = (seed + round, b.sizes.blob);
+            let digest = b.digest(seed, len);
+            let chunk = chunked.then_some(b.sizes.chunk);
+            let (mbs, cpu) = timed_push(b, i, seed, len, &digest, chunk).await?;
+            rates.push(mbs);
+            cpus.push(cpu);
+        }
+        let label = if chunked {
+            format!("{label} ({} PATCHes)", size_label(b.sizes.chunk))
+        } else {
+            label.to_owned()
+        };
+        let who = b.subjects[i].target.name.clone();
+        let r = &mut b.report;
+        r.set(
+            &format!("push {size} blob, {label}"),
+            "MB/s",
+            Better::Higher,
+            &who,
+            median(rates),
+        );
+        r.set(
+            &format!("server CPU per GiB pushed ({short})"),
+            "s/GiB",
+            Better::Lower,
+            &who,
+            median(cpus),
+        );
+    }
+    b.subjects[i].big = Some(b.digest(SEED_MONO, b.sizes.blob));
     Ok(())
 }
 
@@ -132,8 +140,7 @@ async fn pull_rate(target: &Target, path: &str, n: usize) -> Result<f64> {
                 .mb_per_sec(),
         );
     }
-    rates.sort_by(f64::total_cmp);
-    Ok(rates[rates.len() / 2])
+    Ok(median(rates))
 }
 
 pub async fn pull(b: &mut Bench, i: usize) -> Result<()> {
@@ -260,7 +267,7 @@ pub async fn huge(b: &mut Bench, i: usize) -> Result<()> {
         if let Some(pid) = pid {
             reset_peak(pid)?;
         }
-        let (mbs, cpu) = timed_push(b, i, SEED_HUGE, len, &d).await?;
+        let (mbs, cpu) = timed_push(b, i, SEED_HUGE, len, &d, None).await?;
         let s = &b.subjects[i];
         let pull = run_requests(
             &s.target,
