@@ -7,6 +7,7 @@
 //! through a separate pool that WAL lets run alongside.
 
 mod busy;
+mod group;
 mod inspect;
 
 pub use inspect::{BlobUse, RepoSummary, TagRow};
@@ -14,6 +15,7 @@ pub use inspect::{BlobUse, RepoSummary, TagRow};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::ParsedManifest;
+use group::{group_commit, grouped, Pending};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use std::collections::HashMap;
@@ -60,43 +62,6 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// A write waiting for its group, and who waits for it to be committed.
-struct Pending<T> {
-    row: T,
-    done: tokio::sync::oneshot::Sender<std::result::Result<(), String>>,
-}
-
-/// Rows of one group write.
-const GROUP: usize = 64;
-
-/// Group commit: a small write that every push makes (a new upload
-/// session) is answered only once committed, and under concurrent pushes
-/// one multi-row statement serves all the writes that arrived while the
-/// previous one ran, instead of one writer round trip each.
-async fn group_commit<T, F, Fut>(
-    writer: SqlitePool,
-    mut rx: tokio::sync::mpsc::UnboundedReceiver<Pending<T>>,
-    write: F,
-) where
-    F: Fn(SqlitePool, Vec<T>) -> Fut,
-    Fut: std::future::Future<Output = std::result::Result<(), sqlx::Error>>,
-{
-    while let Some(first) = rx.recv().await {
-        let mut group = vec![first];
-        while group.len() < GROUP {
-            match rx.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        let (rows, waiters): (Vec<T>, Vec<_>) = group.into_iter().map(|p| (p.row, p.done)).unzip();
-        let outcome = write(writer.clone(), rows).await.map_err(|e| e.to_string());
-        for done in waiters {
-            let _ = done.send(outcome.clone());
-        }
-    }
-}
-
 /// `(id, repository)` of new upload sessions.
 async fn insert_uploads(
     writer: SqlitePool,
@@ -114,17 +79,6 @@ async fn insert_uploads(
         q = q.bind(id).bind(repo);
     }
     q.execute(&writer).await.map(|_| ())
-}
-
-/// Hand `row` to a group writer and wait for its commit.
-async fn grouped<T>(tx: &tokio::sync::mpsc::UnboundedSender<Pending<T>>, row: T) -> Result<()> {
-    let (done, committed) = tokio::sync::oneshot::channel();
-    let stopped = || Error::internal("metadata group writer stopped");
-    tx.send(Pending { row, done }).map_err(|_| stopped())?;
-    committed
-        .await
-        .map_err(|_| stopped())?
-        .map_err(|e| Error::internal(format!("metadata database: {e}")))
 }
 
 impl Metadata {
