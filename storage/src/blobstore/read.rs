@@ -18,6 +18,12 @@ use tokio::task::spawn_blocking;
 /// negligible, and memory per download stays small.
 const READ_CHUNK: usize = 2 << 20;
 
+/// How far ahead of each step the kernel is asked to read (asynchronously):
+/// a blob that is not in the page cache (just pushed with `O_DIRECT`, or
+/// evicted) then streams at the disk's speed rather than the speed of
+/// its default readahead.
+const READ_AHEAD: u64 = 32 << 20;
+
 /// Below this, a step is a plain read; from it on, a mapping.
 const MAP_MIN: usize = 256 << 10;
 
@@ -99,6 +105,16 @@ pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
             let file = file.expect("file present while bytes remain");
             let want = (end - pos).min(READ_CHUNK as u64) as usize;
             let (file, buf) = spawn_blocking(move || -> std::io::Result<(Arc<File>, Bytes)> {
+                let ahead = (end - pos).min(READ_AHEAD);
+                // SAFETY: plain advice on an open descriptor.
+                unsafe {
+                    libc::posix_fadvise(
+                        file.as_raw_fd(),
+                        pos as libc::off_t,
+                        ahead as libc::off_t,
+                        libc::POSIX_FADV_WILLNEED,
+                    );
+                }
                 // The range was checked against the file's size when it was
                 // opened; check again that nothing shrank before mapping.
                 let mapped = if want >= MAP_MIN && file.metadata()?.len() >= end {
