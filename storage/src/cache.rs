@@ -137,15 +137,15 @@ impl Cache {
 
     // ---- invalidation (after the database committed) -------------------
 
-    /// `tag` now points at `digest` (we just wrote it).
+    /// `tag` now points at `digest` (we just wrote it). An entry already
+    /// cached is updated; others are left for a read to fill, so pushing
+    /// many tags does not fill memory with tags nobody pulls.
     pub fn set_tag(&self, repo: &str, tag: &str, digest: &Digest) {
         let mut g = self.lock();
         g.epoch += 1;
-        if g.tags.len() >= MAX_TAGS {
-            g.tags.clear();
+        if let Some(d) = g.tags.get_mut(&(repo.to_owned(), tag.to_owned())) {
+            *d = digest.clone();
         }
-        g.tags
-            .insert((repo.to_owned(), tag.to_owned()), digest.clone());
     }
 
     pub fn drop_tag(&self, repo: &str, tag: &str) {
@@ -198,7 +198,13 @@ mod tests {
         // A write lands between the read of the database and the fill.
         c.set_tag("r", "t", &d2);
         c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), None, "stale fill refused");
+        // A push updates a tag that is cached, and caches no other.
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.set_tag("r", "t", &d2);
+        c.set_tag("r", "other", &d2);
         assert_eq!(c.tag("r", "t"), Some(d2.clone()));
+        assert_eq!(c.tag("r", "other"), None);
         c.drop_manifest("r", &d2);
         assert_eq!(c.tag("r", "t"), None);
         let seen = c.epoch();
