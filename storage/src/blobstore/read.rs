@@ -96,24 +96,30 @@ fn read_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
 /// Stream `range` of an open file in `READ_CHUNK` steps on the blocking
 /// pool.
 pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
+    // State: the file, the next byte to send, the end, and how far the
+    // kernel was already asked to read ahead.
     futures::stream::try_unfold(
-        (Some(Arc::new(file)), range.start, range.end),
-        |(file, pos, end)| async move {
+        (Some(Arc::new(file)), range.start, range.end, range.start),
+        |(file, pos, end, advised)| async move {
             if pos >= end {
                 return Ok(None);
             }
             let file = file.expect("file present while bytes remain");
             let want = (end - pos).min(READ_CHUNK as u64) as usize;
+            let horizon = end.min(pos + READ_AHEAD);
             let (file, buf) = spawn_blocking(move || -> std::io::Result<(Arc<File>, Bytes)> {
-                let ahead = (end - pos).min(READ_AHEAD);
-                // SAFETY: plain advice on an open descriptor.
-                unsafe {
-                    libc::posix_fadvise(
-                        file.as_raw_fd(),
-                        pos as libc::off_t,
-                        ahead as libc::off_t,
-                        libc::POSIX_FADV_WILLNEED,
-                    );
+                if horizon > advised {
+                    // Only what is new since the last step: advising cached
+                    // pages again costs a page-cache walk per page.
+                    // SAFETY: plain advice on an open descriptor.
+                    unsafe {
+                        libc::posix_fadvise(
+                            file.as_raw_fd(),
+                            advised as libc::off_t,
+                            (horizon - advised) as libc::off_t,
+                            libc::POSIX_FADV_WILLNEED,
+                        );
+                    }
                 }
                 // The range was checked against the file's size when it was
                 // opened; check again that nothing shrank before mapping.
@@ -131,7 +137,7 @@ pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
             .await
             .map_err(std::io::Error::other)??;
             let next = pos + buf.len() as u64;
-            Ok(Some((buf, (Some(file), next, end))))
+            Ok(Some((buf, (Some(file), next, end, horizon.max(advised)))))
         },
     )
     .boxed()

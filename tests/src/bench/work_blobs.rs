@@ -130,18 +130,24 @@ async fn ensure_big(b: &mut Bench, i: usize) -> Result<String> {
 /// Median MB/s of `n` whole GETs of `path` (after one unmeasured GET that
 /// warms the page cache).
 async fn pull_rate(target: &Target, path: &str, n: usize) -> Result<f64> {
-    let one = || RequestSpec::new(Method::GET, path);
-    run_requests(target, 1, Limit::ops(1, LONG), one()).await?;
+    pull_once(target, path).await?;
     let mut rates = Vec::new();
     for _ in 0..n {
-        rates.push(
-            run_requests(target, 1, Limit::ops(1, LONG), one())
-                .await?
-                .mb_per_sec(),
-        );
+        rates.push(pull_once(target, path).await?);
     }
     Ok(median(rates))
 }
+
+/// MB/s of one whole GET of `path`.
+async fn pull_once(target: &Target, path: &str) -> Result<f64> {
+    let get = RequestSpec::new(Method::GET, path);
+    Ok(run_requests(target, 1, Limit::ops(1, LONG), get)
+        .await?
+        .mb_per_sec())
+}
+
+/// Label of our pull measured in turn with the static servers.
+pub const PULL_IN_TURN: &str = "our registry, same file, pulled in turn with the servers above";
 
 pub async fn pull(b: &mut Bench, i: usize) -> Result<()> {
     let d = ensure_big(b, i).await?;
@@ -201,21 +207,37 @@ pub async fn static_baselines(b: &mut Bench) -> Result<()> {
         read,
         "MB/s",
     );
-    let target = baseline::static_server(file.clone())?;
-    let sf = pull_rate(&target, "/blob", n).await?;
-    b.report.limit(
-        &format!("static file server, same {size} file over loopback HTTP (sendfile)"),
-        sf,
-        "MB/s",
-    );
-    if let Some(nginx) = Nginx::start(&file, &b.work.join("nginx"))? {
-        let ng = pull_rate(&nginx.target, &nginx.url_path, n).await?;
-        b.report.limit(
-            &format!("nginx, same {size} file over loopback HTTP (sendfile)"),
-            ng,
-            "MB/s",
-        );
+    // The VM's speed drifts within a run: each round pulls from every
+    // server back to back, and each gets the median of its rounds.
+    let mut servers: Vec<(String, Target, String)> = Vec::new();
+    let static_server = baseline::static_server(file.clone())?;
+    servers.push((
+        format!("static file server, same {size} file over loopback HTTP (sendfile)"),
+        static_server,
+        "/blob".into(),
+    ));
+    let nginx = Nginx::start(&file, &b.work.join("nginx"))?;
+    if let Some(nginx) = &nginx {
+        servers.push((
+            format!("nginx, same {size} file over loopback HTTP (sendfile)"),
+            nginx.target.clone(),
+            nginx.url_path.clone(),
+        ));
     }
+    servers.push((PULL_IN_TURN.into(), ours.target.clone(), blob_path(&d)));
+    let mut rates = vec![Vec::new(); servers.len()];
+    for (_, target, path) in &servers {
+        pull_once(target, path).await?; // warm
+    }
+    for _ in 0..n + 2 {
+        for (i, (_, target, path)) in servers.iter().enumerate() {
+            rates[i].push(pull_once(target, path).await?);
+        }
+    }
+    for ((label, _, _), r) in servers.iter().zip(rates) {
+        b.report.limit(label, median(r), "MB/s");
+    }
+    drop(nginx);
     Ok(())
 }
 
