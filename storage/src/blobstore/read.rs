@@ -93,30 +93,38 @@ fn read_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// Steps prepared ahead of the one being sent. hyper asks for the next
+/// chunk only once the current one is almost written; preparing it then
+/// (a blocking-pool hand-off) left the socket idle for a moment per step.
+const STEPS_AHEAD: usize = 2;
+
 /// Stream `range` of an open file in `READ_CHUNK` steps on the blocking
-/// pool.
+/// pool, each prepared while the ones before it are sent.
 pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
-    // State: the file, the next byte to send, the end, and how far the
-    // kernel was already asked to read ahead.
-    futures::stream::try_unfold(
-        (Some(Arc::new(file)), range.start, range.end, range.start),
-        |(file, pos, end, advised)| async move {
-            if pos >= end {
-                return Ok(None);
-            }
-            let file = file.expect("file present while bytes remain");
+    let file = Arc::new(file);
+    let (start, end) = (range.start, range.end);
+    let steps = (start..end).step_by(READ_CHUNK);
+    futures::stream::iter(steps)
+        .map(move |pos| {
+            let file = file.clone();
             let want = (end - pos).min(READ_CHUNK as u64) as usize;
+            // Read-ahead advice for what enters the horizon with this step
+            // (the first step advises the whole horizon): advising cached
+            // pages again costs a page-cache walk per page.
             let horizon = end.min(pos + READ_AHEAD);
-            let (file, buf) = spawn_blocking(move || -> std::io::Result<(Arc<File>, Bytes)> {
-                if horizon > advised {
-                    // Only what is new since the last step: advising cached
-                    // pages again costs a page-cache walk per page.
+            let advise_from = if pos == start {
+                pos
+            } else {
+                horizon.saturating_sub(READ_CHUNK as u64).max(pos)
+            };
+            let step = spawn_blocking(move || -> std::io::Result<Bytes> {
+                if horizon > advise_from {
                     // SAFETY: plain advice on an open descriptor.
                     unsafe {
                         libc::posix_fadvise(
                             file.as_raw_fd(),
-                            advised as libc::off_t,
-                            (horizon - advised) as libc::off_t,
+                            advise_from as libc::off_t,
+                            (horizon - advise_from) as libc::off_t,
                             libc::POSIX_FADV_WILLNEED,
                         );
                     }
@@ -128,17 +136,13 @@ pub(super) fn file_stream(file: File, range: Range<u64>) -> ByteStream {
                 } else {
                     None
                 };
-                let buf = match mapped {
-                    Some(b) => b,
-                    None => read_range(&file, pos, want)?,
-                };
-                Ok((file, buf))
-            })
-            .await
-            .map_err(std::io::Error::other)??;
-            let next = pos + buf.len() as u64;
-            Ok(Some((buf, (Some(file), next, end, horizon.max(advised)))))
-        },
-    )
-    .boxed()
+                match mapped {
+                    Some(b) => Ok(b),
+                    None => read_range(&file, pos, want),
+                }
+            });
+            async move { step.await.map_err(std::io::Error::other)? }
+        })
+        .buffered(STEPS_AHEAD)
+        .boxed()
 }
