@@ -14,7 +14,14 @@ use std::path::Path;
 /// exists is replaced by identical bytes, which readers cannot tell apart.
 pub(super) fn promote(staged: &Path, target: &Path) -> std::io::Result<()> {
     File::open(staged)?.sync_all()?;
-    with_parent(target, || std::fs::rename(staged, target))
+    with_parent(target, || std::fs::rename(staged, target))?;
+    sync_parent(target)
+}
+
+/// Make the name of a new blob durable before the database links it: an
+/// OS crash must not keep the link and lose the directory entry.
+fn sync_parent(target: &Path) -> std::io::Result<()> {
+    File::open(target.parent().expect("blob paths have a directory"))?.sync_all()
 }
 
 /// Write a whole blob whose bytes are all in memory: into an unnamed file
@@ -35,7 +42,8 @@ pub(super) fn write_unnamed(target: &Path, data: &[u8]) -> std::io::Result<()> {
     match link_unnamed(&file, target) {
         // Same digest, same bytes: the blob is there either way.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        other => other,
+        Err(e) => Err(e),
+        Ok(()) => sync_parent(target),
     }
 }
 
@@ -75,7 +83,10 @@ fn link_unnamed(file: &File, target: &Path) -> std::io::Result<()> {
 fn with_parent<T>(target: &Path, op: impl Fn() -> std::io::Result<T>) -> std::io::Result<T> {
     match op() {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(target.parent().expect("blob paths have a directory"))?;
+            let dir = target.parent().expect("blob paths have a directory");
+            std::fs::create_dir_all(dir)?;
+            // The new directory's own entry, durable like the blob's.
+            sync_parent(dir)?;
             op()
         }
         other => other,
