@@ -206,7 +206,7 @@ impl LocalBlobStore {
     async fn commit(&self, id: &str, session: &mut Session, expected: &Digest) -> Result<u64> {
         if !session.staged {
             // Nothing was ever sent: the empty blob.
-            return self.write_whole(id, session, Bytes::new(), expected).await;
+            return self.write_whole(id, Bytes::new(), expected).await;
         }
         let path = self.upload_file(id);
         let size = session.size;
@@ -235,13 +235,7 @@ impl LocalBlobStore {
 
     /// Make `data`, all of a session's bytes, the blob `expected` in one
     /// step; the session ends either way.
-    async fn write_whole(
-        &self,
-        id: &str,
-        session: &mut Session,
-        data: Bytes,
-        expected: &Digest,
-    ) -> Result<u64> {
+    async fn write_whole(&self, id: &str, data: Bytes, expected: &Digest) -> Result<u64> {
         let actual = Digest::of(expected.algorithm(), &data);
         if &actual != expected {
             self.discard(id).await?;
@@ -262,7 +256,6 @@ impl LocalBlobStore {
             .await
             .map_err(Error::internal)??;
         }
-        session.staged = false;
         self.forget(id);
         Ok(size)
     }
@@ -406,7 +399,7 @@ impl BlobStore for LocalBlobStore {
                 // All-or-nothing as any chunk: a bad body leaves the session
                 // as it was.
                 let data = gather(body, &limits).await?;
-                return self.write_whole(id, &mut session, data, expected).await;
+                return self.write_whole(id, data, expected).await;
             }
             self.append(id, &mut session, body, limits).await?;
         }
