@@ -126,7 +126,12 @@ impl Registry {
     ) -> Result<Arc<StoredManifest>> {
         validate_name(repo)?;
         let seen = self.cache.epoch();
-        let digest = match Reference::parse(reference)? {
+        // A reference that can be neither a tag nor a digest names nothing
+        // that could exist: a read answers "unknown" (404), as the CNCF
+        // registry and the spec's conformance suite expect; only a push
+        // reports the malformed reference (400).
+        let parsed = Reference::parse(reference).map_err(|_| Error::manifest_unknown(reference))?;
+        let digest = match parsed {
             Reference::Digest(d) => d,
             Reference::Tag(tag) => match self.cache.tag(repo, &tag) {
                 Some(d) => d,
