@@ -5,6 +5,9 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::watch::Timeouts;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -32,6 +35,20 @@ pub struct Config {
     pub upload_ttl_secs: u64,
     /// Seconds allowed for in-flight requests to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// A request head (line and headers) must arrive within this many
+    /// seconds of its first byte, or of the accept on a new connection.
+    pub header_timeout_secs: u64,
+    /// A keep-alive connection with no request for this long is closed.
+    /// Keep it above a load balancer's idle timeout (60 s on AWS ALB).
+    pub idle_timeout_secs: u64,
+    /// An upload body (or a download the client stopped reading) that makes
+    /// no progress for this long is abandoned: stalled, not slow.
+    pub body_timeout_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// Milliseconds a write waits for the database lock before the request
+    /// is answered 503.
+    pub db_busy_timeout_ms: u64,
 }
 
 impl Default for Config {
@@ -45,6 +62,11 @@ impl Default for Config {
             delete_enabled: true,
             upload_ttl_secs: 24 * 3600,
             shutdown_grace_secs: 30,
+            header_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            body_timeout_secs: 60,
+            max_connections: 4096,
+            db_busy_timeout_ms: 10_000,
         }
     }
 }
@@ -79,6 +101,21 @@ pub struct ServeArgs {
     /// Grace period for in-flight requests on shutdown [default: 30].
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Seconds for a request head to arrive [default: 10].
+    #[arg(long, env = "REGISTRY_HEADER_TIMEOUT_SECS")]
+    pub header_timeout_secs: Option<u64>,
+    /// Seconds an idle keep-alive connection stays open [default: 75].
+    #[arg(long, env = "REGISTRY_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds a stalled upload body or download may make no progress [default: 60].
+    #[arg(long, env = "REGISTRY_BODY_TIMEOUT_SECS")]
+    pub body_timeout_secs: Option<u64>,
+    /// Connections served at once [default: 4096].
+    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Milliseconds a write waits for the database lock [default: 10000].
+    #[arg(long, env = "REGISTRY_DB_BUSY_TIMEOUT_MS")]
+    pub db_busy_timeout_ms: Option<u64>,
 }
 
 impl Config {
@@ -103,12 +140,33 @@ impl Config {
             max_manifest_bytes,
             delete_enabled,
             upload_ttl_secs,
-            shutdown_grace_secs
+            shutdown_grace_secs,
+            header_timeout_secs,
+            idle_timeout_secs,
+            body_timeout_secs,
+            max_connections,
+            db_busy_timeout_ms
         );
+        cfg.validate()?;
         if args.max_blob_bytes.is_some() {
             cfg.max_blob_bytes = args.max_blob_bytes;
         }
         Ok(cfg)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        let positive = [
+            ("header_timeout_secs", self.header_timeout_secs),
+            ("idle_timeout_secs", self.idle_timeout_secs),
+            ("body_timeout_secs", self.body_timeout_secs),
+            ("max_connections", self.max_connections as u64),
+        ];
+        for (name, value) in positive {
+            if value == 0 {
+                anyhow::bail!("{name} must be at least 1");
+            }
+        }
+        Ok(())
     }
 
     pub fn policy(&self) -> storage::Policy {
@@ -116,6 +174,15 @@ impl Config {
             max_manifest_bytes: self.max_manifest_bytes,
             max_blob_bytes: self.max_blob_bytes,
             delete_enabled: self.delete_enabled,
+            db_busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+        }
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        Timeouts {
+            header: Duration::from_secs(self.header_timeout_secs),
+            idle: Duration::from_secs(self.idle_timeout_secs),
+            body: Duration::from_secs(self.body_timeout_secs),
         }
     }
 }

@@ -43,6 +43,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
             StatusCode::RANGE_NOT_SATISFIABLE
         }
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -51,14 +53,23 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = self.0;
         let status = status_of(err.code);
-        if status.is_server_error() {
-            tracing::error!(error = %err, "internal error");
+        match err.code {
+            ErrorCode::Internal => tracing::error!(error = %err, "internal error"),
+            ErrorCode::Unavailable | ErrorCode::StorageFull => {
+                tracing::warn!(error = %err, "request refused: backend unavailable")
+            }
+            _ => {}
         }
         let mut entry = serde_json::json!({ "code": err.code.as_str(), "message": err.message });
         if let Some(detail) = err.detail {
             entry["detail"] = detail;
         }
         let body = serde_json::json!({ "errors": [entry] }).to_string();
-        (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+        let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+        }
+        resp
     }
 }

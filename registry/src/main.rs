@@ -1,18 +1,8 @@
 //! `registry`: the container image registry binary.
 
-mod api;
-mod config;
-mod error;
-mod history_cli;
-mod inspect_api;
-mod present;
-mod routes;
-mod sendfile;
-mod server;
-mod web;
-
 use clap::{Parser, Subcommand};
-use config::{Config, LogFormat, ServeArgs};
+use registry::config::{Config, LogFormat, ServeArgs};
+use registry::{history_cli, server};
 
 #[derive(Parser)]
 #[command(

@@ -14,27 +14,15 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{ready, Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, Interest, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-
-/// A TCP listener whose connections are [`SendfileStream`]s.
-pub struct SendfileListener(pub TcpListener);
-
-impl axum::serve::Listener for SendfileListener {
-    type Io = SendfileStream;
-    type Addr = std::net::SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        // axum's own accept loop: it logs and backs off on errors.
-        let (tcp, addr) = axum::serve::Listener::accept(&mut self.0).await;
-        (SendfileStream(tcp), addr)
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        self.0.local_addr()
-    }
-}
+use tokio::net::TcpStream;
 
 pub struct SendfileStream(TcpStream);
+
+impl SendfileStream {
+    pub fn new(tcp: TcpStream) -> SendfileStream {
+        SendfileStream(tcp)
+    }
+}
 
 /// Bytes sent with `sendfile` since start (read by tests).
 static SENT_FROM_FILES: AtomicU64 = AtomicU64::new(0);
@@ -133,6 +121,7 @@ mod tests {
     use storage::blobstore::{AppendLimits, BlobStore, LocalBlobStore};
     use storage::Digest;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
 
     /// Blob bytes written through a `SendfileStream` arrive whole, in
     /// order, mixed with ordinary writes, and the mapped ones went through

@@ -3,7 +3,7 @@
 
 use crate::api::{self, AppState};
 use crate::config::Config;
-use crate::sendfile::SendfileListener;
+use crate::conn::{self, ConnLimits};
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
@@ -66,7 +66,43 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term.recv() => {},
     }
-    tracing::info!("shutdown requested: draining in-flight requests");
+}
+
+/// Raise this process's soft limit on open files to its hard limit: every
+/// connection and every blob being read or written holds a descriptor, and
+/// a distribution's default soft limit (1024) is hit by a fleet's pulls long
+/// before memory or CPU. Returns the limit in force.
+pub fn raise_nofile_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain system calls on a stack value.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+            return 1024;
+        }
+        if lim.rlim_cur < lim.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: lim.rlim_max,
+                rlim_max: lim.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                lim = raised;
+            }
+        }
+    }
+    lim.rlim_cur
+}
+
+/// Descriptors kept back from connections: the database, logs, listeners.
+const RESERVED_FDS: u64 = 64;
+
+/// The connection cap that fits in `nofile` descriptors: each connection
+/// may hold its socket and a blob file (two while an upload writes).
+fn connection_cap(wanted: usize, nofile: u64) -> usize {
+    let fits = (nofile.saturating_sub(RESERVED_FDS) / 3).max(1);
+    wanted.min(usize::try_from(fits).unwrap_or(usize::MAX))
 }
 
 /// Periodically discard abandoned upload sessions.
@@ -86,29 +122,58 @@ fn spawn_upload_purger(registry: Registry, ttl: Duration) {
 }
 
 pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let nofile = raise_nofile_limit();
+    let max_connections = connection_cap(cfg.max_connections, nofile);
+    if max_connections < cfg.max_connections {
+        tracing::warn!(
+            max_connections,
+            configured = cfg.max_connections,
+            open_files_limit = nofile,
+            "max_connections lowered to fit the open-files limit (raise `ulimit -n` / LimitNOFILE)"
+        );
+    }
     let registry = Registry::open_local(&cfg.data_dir, cfg.policy()).await?;
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     let listener = TcpListener::bind(cfg.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
         data_dir = %cfg.data_dir.display(),
+        max_connections,
+        open_files_limit = nofile,
         "registry listening"
     );
-    let (done_tx, done_rx) = tokio::sync::oneshot::channel::<()>();
+    let limits = ConnLimits {
+        timeouts: cfg.timeouts(),
+        max_connections,
+    };
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
-    let listener = SendfileListener(listener);
-    let server = axum::serve(listener, router(registry)).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        let _ = done_tx.send(());
-    });
-    let server = tokio::spawn(async move { server.await });
-    tokio::pin!(server);
-    tokio::select! {
-        res = &mut server => res??,
-        _ = async { let _ = done_rx.await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("grace period over: exiting with requests still open");
-        }
-    }
+    conn::serve(listener, router(registry), limits, shutdown_signal(), grace).await;
     tracing::info!("registry stopped");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_cap_fits_the_descriptor_limit() {
+        assert_eq!(connection_cap(4096, 1 << 20), 4096);
+        assert_eq!(connection_cap(4096, 1024), 320);
+        assert_eq!(connection_cap(4096, 128), 21);
+        assert_eq!(connection_cap(4096, 10), 1);
+    }
+
+    #[test]
+    fn nofile_soft_limit_is_raised_to_the_hard_limit() {
+        let limit = raise_nofile_limit();
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: plain system call on a stack value.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) }, 0);
+        assert_eq!(lim.rlim_cur, lim.rlim_max);
+        assert_eq!(limit, lim.rlim_cur);
+    }
 }

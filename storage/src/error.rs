@@ -30,6 +30,12 @@ pub enum ErrorCode {
     PaginationInvalid,
     /// No such endpoint.
     NotFound,
+    /// A backend is busy or unreachable for now; the request may be retried
+    /// (HTTP 503 with `Retry-After`).
+    Unavailable,
+    /// The storage is full (HTTP 507): nothing was stored, and pushes work
+    /// again once space is freed.
+    StorageFull,
     Internal,
 }
 
@@ -53,6 +59,7 @@ impl ErrorCode {
             ErrorCode::TooLarge => "SIZE_INVALID",
             ErrorCode::PaginationInvalid => "PAGINATION_NUMBER_INVALID",
             ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::Unavailable | ErrorCode::StorageFull => "UNAVAILABLE",
             ErrorCode::Internal => "UNKNOWN",
         }
     }
@@ -122,7 +129,29 @@ impl std::error::Error for Error {}
 
 impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
-        Error::internal(format_args!("metadata database: {e}"))
+        let code = match &e {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ErrorCode::Unavailable,
+            sqlx::Error::Database(db) => {
+                // SQLite's primary result code is the low byte of the
+                // extended one sqlx reports.
+                match db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff)
+                {
+                    Some(5 | 6) => ErrorCode::Unavailable, // BUSY, LOCKED
+                    Some(13) => ErrorCode::StorageFull,    // FULL
+                    _ => ErrorCode::Internal,
+                }
+            }
+            _ => ErrorCode::Internal,
+        };
+        let message = match code {
+            ErrorCode::Unavailable => format!("metadata database busy, retry later: {e}"),
+            ErrorCode::StorageFull => format!("metadata database: disk full: {e}"),
+            _ => format!("metadata database: {e}"),
+        };
+        Error::new(code, message)
     }
 }
 
@@ -134,6 +163,12 @@ impl From<object_store::Error> for Error {
 
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        Error::internal(format_args!("io: {e}"))
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT) => Error::new(
+                ErrorCode::StorageFull,
+                format!("the registry's storage is full ({e}); nothing was stored"),
+            ),
+            _ => Error::internal(format_args!("io: {e}")),
+        }
     }
 }

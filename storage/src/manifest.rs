@@ -25,11 +25,61 @@ pub struct ParsedManifest {
     pub subject: Option<Digest>,
     /// The manifest's own annotations, as JSON, for referrer descriptors.
     pub annotations: Option<serde_json::Value>,
-    /// Config and layers that must be linked in the repository (layers with
-    /// foreign `urls` are excluded: their bytes live elsewhere).
-    pub blobs: Vec<Digest>,
-    /// Manifests an index points at; they must exist in the repository.
-    pub children: Vec<Digest>,
+    /// Config and layers that must be linked in the repository, with the
+    /// size they claim (layers with foreign `urls` are excluded: their bytes
+    /// live elsewhere).
+    pub blobs: Vec<Described>,
+    /// Manifests an index points at; they must exist in the repository,
+    /// with the media type and size the index claims.
+    pub children: Vec<Described>,
+}
+
+/// What a descriptor in a manifest claims about the content it points at.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Described {
+    pub digest: Digest,
+    pub size: u64,
+    pub media_type: String,
+    /// Where in the manifest: `config`, `layers[2]`, `manifests[0]`.
+    pub at: String,
+}
+
+impl Described {
+    fn of(d: &Descriptor, at: String) -> Result<Described> {
+        Ok(Described {
+            digest: descriptor_digest(d)?,
+            size: d.size(),
+            media_type: d.media_type().to_string(),
+            at,
+        })
+    }
+
+    /// The descriptor points at stored content of `size` bytes and type
+    /// `media_type` (when known): refuse a manifest that misdescribes it, or
+    /// every client that pulls it fails.
+    pub fn check(&self, size: u64, media_type: Option<&str>) -> Result<()> {
+        if size != self.size {
+            return Err(invalid(format!(
+                "{} ({}) claims {} bytes; the stored content has {size}",
+                self.at, self.digest, self.size
+            ))
+            .with_detail(serde_json::json!({
+                "descriptor": self.at, "digest": self.digest.to_string(),
+                "declared_size": self.size, "stored_size": size,
+            })));
+        }
+        match media_type {
+            Some(t) if t != self.media_type => Err(invalid(format!(
+                "{} ({}) claims media type {}; the stored manifest is {t}",
+                self.at, self.digest, self.media_type
+            ))
+            .with_detail(serde_json::json!({
+                "descriptor": self.at, "digest": self.digest.to_string(),
+                "declared_media_type": self.media_type, "stored_media_type": t,
+            }))),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -103,11 +153,11 @@ fn annotations_json(
 fn parse_image(media_type: String, body: &[u8]) -> Result<ParsedManifest> {
     let m: ImageManifest = serde_json::from_slice(body)
         .map_err(|e| invalid(format!("invalid image manifest: {e}")))?;
-    let mut blobs = vec![descriptor_digest(m.config())?];
-    for layer in m.layers() {
+    let mut blobs = vec![Described::of(m.config(), "config".into())?];
+    for (i, layer) in m.layers().iter().enumerate() {
         let foreign = layer.urls().as_ref().is_some_and(|u| !u.is_empty());
         if !foreign {
-            blobs.push(descriptor_digest(layer)?);
+            blobs.push(Described::of(layer, format!("layers[{i}]"))?);
         }
     }
     let artifact_type = m
@@ -131,7 +181,8 @@ fn parse_index(media_type: String, body: &[u8]) -> Result<ParsedManifest> {
     let children = idx
         .manifests()
         .iter()
-        .map(descriptor_digest)
+        .enumerate()
+        .map(|(i, d)| Described::of(d, format!("manifests[{i}]")))
         .collect::<Result<Vec<_>>>()?;
     Ok(ParsedManifest {
         media_type,
@@ -205,6 +256,24 @@ mod tests {
         );
         let p = parse(Some(DOCKER_LIST), body.as_bytes()).unwrap();
         assert_eq!(p.children.len(), 1);
+        assert_eq!(p.children[0].media_type, DOCKER_MANIFEST);
+        assert_eq!(p.children[0].at, "manifests[0]");
         assert!(p.blobs.is_empty());
+    }
+
+    #[test]
+    fn descriptors_must_match_stored_content() {
+        let p = parse(Some(OCI_MANIFEST), image("").as_bytes()).unwrap();
+        let layer = &p.blobs[1];
+        assert_eq!((layer.at.as_str(), layer.size), ("layers[0]", 1));
+        assert!(layer.check(1, None).is_ok());
+        let e = layer.check(2 << 20, None).unwrap_err();
+        assert_eq!(e.code, ErrorCode::ManifestInvalid);
+        assert!(e.message.contains("layers[0]"), "{}", e.message);
+        assert_eq!(e.detail.unwrap()["stored_size"], 2 << 20);
+        let e = p.blobs[0].check(2, Some(DOCKER_MANIFEST)).unwrap_err();
+        assert!(e.message.contains("media type"), "{}", e.message);
+        let negative = image("").replace(r#""size":2}"#, r#""size":-2}"#);
+        assert!(parse(None, negative.as_bytes()).is_err());
     }
 }

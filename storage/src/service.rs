@@ -19,6 +19,9 @@ pub struct Policy {
     pub max_manifest_bytes: usize,
     pub max_blob_bytes: Option<u64>,
     pub delete_enabled: bool,
+    /// How long a write waits for the metadata database's lock before the
+    /// request is answered 503 (retry later).
+    pub db_busy_timeout: Duration,
 }
 
 impl Default for Policy {
@@ -27,6 +30,7 @@ impl Default for Policy {
             max_manifest_bytes: 4 << 20,
             max_blob_bytes: None,
             delete_enabled: true,
+            db_busy_timeout: metadata::busy::DEFAULT_BUDGET,
         }
     }
 }
@@ -58,7 +62,7 @@ impl Registry {
     /// Open the default embedded backend: local disk + SQLite under `data_dir`.
     pub async fn open_local(data_dir: &Path, policy: Policy) -> Result<Registry> {
         std::fs::create_dir_all(data_dir)?;
-        let meta = Metadata::open(&data_dir.join("registry.db")).await?;
+        let meta = Metadata::open(&data_dir.join("registry.db"), policy.db_busy_timeout).await?;
         let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
         Ok(Registry::new(meta, blobs, policy))
     }
@@ -174,19 +178,19 @@ impl Registry {
     }
 
     /// The store's key of upload `id` of `repo`, if such a session exists.
-    async fn session(&self, repo: &str, id: &str) -> Result<(String, u64)> {
+    /// (The store has the last word: a session it has ended is unknown.)
+    async fn session(&self, repo: &str, id: &str) -> Result<String> {
         validate_name(repo)?;
         if !self.cache.upload_in(id, repo) && !self.meta.upload_in_repo(id, repo).await? {
             return Err(Error::upload_unknown(id));
         }
-        let key = session_key(repo, id);
-        let size = self.blobs.upload_size(&key).await?;
-        Ok((key, size))
+        Ok(session_key(repo, id))
     }
 
     /// Bytes received so far.
     pub async fn upload_status(&self, repo: &str, id: &str) -> Result<u64> {
-        Ok(self.session(repo, id).await?.1)
+        let key = self.session(repo, id).await?;
+        self.blobs.upload_size(&key).await
     }
 
     pub async fn upload_chunk(
@@ -196,7 +200,7 @@ impl Registry {
         body: ByteStream,
         chunk: ChunkSpec,
     ) -> Result<u64> {
-        let (key, _) = self.session(repo, id).await?;
+        let key = self.session(repo, id).await?;
         let size = self
             .blobs
             .upload_append(&key, body, self.limits(chunk))
@@ -222,7 +226,7 @@ impl Registry {
         digest: &Digest,
         last_chunk: Option<(ByteStream, ChunkSpec)>,
     ) -> Result<()> {
-        let (key, _) = self.session(repo, id).await?;
+        let key = self.session(repo, id).await?;
         // From here the row may go: later requests ask the database.
         self.cache.drop_upload(id);
         let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
@@ -264,7 +268,7 @@ impl Registry {
     }
 
     pub async fn cancel_upload(&self, repo: &str, id: &str) -> Result<()> {
-        let (key, _) = self.session(repo, id).await?;
+        let key = self.session(repo, id).await?;
         self.cache.drop_upload(id);
         self.blobs.upload_abort(&key).await?;
         self.meta.delete_upload(id).await?;

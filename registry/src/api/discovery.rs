@@ -1,40 +1,18 @@
 //! Listings: tags, the catalog, and the referrers API.
 
-use super::{Query, OCI_FILTERS_APPLIED};
-use crate::error::{ApiError, ApiResult};
-use crate::inspect_api::split_page;
+use super::OCI_FILTERS_APPLIED;
+use crate::error::ApiResult;
+use crate::paging::{self, Page, Query};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use storage::manifest::OCI_INDEX;
-use storage::{Digest, ErrorCode, Registry};
+use storage::{Digest, Registry};
 
-/// Catalog pages are capped so one request cannot dump 100k names at once.
-const MAX_CATALOG_PAGE: i64 = 1000;
-
-fn page_size(query: &Query) -> Result<Option<i64>, ApiError> {
-    match query.get("n") {
-        None => Ok(None),
-        Some(n) => n
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .map(Some)
-            .ok_or_else(|| {
-                ApiError::new(
-                    ErrorCode::PaginationInvalid,
-                    format!("n={n:?} is not a valid page size"),
-                )
-            }),
-    }
-}
-
-/// Fetch one more than asked to learn whether a next page exists, and add
-/// the RFC 5988 `Link` header when it does.
-fn paginate(items: Vec<String>, n: Option<i64>, base: &str) -> (Vec<String>, Option<HeaderValue>) {
-    let Some(n) = n else { return (items, None) };
-    let (items, next) = split_page(items, n, String::clone);
-    let link = next.map(|last| {
+/// The page and, when another follows, the RFC 5988 `Link` header to it.
+fn paginate(page: &Page, items: Vec<String>, base: &str) -> (Vec<String>, Option<HeaderValue>) {
+    let (items, next) = page.split(items, String::clone);
+    let link = next.zip(page.n).map(|(last, n)| {
         let last: String = form_urlencoded::byte_serialize(last.as_bytes()).collect();
         format!("<{base}?n={n}&last={last}>; rel=\"next\"")
     });
@@ -50,10 +28,9 @@ fn with_link(body: serde_json::Value, link: Option<HeaderValue>) -> Response {
 }
 
 pub async fn tags(reg: &Registry, name: &str, query: &Query) -> ApiResult {
-    let n = page_size(query)?;
-    let last = query.get("last").map(String::as_str);
-    let tags = reg.tags(name, last, n.map(|n| n + 1)).await?;
-    let (tags, link) = paginate(tags, n, &format!("/v2/{name}/tags/list"));
+    let page = Page::parse(query, paging::TAGS)?;
+    let tags = reg.tags(name, page.last(), page.fetch()).await?;
+    let (tags, link) = paginate(&page, tags, &format!("/v2/{name}/tags/list"));
     Ok(with_link(
         serde_json::json!({ "name": name, "tags": tags }),
         link,
@@ -61,12 +38,9 @@ pub async fn tags(reg: &Registry, name: &str, query: &Query) -> ApiResult {
 }
 
 pub async fn catalog(reg: &Registry, query: &Query) -> ApiResult {
-    let n = page_size(query)?
-        .unwrap_or(MAX_CATALOG_PAGE)
-        .min(MAX_CATALOG_PAGE);
-    let last = query.get("last").map(String::as_str);
-    let repos = reg.catalog(last, Some(n + 1)).await?;
-    let (repos, link) = paginate(repos, Some(n), "/v2/_catalog");
+    let page = Page::parse(query, paging::CATALOG)?;
+    let repos = reg.catalog(page.last(), page.fetch()).await?;
+    let (repos, link) = paginate(&page, repos, "/v2/_catalog");
     Ok(with_link(
         serde_json::json!({ "repositories": repos }),
         link,

@@ -1,6 +1,6 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 
-use super::{empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
+use super::{content_length, empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 use crate::error::{ApiError, ApiResult};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -50,6 +50,11 @@ pub async fn put(
     body: Body,
 ) -> ApiResult {
     let limit = reg.policy().max_manifest_bytes;
+    // Refused before a byte of the body is read: hyper then closes the
+    // connection instead of reading the rest.
+    if content_length(headers).is_some_and(|n| n > limit as u64) {
+        return Err(too_large(limit));
+    }
     let bytes = read_limited(body, limit).await?;
     let content_type = header_str(headers, &header::CONTENT_TYPE);
     let pushed = reg
@@ -68,14 +73,19 @@ pub async fn put(
     Ok(empty(StatusCode::CREATED, &h))
 }
 
-/// Read a manifest body of at most `limit` bytes. An oversized body is
-/// still read (up to a cap) and discarded, so the client, which is usually
-/// still sending, receives the 413 instead of a reset connection.
+fn too_large(limit: usize) -> ApiError {
+    ApiError::new(
+        ErrorCode::TooLarge,
+        format!("manifest exceeds the limit of {limit} bytes"),
+    )
+}
+
+/// Read a manifest body of at most `limit` bytes; reading stops at the
+/// first byte past it (a body without `Content-Length` cannot be refused
+/// sooner).
 async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
-    const DRAIN_CAP: usize = 64 << 20;
     let mut stream = body.into_data_stream();
     let mut buf = bytes::BytesMut::new();
-    let mut seen = 0usize;
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.map_err(|e| {
             ApiError::new(
@@ -83,18 +93,10 @@ async fn read_limited(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError
                 format!("reading manifest body: {e}"),
             )
         })?;
-        seen += chunk.len();
-        if seen <= limit {
-            buf.extend_from_slice(&chunk);
-        } else if seen > limit + DRAIN_CAP {
-            break;
+        if buf.len() + chunk.len() > limit {
+            return Err(too_large(limit));
         }
-    }
-    if seen > limit {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("manifest exceeds the limit of {limit} bytes"),
-        ));
+        buf.extend_from_slice(&chunk);
     }
     Ok(buf.freeze())
 }

@@ -13,7 +13,6 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, TryStreamExt};
-use std::collections::HashMap;
 use storage::blobstore::ByteStream;
 use storage::{ErrorCode, Registry};
 
@@ -26,9 +25,6 @@ pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters
 pub struct AppState {
     pub registry: Registry,
 }
-
-/// Query parameters used anywhere under `/v2/`.
-pub type Query = HashMap<String, String>;
 
 pub async fn base() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
@@ -51,7 +47,7 @@ async fn route(state: AppState, req: Request) -> ApiResult {
         .unwrap_or_default()
         .replace("%3A", ":")
         .replace("%3a", ":");
-    let query: Query = parts.uri.query().map(url_decode_pairs).unwrap_or_default();
+    let query = crate::paging::parse_query(&parts.uri);
     let reg = &state.registry;
     let headers = &parts.headers;
     let m = &parts.method;
@@ -101,10 +97,6 @@ fn unsupported(m: &Method) -> ApiResult {
         ErrorCode::Unsupported,
         format!("method {m} is not supported on this endpoint"),
     ))
-}
-
-fn url_decode_pairs(q: &str) -> Query {
-    form_urlencoded::parse(q.as_bytes()).into_owned().collect()
 }
 
 /// A request body as the byte stream the storage layer consumes.

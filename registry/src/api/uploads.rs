@@ -2,10 +2,10 @@
 //! `GET` status, `PUT` to finish, `DELETE` to cancel.
 
 use super::{
-    body_stream, content_length, empty, header_str, Query, DOCKER_CONTENT_DIGEST,
-    DOCKER_UPLOAD_UUID,
+    body_stream, content_length, empty, header_str, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID,
 };
 use crate::error::{ApiError, ApiResult};
+use crate::paging::Query;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use storage::{ChunkSpec, Digest, ErrorCode, Registry};
@@ -47,23 +47,33 @@ fn digest_param(query: &Query) -> Result<Digest, ApiError> {
     Ok(d.parse()?)
 }
 
-/// `Content-Range: <start>-<end>` (some clients prefix `bytes ` or `bytes=`).
-fn chunk_spec(headers: &HeaderMap) -> Result<ChunkSpec, ApiError> {
-    let len = content_length(headers);
-    let Some(value) = header_str(headers, &header::CONTENT_RANGE) else {
-        return Ok(ChunkSpec { start: None, len });
-    };
+/// The start and length of a `Content-Range: <start>-<end>` value (some
+/// clients prefix `bytes ` or `bytes=`, some append `/<total>`); `None` when
+/// malformed, reversed, or too long to count in 64 bits.
+pub fn parse_content_range(value: &str) -> Option<(u64, u64)> {
     let spec = value
         .trim()
         .trim_start_matches("bytes")
         .trim_start_matches(['=', ' ']);
     let spec = spec.split('/').next().unwrap_or_default();
-    let parsed = spec
-        .split_once('-')
-        .and_then(|(s, e)| Some((s.trim().parse::<u64>().ok()?, e.trim().parse::<u64>().ok()?)));
-    match parsed {
-        Some((start, end)) if end >= start => {
-            let range_len = end - start + 1;
+    let (start, end) = spec.split_once('-')?;
+    let (start, end) = (
+        start.trim().parse::<u64>().ok()?,
+        end.trim().parse::<u64>().ok()?,
+    );
+    // `0-18446744073709551615` is well formed but its length does not fit.
+    let len = end.checked_sub(start)?.checked_add(1)?;
+    Some((start, len))
+}
+
+/// The chunk a request declares with `Content-Range` and `Content-Length`.
+fn chunk_spec(headers: &HeaderMap) -> Result<ChunkSpec, ApiError> {
+    let len = content_length(headers);
+    let Some(value) = header_str(headers, &header::CONTENT_RANGE) else {
+        return Ok(ChunkSpec { start: None, len });
+    };
+    match parse_content_range(value) {
+        Some((start, range_len)) => {
             if len.is_some_and(|l| l != range_len) {
                 return Err(ApiError::new(
                     ErrorCode::SizeInvalid,
@@ -75,7 +85,7 @@ fn chunk_spec(headers: &HeaderMap) -> Result<ChunkSpec, ApiError> {
                 len: Some(range_len),
             })
         }
-        _ => Err(ApiError::new(
+        None => Err(ApiError::new(
             ErrorCode::RangeInvalid,
             format!("malformed Content-Range {value:?}"),
         )),
@@ -161,4 +171,25 @@ pub async fn put(
 pub async fn cancel(reg: &Registry, name: &str, id: &str) -> ApiResult {
     reg.cancel_upload(name, id).await?;
     Ok(empty(StatusCode::NO_CONTENT, &[]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_content_range;
+
+    #[test]
+    fn content_ranges() {
+        assert_eq!(parse_content_range("0-1023"), Some((0, 1024)));
+        assert_eq!(parse_content_range("bytes 10-19/100"), Some((10, 10)));
+        assert_eq!(parse_content_range("bytes=5-5"), Some((5, 1)));
+        assert_eq!(parse_content_range("0-18446744073709551615"), None);
+        assert_eq!(
+            parse_content_range("1-18446744073709551615"),
+            Some((1, u64::MAX))
+        );
+        assert_eq!(parse_content_range("9-3"), None);
+        assert_eq!(parse_content_range("-3"), None);
+        assert_eq!(parse_content_range("a-b"), None);
+        assert_eq!(parse_content_range(""), None);
+    }
 }

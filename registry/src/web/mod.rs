@@ -6,7 +6,8 @@ mod views;
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::inspect_api::{self, page_size, parse_query, split_page};
+use crate::inspect_api::{self, fetch};
+use crate::paging::{self, parse_query, Page};
 use crate::present::split_reference;
 use askama::Template;
 use axum::extract::{Request, State};
@@ -53,19 +54,20 @@ fn render(t: &impl Template) -> Response {
 async fn route(reg: &Registry, uri: &Uri, host: &str) -> Result<Response, ApiError> {
     let query = parse_query(uri);
     let path = uri.path().strip_prefix("/ui/").unwrap_or_default();
-    let last = query.get("last").map(String::as_str);
+    let page = Page::parse(&query, paging::BROWSE)?;
+    let n = page.n.unwrap_or_default() as i64;
     if path == "repos" || path == "repos/" {
         let q = query.get("q").cloned().unwrap_or_default();
-        let n = page_size(&query)?;
         let filter = Some(q.as_str()).filter(|q| !q.is_empty());
-        let repos = reg.repository_summaries(filter, last, n + 1).await?;
-        let (repos, next) = split_page(repos, n, |r| r.name.clone());
+        let repos = reg
+            .repository_summaries(filter, page.last(), fetch(&page))
+            .await?;
+        let (repos, next) = page.split(repos, |r| r.name.clone());
         return Ok(render(&ReposPage::new(q, repos, next, n)));
     }
     if let Some(name) = path.strip_prefix("repos/") {
-        let n = page_size(&query)?;
-        let tags = reg.tag_summaries(name, last, n + 1).await?;
-        let (tags, next) = split_page(tags, n, |t| t.tag.clone());
+        let tags = reg.tag_summaries(name, page.last(), fetch(&page)).await?;
+        let (tags, next) = page.split(tags, |t| t.tag.clone());
         return Ok(render(&RepoPage::new(name, host, tags, next, n)));
     }
     if let Some(reference) = path.strip_prefix("images/") {

@@ -42,6 +42,19 @@ struct Session {
     size: u64,
     /// Whether the staging file exists (it is made with the first chunk).
     staged: bool,
+    /// How the session ended, once it has: a request that waited for the
+    /// session's lock behind the one that ended it must not touch it again.
+    ended: Option<Ended>,
+}
+
+/// The end of an upload session, remembered for a while after it (see
+/// [`TOMBSTONES`]).
+#[derive(Debug, Clone)]
+enum Ended {
+    /// Its bytes became the blob `digest` of `size` bytes.
+    Committed { digest: Digest, size: u64 },
+    /// Cancelled, or its bytes did not match the digest.
+    Discarded,
 }
 
 impl Session {
@@ -50,9 +63,26 @@ impl Session {
             hasher: Some(PendingHash::Ready(Hasher::new(Algorithm::Sha256))),
             size: 0,
             staged: false,
+            ended: None,
+        }
+    }
+
+    /// The session, unless it has ended.
+    fn live(&mut self, id: &str) -> Result<&mut Session> {
+        match self.ended {
+            None => Ok(self),
+            Some(_) => Err(Error::upload_unknown(id)),
         }
     }
 }
+
+/// How many ended sessions, and for how long, are remembered. A final
+/// `PUT` whose answer was lost (or whose blob link failed in the database)
+/// is retried by the client: the retry must find the blob it committed,
+/// not an empty session that no longer matches its digest; and a `PATCH`
+/// that raced the final `PUT` must not bring the session back to life.
+const TOMBSTONES: usize = 4096;
+const TOMBSTONE_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// Largest blob sent whole in one request that is gathered in memory and
 /// written in one step (see [`place::write_unnamed`]); larger ones stream
@@ -65,6 +95,8 @@ pub struct LocalBlobStore {
     root: PathBuf,
     store: LocalFileSystem,
     sessions: Mutex<HashMap<String, SessionHandle>>,
+    /// Ended sessions still in `sessions`, oldest first.
+    tombstones: Mutex<std::collections::VecDeque<(std::time::Instant, String)>>,
     buffers: BufferPool,
     /// The filesystem can make unnamed files (`O_TMPFILE`).
     unnamed: bool,
@@ -81,6 +113,7 @@ impl LocalBlobStore {
             root,
             store,
             sessions: Mutex::new(HashMap::new()),
+            tombstones: Mutex::default(),
             buffers: BufferPool::default(),
             unnamed,
         })
@@ -126,6 +159,7 @@ impl LocalBlobStore {
                 hasher: None,
                 size: m.len(),
                 staged: true,
+                ended: None,
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Session::empty(),
             Err(e) => return Err(e.into()),
@@ -206,7 +240,7 @@ impl LocalBlobStore {
     async fn commit(&self, id: &str, session: &mut Session, expected: &Digest) -> Result<u64> {
         if !session.staged {
             // Nothing was ever sent: the empty blob.
-            return self.write_whole(id, Bytes::new(), expected).await;
+            return self.write_whole(id, session, Bytes::new(), expected).await;
         }
         let path = self.upload_file(id);
         let size = session.size;
@@ -220,7 +254,7 @@ impl LocalBlobStore {
         };
         let actual = hasher.finish();
         if &actual != expected {
-            self.discard(id).await?;
+            self.discard(id, session).await?;
             return Err(digest_mismatch(expected, &actual));
         }
         // Durable before visible: a crash after the rename must not expose a
@@ -229,16 +263,29 @@ impl LocalBlobStore {
         spawn_blocking(move || place::promote(&path, &target))
             .await
             .map_err(Error::internal)??;
-        self.forget(id);
+        self.end(
+            id,
+            session,
+            Ended::Committed {
+                digest: expected.clone(),
+                size,
+            },
+        );
         Ok(size)
     }
 
     /// Make `data`, all of a session's bytes, the blob `expected` in one
     /// step; the session ends either way.
-    async fn write_whole(&self, id: &str, data: Bytes, expected: &Digest) -> Result<u64> {
+    async fn write_whole(
+        &self,
+        id: &str,
+        session: &mut Session,
+        data: Bytes,
+        expected: &Digest,
+    ) -> Result<u64> {
         let actual = Digest::of(expected.algorithm(), &data);
         if &actual != expected {
-            self.discard(id).await?;
+            self.discard(id, session).await?;
             return Err(digest_mismatch(expected, &actual));
         }
         let target = self.blob_file(expected);
@@ -256,23 +303,49 @@ impl LocalBlobStore {
             .await
             .map_err(Error::internal)??;
         }
-        self.forget(id);
+        self.end(
+            id,
+            session,
+            Ended::Committed {
+                digest: expected.clone(),
+                size,
+            },
+        );
         Ok(size)
     }
 
-    /// Drop a session and its staging file.
-    async fn discard(&self, id: &str) -> Result<()> {
-        match tokio::fs::remove_file(self.upload_file(id)).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e.into()),
-        }
-        self.forget(id);
+    /// End a session and remove its staging file.
+    async fn discard(&self, id: &str, session: &mut Session) -> Result<()> {
+        self.remove_staged(id).await?;
+        self.end(id, session, Ended::Discarded);
         Ok(())
     }
 
-    fn forget(&self, id: &str) {
-        self.sessions.lock().unwrap().remove(id);
+    async fn remove_staged(&self, id: &str) -> Result<()> {
+        match tokio::fs::remove_file(self.upload_file(id)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Mark a session ended; it stays known as such for a while (see
+    /// [`TOMBSTONES`]), then is forgotten.
+    fn end(&self, id: &str, session: &mut Session, how: Ended) {
+        session.ended = Some(how);
+        session.hasher = None;
+        let mut tombstones = self.tombstones.lock().unwrap();
+        tombstones.push_back((std::time::Instant::now(), id.to_owned()));
+        let mut sessions = self.sessions.lock().unwrap();
+        while tombstones.len() > TOMBSTONES
+            || tombstones
+                .front()
+                .is_some_and(|(at, _)| at.elapsed() > TOMBSTONE_TTL)
+        {
+            if let Some((_, old)) = tombstones.pop_front() {
+                sessions.remove(&old);
+            }
+        }
     }
 }
 
@@ -368,19 +441,18 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn upload_size(&self, id: &str) -> Result<u64> {
-        Ok(self.session(id).await?.lock().await.size)
+        Ok(self.session(id).await?.lock().await.live(id)?.size)
     }
 
     async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64> {
         let handle = self.session(id).await?;
-        let mut session = handle.lock().await;
-        self.append(id, &mut session, body, limits).await
+        let mut guard = handle.lock().await;
+        let session = guard.live(id)?;
+        self.append(id, session, body, limits).await
     }
 
     async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64> {
-        let handle = self.session(id).await?;
-        let mut session = handle.lock().await;
-        self.commit(id, &mut session, expected).await
+        self.upload_finish(id, None, expected).await
     }
 
     async fn upload_finish(
@@ -390,7 +462,15 @@ impl BlobStore for LocalBlobStore {
         expected: &Digest,
     ) -> Result<u64> {
         let handle = self.session(id).await?;
-        let mut session = handle.lock().await;
+        let mut guard = handle.lock().await;
+        // The same final request again (a retry whose answer was lost, or
+        // whose blob link failed), or two at once: the blob is there.
+        if let Some(Ended::Committed { digest, size }) = &guard.ended {
+            if digest == expected {
+                return Ok(*size);
+            }
+        }
+        let session = guard.live(id)?;
         if let Some((body, limits)) = last {
             let whole = !session.staged
                 && limits.expected_start.unwrap_or(0) == 0
@@ -399,11 +479,11 @@ impl BlobStore for LocalBlobStore {
                 // All-or-nothing as any chunk: a bad body leaves the session
                 // as it was.
                 let data = gather(body, &limits).await?;
-                return self.write_whole(id, data, expected).await;
+                return self.write_whole(id, session, data, expected).await;
             }
-            self.append(id, &mut session, body, limits).await?;
+            self.append(id, session, body, limits).await?;
         }
-        self.commit(id, &mut session, expected).await
+        self.commit(id, session, expected).await
     }
 
     async fn upload_abort(&self, id: &str) -> Result<()> {
@@ -411,19 +491,30 @@ impl BlobStore for LocalBlobStore {
             return Ok(());
         }
         let handle = self.sessions.lock().unwrap().get(id).cloned();
-        // Wait for any append in flight so its rollback cannot race the unlink.
-        let _guard = match &handle {
-            Some(h) => Some(h.lock().await),
-            None => None,
-        };
-        self.discard(id).await
+        match handle {
+            // Wait for any append in flight so its rollback cannot race the
+            // unlink.
+            Some(h) => match h.lock().await.live(id) {
+                Ok(session) => self.discard(id, session).await,
+                Err(_) => Ok(()),
+            },
+            // A session from before a restart, or debris.
+            None => self.remove_staged(id).await,
+        }
     }
 
     async fn upload_list(&self) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut dir = tokio::fs::read_dir(self.root.join("uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {
-            let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            // Only session files: anything else (a stray file someone put
+            // there) is not ours to remove, and `registry check` reports it.
+            let Some(name) = entry
+                .file_name()
+                .to_str()
+                .filter(|n| Self::valid_id(n))
+                .map(str::to_owned)
+            else {
                 continue;
             };
             // The file's mtime moves with every append: it is the session's

@@ -322,10 +322,12 @@ impl Writer {
         }
     }
 
-    /// The append failed: the state before it, if still known.
-    async fn abort(self) -> Option<Hasher> {
-        let (_, hash) = self.drain().await;
-        hash.await.ok().flatten().map(|(before, _)| before)
+    /// The append failed: the write error, if a write failed, and the
+    /// state before the append, if still known.
+    async fn abort(self) -> (Option<Error>, Option<Hasher>) {
+        let (written, hash) = self.drain().await;
+        let before = hash.await.ok().flatten().map(|(before, _)| before);
+        (written.err(), before)
     }
 }
 
@@ -417,7 +419,10 @@ pub(super) async fn pump(
                     let permit = writer.permit().await?;
                     let full = std::mem::replace(&mut buf, pool.take());
                     if !writer.submit(full, permit) {
-                        return Ok(()); // the error comes from `finish`
+                        // A chain stopped: the bytes from here on were not
+                        // written, so the append fails (with the chain's own
+                        // error where it has one, see `abort`).
+                        return Err(Error::internal("upload pipeline stopped"));
                     }
                     want = Writer::want(writer.pos);
                 }
@@ -456,16 +461,26 @@ pub(super) async fn pump(
             }
         }
         Sink::Piped(mut writer) => {
-            if let Err(e) = outcome {
-                pool.give(buf);
-                return Err((e, writer.abort().await));
-            }
-            if buf.len > 0 {
-                if let Ok(permit) = writer.permit().await {
-                    writer.submit(buf, permit);
+            let outcome = match outcome {
+                Ok(()) if buf.len > 0 => match writer.permit().await {
+                    Ok(permit) => {
+                        if writer.submit(buf, permit) {
+                            Ok(())
+                        } else {
+                            Err(Error::internal("upload pipeline stopped"))
+                        }
+                    }
+                    Err(e) => Err(e),
+                },
+                other => {
+                    pool.give(buf);
+                    other
                 }
-            } else {
-                pool.give(buf);
+            };
+            if let Err(e) = outcome {
+                let (write_error, before) = writer.abort().await;
+                // A failed write (a full disk) says more than its symptom.
+                return Err((write_error.unwrap_or(e), before));
             }
             let pending = writer.finish().await?;
             Ok((pending, size))

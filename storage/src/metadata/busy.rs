@@ -4,31 +4,34 @@
 //! between retries. Our writer connections each hold the lock for tens of
 //! microseconds, so those sleeps dominated the latency of small pushes
 //! (p99 ~20 ms = 1+2+5+10 ms of sleeping). This handler yields first, then
-//! sleeps in steps of at most 200 µs, and gives up after the same overall
-//! budget as a busy timeout.
+//! sleeps in steps of at most 200 µs, and gives up after the configured
+//! budget (the database's busy timeout).
 
 use sqlx::sqlite::SqliteConnection;
 use std::os::raw::{c_int, c_void};
 use std::time::Duration;
 
-/// How long a writer waits for the lock before failing with SQLITE_BUSY.
-pub(super) const BUDGET: Duration = Duration::from_secs(10);
+/// How long a writer waits for the lock by default before failing with
+/// SQLITE_BUSY (which the registry answers with 503).
+pub const DEFAULT_BUDGET: Duration = Duration::from_secs(10);
 
 /// Retries that only yield the CPU before sleeping starts.
 const YIELDS: c_int = 8;
 const STEP: Duration = Duration::from_micros(200);
 
 /// The wait before retry number `count` (from 0), or `None` to give up.
-fn pause(count: c_int) -> Option<Duration> {
+fn pause(count: c_int, budget: Duration) -> Option<Duration> {
     if count < YIELDS {
         return Some(Duration::ZERO);
     }
     let slept = STEP * (count - YIELDS) as u32;
-    (slept < BUDGET).then_some(STEP)
+    (slept < budget).then_some(STEP)
 }
 
-extern "C" fn on_busy(_: *mut c_void, count: c_int) -> c_int {
-    match pause(count) {
+/// The budget travels in the callback's user-data pointer, as microseconds:
+/// no allocation to keep alive for the connection's lifetime.
+extern "C" fn on_busy(budget_us: *mut c_void, count: c_int) -> c_int {
+    match pause(count, Duration::from_micros(budget_us as usize as u64)) {
         Some(d) if d.is_zero() => {
             std::thread::yield_now();
             1
@@ -42,15 +45,15 @@ extern "C" fn on_busy(_: *mut c_void, count: c_int) -> c_int {
 }
 
 /// Install the handler on a new connection (replaces `busy_timeout`'s).
-pub(super) async fn install(conn: &mut SqliteConnection) -> sqlx::Result<()> {
+pub(super) async fn install(conn: &mut SqliteConnection, budget: Duration) -> sqlx::Result<()> {
     let mut handle = conn.lock_handle().await?;
     // SAFETY: the handle is a live connection, locked for this call; the
-    // callback has no state.
+    // callback's "pointer" is a number it never dereferences.
     let rc = unsafe {
         libsqlite3_sys::sqlite3_busy_handler(
             handle.as_raw_handle().as_ptr(),
             Some(on_busy),
-            std::ptr::null_mut(),
+            budget.as_micros() as usize as *mut c_void,
         )
     };
     if rc == libsqlite3_sys::SQLITE_OK {
@@ -68,10 +71,12 @@ mod tests {
 
     #[test]
     fn yields_then_sleeps_short_then_gives_up() {
-        assert_eq!(pause(0), Some(Duration::ZERO));
-        assert_eq!(pause(YIELDS), Some(STEP));
-        let last = YIELDS + (BUDGET.as_micros() / STEP.as_micros()) as c_int;
-        assert_eq!(pause(last - 1), Some(STEP));
-        assert_eq!(pause(last), None);
+        let budget = DEFAULT_BUDGET;
+        assert_eq!(pause(0, budget), Some(Duration::ZERO));
+        assert_eq!(pause(YIELDS, budget), Some(STEP));
+        let last = YIELDS + (budget.as_micros() / STEP.as_micros()) as c_int;
+        assert_eq!(pause(last - 1, budget), Some(STEP));
+        assert_eq!(pause(last, budget), None);
+        assert_eq!(pause(YIELDS + 5, STEP * 5), None);
     }
 }
