@@ -487,3 +487,39 @@ pub(super) async fn pump(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    /// A previous append whose hash was lost (its task died) stops the hash
+    /// chain; the bytes after that point are never written, so the append
+    /// must fail rather than report them.
+    #[tokio::test]
+    async fn a_lost_hash_chain_fails_the_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("staged");
+        let file = UploadFile::open(&path).unwrap();
+        let lost = PendingHash::Running(tokio::spawn(async {
+            panic!("hash task lost (deliberately, for this test)")
+        }));
+        let pieces: Vec<std::io::Result<Bytes>> = (0..12)
+            .map(|i| Ok(Bytes::from(vec![i as u8; IO_CHUNK / 2])))
+            .collect();
+        let body = futures::stream::iter(pieces).boxed();
+        let outcome = pump(
+            BufferPool::default(),
+            file,
+            lost,
+            body,
+            0,
+            AppendLimits::default(),
+        )
+        .await;
+        match outcome {
+            Ok((_, size)) => panic!("append reported {size} bytes with its hash chain lost"),
+            Err((_, before)) => assert!(before.is_none(), "the state before is unknown"),
+        }
+    }
+}
