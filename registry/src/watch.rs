@@ -48,6 +48,10 @@ struct State {
     head_since: Option<Instant>,
     /// When a read last returned bytes.
     last_read: Instant,
+    /// The task of a read that is waiting without a deadline: woken when
+    /// the connection goes idle, so that the read arms the idle timer
+    /// (hyper would not poll it again before the client sends something).
+    reader: Option<std::task::Waker>,
 }
 
 #[derive(Debug)]
@@ -86,6 +90,7 @@ impl ConnWatch {
                 idle_since: now,
                 head_since: None,
                 last_read: now,
+                reader: None,
             }),
         })
     }
@@ -94,9 +99,10 @@ impl ConnWatch {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The deadline for the next byte from the client, if one applies.
-    fn read_deadline(&self) -> Option<(Instant, Expiry)> {
-        let s = self.lock();
+    /// The deadline for the next byte from the client, if one applies;
+    /// without one, `waker` is kept to be woken when one starts to apply.
+    fn read_deadline(&self, waker: &std::task::Waker) -> Option<(Instant, Expiry)> {
+        let mut s = self.lock();
         let t = &self.timeouts;
         if s.active == 0 {
             Some(match s.head_since {
@@ -109,6 +115,7 @@ impl ConnWatch {
         } else {
             // A response is being prepared or sent: hyper reads only to
             // notice the client going away.
+            s.reader = Some(waker.clone());
             None
         }
     }
@@ -156,6 +163,9 @@ impl Drop for Guard {
                 s.active -= 1;
                 if s.active == 0 {
                     s.idle_since = Instant::now();
+                    if let Some(reader) = s.reader.take() {
+                        reader.wake();
+                    }
                 }
             }
         }
@@ -236,7 +246,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for TimedIo<S> {
             }
             Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
             Poll::Pending => {
-                if let Some((deadline, why)) = this.watch.read_deadline() {
+                if let Some((deadline, why)) = this.watch.read_deadline(cx.waker()) {
                     if Self::expired(&mut this.read_timer, deadline, cx) {
                         tracing::debug!(reason = why.describe(), "closing connection");
                         return Poll::Ready(Err(io::Error::new(
@@ -302,7 +312,7 @@ mod tests {
         let start = Instant::now();
         // A new connection must send its head within the header timeout.
         assert_eq!(
-            w.read_deadline(),
+            w.read_deadline(std::task::Waker::noop()),
             Some((start + Duration::from_secs(10), Expiry::Header))
         );
         let (body, response) = w.request(true);
@@ -310,31 +320,51 @@ mod tests {
         w.bytes_read();
         let t = Instant::now();
         assert_eq!(
-            w.read_deadline(),
+            w.read_deadline(std::task::Waker::noop()),
             Some((t + Duration::from_secs(30), Expiry::Body))
         );
         drop(body);
-        assert_eq!(w.read_deadline(), None, "response phase: no read deadline");
+        assert_eq!(
+            w.read_deadline(std::task::Waker::noop()),
+            None,
+            "response phase: no read deadline"
+        );
         drop(response);
         let idle = Instant::now();
         assert_eq!(
-            w.read_deadline(),
+            w.read_deadline(std::task::Waker::noop()),
             Some((idle + Duration::from_secs(60), Expiry::Idle))
         );
         tokio::time::advance(Duration::from_secs(50)).await;
         w.bytes_read();
         let head = Instant::now();
         assert_eq!(
-            w.read_deadline(),
+            w.read_deadline(std::task::Waker::noop()),
             Some((head + Duration::from_secs(10), Expiry::Header)),
             "the first byte of the next request starts the header timer"
         );
         let (body, response) = w.request(false);
         assert!(body.is_none());
-        assert_eq!(w.read_deadline(), None);
+        assert_eq!(w.read_deadline(std::task::Waker::noop()), None);
         drop(response);
         assert_eq!(w.lock().active, 0);
         assert_eq!(w.lock().bodies, 0);
+    }
+
+    /// A read that waited without a deadline while a response was sent is
+    /// woken when the connection goes idle, to arm the idle timer.
+    #[tokio::test(start_paused = true)]
+    async fn going_idle_wakes_the_waiting_read() {
+        let (_client, server) = tokio::io::duplex(64);
+        let w = watch();
+        let (_, response) = w.request(false);
+        let mut io = TimedIo::new(server, w.clone());
+        let mut buf = [0u8; 8];
+        let mut read = std::pin::pin!(tokio::io::AsyncReadExt::read(&mut io, &mut buf));
+        assert!(futures::poll!(read.as_mut()).is_pending());
+        drop(response);
+        let err = read.await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 
     #[tokio::test(start_paused = true)]

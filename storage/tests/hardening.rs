@@ -57,7 +57,12 @@ fn staged(dir: &Path) -> Vec<String> {
 async fn unparseable_reference_reads_as_unknown_but_push_refuses_it() {
     let dir = tempfile::tempdir().unwrap();
     let reg = open(dir.path()).await;
-    for reference in [".INVALID_MANIFEST_NAME", "sha256:xyz", "-x", &"a".repeat(200)] {
+    for reference in [
+        ".INVALID_MANIFEST_NAME",
+        "sha256:xyz",
+        "-x",
+        &"a".repeat(200),
+    ] {
         let e = reg.manifest("app", reference).await.unwrap_err();
         assert_eq!(e.code, ErrorCode::ManifestUnknown, "{reference}");
     }
@@ -100,7 +105,12 @@ async fn descriptors_must_describe_the_stored_content() {
     // An index must describe its children as they are stored: type and size.
     let docker = "application/vnd.docker.distribution.manifest.v2+json";
     let e = reg
-        .put_manifest("app", "multi", None, &index(&child.digest, docker, good.len()))
+        .put_manifest(
+            "app",
+            "multi",
+            None,
+            &index(&child.digest, docker, good.len()),
+        )
         .await
         .unwrap_err();
     assert_eq!(e.code, ErrorCode::ManifestInvalid);
@@ -175,7 +185,10 @@ async fn a_patch_racing_the_final_put_leaves_nothing_behind() {
                 finished.unwrap();
             }
         }
-        assert!(staged(dir.path()).is_empty(), "round {round}: orphan staging file");
+        assert!(
+            staged(dir.path()).is_empty(),
+            "round {round}: orphan staging file"
+        );
     }
 }
 
@@ -226,7 +239,10 @@ async fn purge_counts_only_what_it_removes() {
     // Not a session name: not ours to remove, and never counted.
     std::fs::write(dir.path().join("uploads").join("notes.txt"), b"x").unwrap();
     for _ in 0..3 {
-        assert_eq!(reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(), 0);
+        assert_eq!(
+            reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(),
+            0
+        );
     }
     assert_eq!(staged(dir.path()), ["notes.txt"]);
 }

@@ -21,6 +21,9 @@ pub struct Registry {
     port: u16,
     data_dir: PathBuf,
     log_path: PathBuf,
+    /// Flags for `registry serve` beyond the listen address, data
+    /// directory and log format.
+    extra_args: Vec<String>,
     // Keeps the temporary directory alive as long as the registry.
     tmp: Option<TempDir>,
 }
@@ -120,6 +123,11 @@ impl Registry {
     /// Start a registry with a fresh data directory on a free port, and wait
     /// until `GET /v2/` answers 200.
     pub fn start() -> Registry {
+        Registry::start_with(&[])
+    }
+
+    /// [`Registry::start`] with more `registry serve` flags.
+    pub fn start_with(extra_args: &[&str]) -> Registry {
         let tmp = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
@@ -137,6 +145,7 @@ impl Registry {
                 port: free_port(),
                 data_dir: data_dir.clone(),
                 log_path: log_path.clone(),
+                extra_args: extra_args.iter().map(|a| a.to_string()).collect(),
                 tmp: tmp.take(),
             };
             reg.spawn();
@@ -186,6 +195,7 @@ impl Registry {
             .arg(&self.data_dir)
             .arg("--log-format")
             .arg("json")
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
             .stderr(log)
@@ -255,6 +265,11 @@ impl Registry {
             Some(c) => c.try_wait().expect("try_wait").is_none(),
             None => false,
         }
+    }
+
+    /// The process id, while running.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
     }
 
     pub fn port(&self) -> u16 {
