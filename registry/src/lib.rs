@@ -2,6 +2,7 @@
 //! and the pure parsers the fuzz targets drive.
 
 pub mod api;
+pub mod check_cli;
 pub mod config;
 pub mod conn;
 pub mod error;

@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use registry::config::{Config, LogFormat, ServeArgs};
-use registry::{history_cli, server};
+use registry::{check_cli, history_cli, server};
 
 #[derive(Parser)]
 #[command(
@@ -22,6 +22,10 @@ enum Command {
     /// Show the layers of an image and the commands that made them, like
     /// `docker history`, from a running registry.
     History(history_cli::HistoryArgs),
+    /// Verify the data directory: re-hash every blob and manifest, and check
+    /// the database and the blob store against each other (exit status 1 on
+    /// any problem); --repair quarantines corrupt blobs.
+    Check(check_cli::CheckArgs),
 }
 
 fn init_logging(format: LogFormat) {
@@ -53,5 +57,12 @@ async fn main() -> anyhow::Result<()> {
             server::serve(cfg).await
         }
         Command::History(args) => history_cli::run(args).await,
+        Command::Check(args) => {
+            if check_cli::run(args).await? {
+                Ok(())
+            } else {
+                std::process::exit(1)
+            }
+        }
     }
 }

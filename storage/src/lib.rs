@@ -3,6 +3,7 @@
 
 pub mod blobstore;
 mod cache;
+pub mod check;
 pub mod digest;
 pub mod error;
 pub mod inspect;

@@ -80,6 +80,10 @@ impl Registry {
         &self.meta
     }
 
+    pub(crate) fn store(&self) -> &dyn BlobStore {
+        self.blobs.as_ref()
+    }
+
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
@@ -459,7 +463,7 @@ impl Registry {
 /// The blob store's name for upload `id` of `repo`: it binds the staging
 /// file to its repository too, so an id used under another repository
 /// names no bytes even without the database.
-fn session_key(repo: &str, id: &str) -> String {
+pub(crate) fn session_key(repo: &str, id: &str) -> String {
     let repo_hash = Digest::sha256_of(repo.as_bytes());
     format!("{id}-{}", &repo_hash.hex()[..16])
 }

@@ -10,6 +10,8 @@
 //!   in memory and is recomputed from the file after a restart. A blob sent
 //!   whole in one small request never gets a staging file: it is written
 //!   straight into its blob directory (see `place`).
+//! - `quarantine/<algorithm>/<hex>`: blobs `registry check --repair` found
+//!   corrupt, moved out of service.
 //! - `registry.db`: the metadata database (see `crate::metadata`).
 
 use super::pipeline::{
@@ -18,7 +20,7 @@ use super::pipeline::{
 };
 use super::place;
 use super::read::file_stream;
-use super::{AppendLimits, BlobStore, ByteStream};
+use super::{AppendLimits, BlobListing, BlobStore, ByteStream};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, ErrorCode, Result};
 use async_trait::async_trait;
@@ -503,6 +505,32 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn list(&self) -> Result<BlobListing> {
+        let root = self.root.clone();
+        Ok(spawn_blocking(move || walk_blobs(&root))
+            .await
+            .map_err(Error::internal)??)
+    }
+
+    async fn quarantine(&self, digest: &Digest) -> Result<()> {
+        let from = self.blob_file(digest);
+        let dir = self
+            .root
+            .join("quarantine")
+            .join(digest.algorithm().as_str());
+        let to = dir.join(digest.hex());
+        spawn_blocking(move || -> std::io::Result<()> {
+            std::fs::create_dir_all(&dir)?;
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                other => other,
+            }
+        })
+        .await
+        .map_err(Error::internal)??;
+        Ok(())
+    }
+
     async fn upload_list(&self) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut dir = tokio::fs::read_dir(self.root.join("uploads")).await?;
@@ -531,6 +559,44 @@ impl BlobStore for LocalBlobStore {
         }
         Ok(out)
     }
+}
+
+/// Walk `blobs/<algorithm>/<xx>/<hex>`: blobs whose path and name agree,
+/// and everything else.
+fn walk_blobs(root: &Path) -> std::io::Result<BlobListing> {
+    let mut out = BlobListing::default();
+    let base = root.join("blobs");
+    let entries = |dir: &Path| -> std::io::Result<Vec<(String, std::fs::Metadata)>> {
+        let mut v = Vec::new();
+        for e in std::fs::read_dir(dir)? {
+            let e = e?;
+            v.push((e.file_name().to_string_lossy().into_owned(), e.metadata()?));
+        }
+        v.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(v)
+    };
+    for (alg, meta) in entries(&base)? {
+        if !meta.is_dir() {
+            out.strays.push(format!("blobs/{alg}"));
+            continue;
+        }
+        for (shard, meta) in entries(&base.join(&alg))? {
+            if !meta.is_dir() {
+                out.strays.push(format!("blobs/{alg}/{shard}"));
+                continue;
+            }
+            for (name, meta) in entries(&base.join(&alg).join(&shard))? {
+                let digest = format!("{alg}:{name}").parse::<Digest>().ok();
+                match digest {
+                    Some(d) if meta.is_file() && name.starts_with(shard.as_str()) => {
+                        out.blobs.push((d, meta.len()))
+                    }
+                    _ => out.strays.push(format!("blobs/{alg}/{shard}/{name}")),
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

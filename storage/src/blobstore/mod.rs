@@ -80,4 +80,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Every upload session in the store, with the time (unix seconds) its
     /// bytes last changed, so idle sessions can be purged.
     async fn upload_list(&self) -> Result<Vec<(String, i64)>>;
+
+    /// Every committed blob with its size, and whatever else lies where
+    /// blobs are kept (for `registry check`).
+    async fn list(&self) -> Result<BlobListing>;
+
+    /// Move a committed blob out of service into a quarantine area (kept
+    /// for inspection, never served); absent blobs are a no-op.
+    async fn quarantine(&self, digest: &Digest) -> Result<()>;
+}
+
+/// What [`BlobStore::list`] found.
+#[derive(Debug, Default)]
+pub struct BlobListing {
+    pub blobs: Vec<(Digest, u64)>,
+    /// Entries that are not blobs of ours (by name), as store paths.
+    pub strays: Vec<String>,
 }

@@ -7,10 +7,12 @@
 //! through a separate pool that WAL lets run alongside.
 
 pub mod busy;
+mod check;
 mod group;
 mod inspect;
 mod manifests;
 
+pub use check::DanglingRef;
 pub use inspect::{BlobUse, RepoSummary, TagRow};
 
 use crate::digest::Digest;

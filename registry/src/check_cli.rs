@@ -1,0 +1,93 @@
+//! `registry check [--repair]`: verify (and repair) a registry's data
+//! directory, with a progress bar and a summary; exit status 1 when it
+//! finds a problem.
+
+use crate::config::{Config, ServeArgs};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use storage::check::{CheckOptions, CheckProgress, Severity};
+use storage::Registry;
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// TOML configuration file (as for `serve`).
+    #[arg(long, env = "REGISTRY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Data directory [default: from the configuration, else ./data].
+    #[arg(long, env = "REGISTRY_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Move corrupt blobs to the quarantine and forget lost ones (their
+    /// links go, so clients push them again). Stop the registry first, or
+    /// restart it afterwards: a running one keeps what it has cached.
+    #[arg(long)]
+    pub repair: bool,
+    /// Blobs hashed in parallel [default: the number of CPUs].
+    #[arg(long)]
+    pub jobs: Option<usize>,
+}
+
+/// Returns whether the registry is free of problems.
+pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
+    let cfg = Config::load(&ServeArgs {
+        config: args.config,
+        data_dir: args.data_dir,
+        ..ServeArgs::default()
+    })?;
+    if !cfg.data_dir.join("registry.db").is_file() {
+        anyhow::bail!(
+            "{}: no registry here (no registry.db); give the data directory with --data-dir",
+            cfg.data_dir.display()
+        );
+    }
+    let registry = Registry::open_local(&cfg.data_dir, cfg.policy()).await?;
+    let jobs = args
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let bar = ProgressBar::hidden();
+    let progress = |p: CheckProgress| match p {
+        CheckProgress::Start { blobs, bytes } => {
+            bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            bar.set_length(bytes);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "hashing {msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.set_message(format!("{blobs} blobs"));
+        }
+        CheckProgress::Hashed { bytes } => bar.inc(bytes),
+    };
+    let report = registry
+        .check(
+            CheckOptions {
+                repair: args.repair,
+                jobs,
+            },
+            &progress,
+        )
+        .await?;
+    bar.finish_and_clear();
+    for f in &report.findings {
+        let label = match f.severity {
+            Severity::Problem => "problem",
+            Severity::Note => "note",
+        };
+        println!("{label}: {}", f.what);
+        if let Some(r) = &f.repaired {
+            println!("  repaired: {r}");
+        }
+    }
+    println!(
+        "checked {} blobs ({}), {} manifests: {} problems ({} repaired), {} notes",
+        report.blobs,
+        crate::present::human_size(report.bytes as i64),
+        report.manifests,
+        report.problems(),
+        report.repaired(),
+        report.notes()
+    );
+    Ok(report.problems() == 0)
+}

@@ -1,0 +1,246 @@
+//! `registry check`: an fsck of the registry. Every blob is re-hashed
+//! (in parallel, a few MiB in memory per job), every stored manifest too,
+//! and the database and the blob store are checked against each other both
+//! ways. `--repair` moves corrupt blobs to the quarantine, forgets blobs
+//! whose bytes are gone (their links go, so clients push them again) and
+//! moves stray files aside; what only a client can fix is reported.
+
+use crate::blobstore::BlobStore;
+use crate::digest::{Digest, Hasher};
+use crate::error::Result;
+use crate::service::Registry;
+use futures::{StreamExt, TryStreamExt};
+use std::collections::HashMap;
+
+#[derive(Debug, Clone, Copy)]
+pub struct CheckOptions {
+    pub repair: bool,
+    /// Blobs hashed at once.
+    pub jobs: usize,
+}
+
+/// Progress events, for a progress bar.
+#[derive(Debug, Clone, Copy)]
+pub enum CheckProgress {
+    /// Hashing starts: this many blobs and bytes.
+    Start { blobs: u64, bytes: u64 },
+    /// One more blob of this many bytes is hashed.
+    Hashed { bytes: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    /// Something is wrong: `check` exits non-zero.
+    Problem,
+    /// Worth knowing, harmless (garbage that collection or the upload purge
+    /// reclaims).
+    Note,
+}
+
+#[derive(Debug, Clone)]
+pub struct Finding {
+    pub severity: Severity,
+    pub what: String,
+    /// What `--repair` did about it.
+    pub repaired: Option<String>,
+}
+
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    pub blobs: u64,
+    pub bytes: u64,
+    pub manifests: u64,
+    pub findings: Vec<Finding>,
+}
+
+impl CheckReport {
+    pub fn problems(&self) -> usize {
+        self.count(Severity::Problem)
+    }
+
+    pub fn notes(&self) -> usize {
+        self.count(Severity::Note)
+    }
+
+    pub fn repaired(&self) -> usize {
+        self.findings
+            .iter()
+            .filter(|f| f.repaired.is_some())
+            .count()
+    }
+
+    fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+
+    fn problem(&mut self, what: String, repaired: Option<String>) {
+        self.findings.push(Finding {
+            severity: Severity::Problem,
+            what,
+            repaired,
+        });
+    }
+
+    fn note(&mut self, what: String) {
+        self.findings.push(Finding {
+            severity: Severity::Note,
+            what,
+            repaired: None,
+        });
+    }
+}
+
+/// Hash a committed blob's bytes.
+async fn hash_blob(store: &dyn BlobStore, digest: &Digest) -> Result<Digest> {
+    let mut hasher = Hasher::new(digest.algorithm());
+    let mut stream = store.get(digest, None).await?;
+    while let Some(chunk) = stream.try_next().await? {
+        hasher.update(&chunk);
+    }
+    Ok(hasher.finish())
+}
+
+impl Registry {
+    pub async fn check(
+        &self,
+        opts: CheckOptions,
+        progress: &(dyn Fn(CheckProgress) + Send + Sync),
+    ) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        let store = self.store();
+        let meta = self.meta();
+        let listing = store.list().await?;
+        let rows: HashMap<String, u64> = meta.blob_rows().await?.into_iter().collect();
+
+        // Store -> database, re-hashing every blob.
+        report.blobs = listing.blobs.len() as u64;
+        report.bytes = listing.blobs.iter().map(|(_, size)| size).sum();
+        progress(CheckProgress::Start {
+            blobs: report.blobs,
+            bytes: report.bytes,
+        });
+        let hashed: Vec<(Digest, u64, Result<Digest>)> = futures::stream::iter(&listing.blobs)
+            .map(|(digest, size)| async move {
+                let actual = hash_blob(store, digest).await;
+                progress(CheckProgress::Hashed { bytes: *size });
+                (digest.clone(), *size, actual)
+            })
+            .buffer_unordered(opts.jobs.max(1))
+            .collect()
+            .await;
+        let mut lost = Vec::new();
+        for (digest, size, actual) in hashed {
+            let name = digest.to_string();
+            match actual {
+                Ok(actual) if actual != digest => {
+                    let repaired = if opts.repair {
+                        store.quarantine(&digest).await?;
+                        let repos = meta.drop_blob(&name).await?;
+                        Some(format!(
+                            "moved to the quarantine; unlinked from {} repositor{} ({}): clients push it again",
+                            repos.len(),
+                            if repos.len() == 1 { "y" } else { "ies" },
+                            repos.join(", ")
+                        ))
+                    } else {
+                        None
+                    };
+                    report.problem(
+                        format!("blob {name} is corrupt: its bytes hash to {actual}"),
+                        repaired,
+                    );
+                    lost.push(name);
+                }
+                Ok(_) => match rows.get(&name) {
+                    None => report.note(format!(
+                        "blob {name} ({size} bytes) has no database row: unreferenced \
+                         (an interrupted push or a delete); garbage collection reclaims it"
+                    )),
+                    Some(&recorded) if recorded != size => report.problem(
+                        format!("blob {name} has {size} bytes, the database records {recorded}"),
+                        None,
+                    ),
+                    Some(_) => {}
+                },
+                Err(e) => report.problem(format!("blob {name} cannot be read: {e}"), None),
+            }
+        }
+
+        // Database -> store.
+        let present: std::collections::HashSet<String> =
+            listing.blobs.iter().map(|(d, _)| d.to_string()).collect();
+        let mut missing: Vec<&String> = rows.keys().filter(|d| !present.contains(*d)).collect();
+        missing.sort();
+        for name in missing {
+            let repaired = if opts.repair {
+                let repos = meta.drop_blob(name).await?;
+                Some(format!(
+                    "forgotten; unlinked from {}: clients push it again",
+                    repos.join(", ")
+                ))
+            } else {
+                None
+            };
+            report.problem(
+                format!("blob {name} is in the database but its bytes are missing"),
+                repaired,
+            );
+        }
+
+        for stray in &listing.strays {
+            report.problem(
+                format!("{stray} is not a blob of this registry (unexpected name or type)"),
+                None,
+            );
+        }
+
+        // Manifests: their bytes against their digest, and what they name.
+        let mut bad_manifests = Vec::new();
+        report.manifests = meta
+            .each_manifest(|repo, digest, content| {
+                let ok = digest
+                    .parse::<Digest>()
+                    .map(|d| Digest::of(d.algorithm(), &content) == d)
+                    .unwrap_or(false);
+                if !ok {
+                    bad_manifests.push(format!(
+                        "manifest {repo}@{digest}: its stored bytes do not match its digest (push it again)"
+                    ));
+                }
+            })
+            .await?;
+        for m in bad_manifests {
+            report.problem(m, None);
+        }
+        for r in meta.dangling_refs().await? {
+            let fix = if lost.contains(&r.digest) || opts.repair {
+                "push the image again"
+            } else {
+                "push the image again, or run check --repair first"
+            };
+            report.problem(
+                format!(
+                    "manifest {}@{} references {} {} that is not in the repository ({fix})",
+                    r.repo, r.manifest, r.kind, r.digest
+                ),
+                None,
+            );
+        }
+
+        // Upload staging: debris is the purge's to remove.
+        let sessions: std::collections::HashSet<String> = meta
+            .uploads(None)
+            .await?
+            .into_iter()
+            .map(|(id, repo)| crate::service::session_key(&repo, &id))
+            .collect();
+        for (key, _) in store.upload_list().await? {
+            if !sessions.contains(&key) {
+                report.note(format!(
+                    "upload staging file {key} belongs to no session; the upload purge removes it"
+                ));
+            }
+        }
+        Ok(report)
+    }
+}
