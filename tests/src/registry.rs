@@ -249,7 +249,15 @@ impl Registry {
         }
     }
 
-    /// Start again (after [`Registry::stop`]) on the same port and data dir.
+    /// SIGKILL the process (no shutdown of any kind) and reap it.
+    pub fn kill(&mut self) {
+        let mut child = self.child.take().expect("registry is not running");
+        child.kill().expect("SIGKILL the registry");
+        child.wait().expect("reap the registry");
+    }
+
+    /// Start again (after [`Registry::stop`] or [`Registry::kill`]) on the
+    /// same port and data dir.
     pub fn restart(&mut self) {
         if self.child.is_some() {
             self.stop();
