@@ -128,11 +128,20 @@ impl Registry {
 
     /// [`Registry::start`] with more `registry serve` flags.
     pub fn start_with(extra_args: &[&str]) -> Registry {
+        Registry::start_at(None, extra_args)
+    }
+
+    /// [`Registry::start_with`] on a data directory of the caller's.
+    pub fn start_in(data_dir: &Path, extra_args: &[&str]) -> Registry {
+        Registry::start_at(Some(data_dir), extra_args)
+    }
+
+    fn start_at(data_dir: Option<&Path>, extra_args: &[&str]) -> Registry {
         let tmp = tempfile::Builder::new()
             .prefix("e2e-registry-")
             .tempdir()
             .expect("create temp dir");
-        let data_dir = tmp.path().join("data");
+        let data_dir = data_dir.map_or_else(|| tmp.path().join("data"), Path::to_path_buf);
         let log_path = tmp.path().join("registry.log");
         let mut tmp = Some(tmp);
         let mut last_err = String::new();
