@@ -195,6 +195,25 @@ start_daemons() {
     }
 }
 
+# Each fuzz target for FUZZ_SECONDS (default 30) from its committed corpus
+# (fuzz/corpus/<target>), with cargo fuzz on the nightly toolchain.
+run_fuzz() {
+    local secs="${FUZZ_SECONDS:-30}" t
+    rustup toolchain list | grep -q '^nightly' ||
+        { echo "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; return 1; }
+    if ! command -v cargo-fuzz >/dev/null 2>&1; then
+        cargo install cargo-fuzz --locked || return 1
+    fi
+    (cd fuzz && cargo +nightly fuzz build) || return 1
+    for t in $(cd fuzz && cargo +nightly fuzz list); do
+        echo "fuzzing $t for ${secs}s" >&2
+        (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) || {
+            echo "fuzz target $t failed: the crashing input is under fuzz/artifacts/$t" >&2
+            return 1
+        }
+    done
+}
+
 run_tests() {
     # shellcheck disable=SC2086
     timeout "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-}
@@ -219,6 +238,7 @@ fi
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit + e2e)" run_tests
 step "conformance" run_conformance
+step "fuzz" run_fuzz
 
 summary
 if [ "$FAILED" -ne 0 ]; then

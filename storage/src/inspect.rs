@@ -183,7 +183,14 @@ pub fn match_history(
     (rows, mismatch)
 }
 
-fn config_info(c: &ImageConfiguration) -> ConfigInfo {
+/// An image configuration blob, parsed.
+pub fn parse_config(bytes: &[u8]) -> Result<ImageConfiguration> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::new(ErrorCode::ManifestInvalid, format!("image config: {e}")))
+}
+
+/// What the image view shows of a configuration.
+pub fn config_info(c: &ImageConfiguration) -> ConfigInfo {
     let cfg = c.config().clone().unwrap_or_default();
     ConfigInfo {
         created: c.created().clone(),
@@ -289,9 +296,7 @@ impl Registry {
                 },
             )
             .await?;
-        let config = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::new(ErrorCode::ManifestInvalid, format!("image config: {e}")))?;
-        Ok((config_digest, Some(config)))
+        Ok((config_digest, Some(parse_config(&bytes)?)))
     }
 
     async fn referrer_infos(&self, repo: &str, subject: &Digest) -> Result<Vec<ReferrerInfo>> {

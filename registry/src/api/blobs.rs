@@ -80,7 +80,7 @@ pub async fn delete(reg: &Registry, name: &str, digest: &str) -> ApiResult {
 /// Parse a single-range `Range` header against a blob of `size` bytes.
 /// `Ok(None)`: serve the whole blob (absent, multi-range or malformed
 /// headers are ignored, as RFC 9110 allows); `Err`: unsatisfiable (416).
-fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
+pub fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };

@@ -1,10 +1,10 @@
 //! The `/v2/` API: one dispatcher that parses the path and hands off to thin
 //! handlers, which translate HTTP to domain calls and back.
 
-mod blobs;
+pub mod blobs;
 mod discovery;
 mod manifests;
-mod uploads;
+pub mod uploads;
 
 use crate::error::{ApiError, ApiResult};
 use crate::routes::{self, Route};
