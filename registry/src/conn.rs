@@ -48,7 +48,9 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(None);
+        .header_read_timeout(None)
+        .max_buf_size(16 << 10);
+
     builder.http2().timer(TokioTimer::new());
     let mut full_logged: Option<Instant> = None;
     tokio::pin!(shutdown);

@@ -105,6 +105,21 @@ fn connection_cap(wanted: usize, nofile: u64) -> usize {
     wanted.min(usize::try_from(fits).unwrap_or(usize::MAX))
 }
 
+/// Return freed heap memory to the system every so often: after a flood
+/// of connections glibc keeps what they used (per-thread arenas), and the
+/// process would look as large as its busiest minute forever.
+fn spawn_memory_trim() {
+    tokio::spawn(async {
+        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            // SAFETY: glibc's malloc_trim has no preconditions.
+            let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        }
+    });
+}
+
 /// Periodically discard abandoned upload sessions.
 fn spawn_upload_purger(registry: Registry, ttl: Duration) {
     tokio::spawn(async move {
@@ -134,6 +149,7 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
     }
     let registry = Registry::open_local(&cfg.data_dir, cfg.policy()).await?;
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
+    spawn_memory_trim();
     let listener = TcpListener::bind(cfg.listen).await?;
     tracing::info!(
         listen = %listener.local_addr()?,
