@@ -10,6 +10,7 @@ use serde_json::{json, Map, Value};
 use super::fixtures::{push_small, Image};
 use super::{need, Ctx};
 use crate::api::Res;
+use crate::client::Request;
 use crate::exchange::Exchange;
 use crate::oci::{self, Blob};
 use crate::report::Failure;
@@ -361,14 +362,15 @@ fn intact(ctx: &Ctx, s: &Get<'_>) {
     );
 }
 
-/// Judges every 4xx answer of the run: a JSON body must be the spec's
-/// error format with the spec's codes.
+/// Judges every 4xx answer of the run, after drawing a set of its own: a
+/// JSON body must be the spec's error format with the spec's codes.
 pub fn error_bodies(ctx: &Ctx) {
     ctx.check(
         "errors.body-format",
         "every 4xx answer with a JSON body has the spec's error format and codes",
         &spec::ERROR_FORMAT,
         || {
+            provoke_errors(ctx);
             let seen = ctx.client.client_errors();
             if seen.is_empty() {
                 return Err(Failure::not_applicable("no 4xx answers in this run"));
@@ -397,6 +399,33 @@ pub fn error_bodies(ctx: &Ctx) {
             )))
         },
     );
+}
+
+/// Requests that draw 4xx answers of every kind, so the format check
+/// judges them whichever checks ran before it. Their statuses are judged
+/// elsewhere; transport errors only mean fewer bodies to look at.
+fn provoke_errors(ctx: &Ctx) {
+    let c = &ctx.client;
+    let repo = ctx.repo("error-bodies");
+    let unknown = oci::sha256(b"conformance: error bodies");
+    let data = oci::random_bytes(6_000, 1024);
+    let digest = oci::sha256(&data);
+    let _ = c.push_blob(&repo, &data, &digest);
+    let _ = c.get_blob(&repo, &unknown);
+    let _ = c.get_blob(&repo, "sha256:xyz");
+    let _ = c.get_manifest(&repo, "no-such-tag");
+    let _ = c.get_manifest("Upper/Case", "latest");
+    let _ = c.tags_list(&ctx.repo("never-pushed"), &[]);
+    let _ = c.put_manifest(&repo, "bad", oci::OCI_MANIFEST, b"{\"schemaVersion\": 2,");
+    let _ =
+        c.send(Request::new("GET", c.blob_url(&repo, &digest)).header("Range", "bytes=5000-6000"));
+    if let Ok(loc) = c.start_upload(&repo) {
+        let _ = c.patch_chunk(&loc, 10, &data[..10]);
+        let _ = c.put_upload(&loc, &unknown, b"");
+    }
+    if !ctx.no_delete {
+        let _ = c.delete(c.blob_url(&repo, &unknown));
+    }
 }
 
 /// What is wrong with one JSON 4xx body, if anything.
