@@ -131,6 +131,8 @@ pub struct Totals {
     pub passed: usize,
     pub failed: usize,
     pub warnings: usize,
+    /// SHOULD/MAY checks the registry meets.
+    pub optional_met: usize,
     pub extras_met: usize,
     pub extras_differ: usize,
     pub not_applicable: usize,
@@ -170,9 +172,8 @@ impl Reporter {
                 (_, Status::NotApplicable) => t.not_applicable += 1,
                 (Level::Extra, Status::Pass) => t.extras_met += 1,
                 (Level::Must, Status::Pass) => t.passed += 1,
-                // A SHOULD/MAY check that holds is a pass of its own kind;
-                // it is listed but not counted among the MUST passes.
-                (_, Status::Pass) => {}
+                // A SHOULD/MAY check that holds is not a MUST pass.
+                (_, Status::Pass) => t.optional_met += 1,
                 (_, Status::Fail) => t.failed += 1,
                 (_, Status::Warn) => t.warnings += 1,
                 (_, Status::Differ) => t.extras_differ += 1,
@@ -218,8 +219,14 @@ impl Reporter {
 
 pub fn closing_line(t: &Totals) -> String {
     format!(
-        "{} passed, {} failed; {} warnings (SHOULD/MAY); extras: {} met, {} differ; {} not applicable",
-        t.passed, t.failed, t.warnings, t.extras_met, t.extras_differ, t.not_applicable
+        "{} passed, {} failed; {} warnings (SHOULD/MAY; {} met); extras: {} met, {} differ; {} not applicable",
+        t.passed,
+        t.failed,
+        t.warnings,
+        t.optional_met,
+        t.extras_met,
+        t.extras_differ,
+        t.not_applicable
     )
 }
 
@@ -294,6 +301,7 @@ mod tests {
                 passed: 1,
                 failed: 1,
                 warnings: 1,
+                optional_met: 1,
                 extras_met: 1,
                 extras_differ: 1,
                 not_applicable: 1,
