@@ -174,7 +174,14 @@ fn names_tags_digest(ctx: &Ctx, s: &Get<'_>) {
             for ex in &sent.tags {
                 not_accepted(ex, "a PUT to an invalid tag")?;
             }
-            tags_are_only_v1(&sent.tags_after)
+            let ex = &sent.tags_after;
+            let listed = super::tags::string_list(ex.expect_status(&[200])?, "tags")?;
+            let bad: Vec<&String> = listed
+                .iter()
+                .filter(|t| t.as_str() == "-bad" || t.len() > 128)
+                .collect();
+            ex.ensure(bad.is_empty(), || format!("no invalid tags listed, got {bad:?}"))
+                .map(|_| ())
         },
     );
     ctx.check(

@@ -113,6 +113,7 @@ struct Kind {
     tag: &'static str,
     media_type: &'static str,
     bytes: Vec<u8>,
+    put: Exchange,
     get: Exchange,
 }
 
@@ -122,13 +123,13 @@ fn kinds(ctx: &Ctx) {
     let pushed: Res<Vec<Kind>> = (|| {
         let mut out = Vec::new();
         let mut push = |tag: &'static str, media_type: &'static str, bytes: Vec<u8>| -> Res<()> {
-            c.put_manifest(&repo, tag, media_type, &bytes)?
-                .expect_status(&[201])?;
+            let put = c.put_manifest(&repo, tag, media_type, &bytes)?;
             let get = c.get_manifest(&repo, tag)?;
             out.push(Kind {
                 tag,
                 media_type,
                 bytes,
+                put,
                 get,
             });
             Ok(())
@@ -162,6 +163,18 @@ fn kinds(ctx: &Ctx) {
         pushed,
     );
 
+    ctx.check(
+        "push.manifest.kinds",
+        "Docker schema 2, OCI index and Docker manifest list PUTs answer 201 with a Location serving them",
+        &spec::MANIFEST_PUT_201,
+        || {
+            for k in need(&pushed)? {
+                k.put.expect_status(&[201])?;
+                follow_manifest_location(c, &k.put, &k.bytes)?;
+            }
+            Ok(())
+        },
+    );
     ctx.check(
         "pull.manifest.kinds",
         "Docker schema 2, OCI index and Docker manifest list read back byte for byte",
