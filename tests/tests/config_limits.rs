@@ -1,7 +1,7 @@
-//! Configured limits (deletes, blob size), over HTTP: with deletes disabled every DELETE of
-//! content answers 405 UNSUPPORTED and deletes nothing; a blob over
-//! `--max-blob-bytes` answers 413 and is not stored, whichever way it is
-//! sent.
+//! Configured limits (deletes, blob size), over HTTP: with deletes disabled
+//! every DELETE of content answers 405 UNSUPPORTED and deletes nothing; a
+//! blob over `--max-blob-bytes` answers 413 and is not stored, whichever way
+//! it is sent.
 
 use e2e::http::{with_query, Client, Resp};
 use e2e::{blob_files, oci, sha256_digest, Registry};
