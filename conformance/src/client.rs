@@ -73,6 +73,7 @@ pub struct Client {
     /// Base URL without a trailing slash, for string concatenation.
     base: String,
     http: reqwest::blocking::Client,
+    timeout: Duration,
     creds: Option<Credentials>,
     /// Set once the server asked for Basic auth; then we send it up front.
     basic: RefCell<bool>,
@@ -95,6 +96,7 @@ impl Client {
         Ok(Client {
             base,
             http,
+            timeout,
             creds,
             basic: RefCell::new(false),
             tokens: RefCell::new(TokenCache::default()),
@@ -200,6 +202,42 @@ impl Client {
             return Ok(first);
         };
         self.attempt(req, &retry)
+    }
+
+    /// Sends `req` watching the connection for an early answer (see
+    /// [`crate::raw`]), with the credentials this client holds for its URL.
+    /// For requests reqwest cannot show the answer to.
+    pub fn send_watching(&self, req: Request) -> Result<Exchange, Failure> {
+        let mut headers = req.headers.clone();
+        let mut shown = headers.clone();
+        if let Some(a) = self.authorization(&req.url) {
+            headers.push((AUTHORIZATION.to_string(), a));
+            shown.push((AUTHORIZATION.to_string(), "<redacted>".into()));
+        }
+        let body = req.body.as_deref().unwrap_or_default();
+        let mut ex =
+            crate::raw::send_watching(&req.method, &req.url, &headers, body, self.timeout)?;
+        ex.req_headers = shown;
+        if (400..500).contains(&ex.status) {
+            self.client_errors.borrow_mut().push(ex.clone());
+        }
+        *self.last.borrow_mut() = Some(ex.clone());
+        Ok(ex)
+    }
+
+    /// The `Authorization` value this client would send to `url` now.
+    fn authorization(&self, url: &str) -> Option<String> {
+        let rb = self.http.get(url);
+        let rb = match self.cached_auth(&auth_key(url)) {
+            Auth::None => return None,
+            Auth::Basic => {
+                let c = self.creds.as_ref()?;
+                rb.basic_auth(&c.username, Some(&c.password))
+            }
+            Auth::Bearer(t) => rb.bearer_auth(t),
+        };
+        let req = rb.build().ok()?;
+        Some(req.headers().get(AUTHORIZATION)?.to_str().ok()?.to_owned())
     }
 
     fn cached_auth(&self, key: &str) -> Auth {

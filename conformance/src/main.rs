@@ -7,6 +7,7 @@ mod checks;
 mod client;
 mod exchange;
 mod oci;
+mod raw;
 mod report;
 mod spec;
 
