@@ -1,4 +1,4 @@
-//! A request sent the way RFC 9112 §9.3 asks of a client sending a body: it
+//! A request sent the way RFC 9112 §9.5 asks of a client sending a body: it
 //! watches the connection while it writes, and stops writing once the
 //! server has answered. A registry may refuse a large body from its headers
 //! alone (a 413 for an oversized manifest) and close the connection; reqwest

@@ -319,7 +319,7 @@ fn bad_tags(x: &Ctx) {
     assert_eq!(x.c.tags(repo), vec![long_ok]);
 }
 
-/// PUT `body` on a fresh connection the way RFC 9112 §9.3 asks of a client
+/// PUT `body` on a fresh connection the way RFC 9112 §9.5 asks of a client
 /// sending content: watch for an early answer while writing, and stop
 /// writing once there is one (Docker's and containerd's Go client does; a
 /// registry may refuse an oversized body from its headers alone). Returns

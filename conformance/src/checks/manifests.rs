@@ -311,7 +311,7 @@ fn size_limit(ctx: &Ctx) {
     // A registry may answer from the headers alone and close the
     // connection; reqwest then fails to send the body and shows no answer,
     // so the request is sent again by a client that watches for it (as RFC
-    // 9112 §9.3 asks). A transport error on both is kept for the report.
+    // 9112 §9.5 asks). A transport error on both is kept for the report.
     let sent: Res<Result<Exchange, Failure>> =
         oversize.as_ref().map_err(Clone::clone).map(|bytes| {
             c.put_manifest(&repo, "oversize", oci::OCI_MANIFEST, bytes)
