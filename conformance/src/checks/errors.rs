@@ -423,6 +423,9 @@ fn provoke_errors(ctx: &Ctx) {
     let _ = c.get_manifest(&repo, "no-such-tag");
     let _ = c.get_manifest("Upper/Case", "latest");
     let _ = c.tags_list(&ctx.repo("never-pushed"), &[]);
+    // `n` must be an integer; and a path under /v2/ that is no endpoint.
+    let _ = c.tags_list(&repo, &[("n", "abc")]);
+    let _ = c.get(c.url(&format!("/v2/{repo}/no-such-endpoint")));
     let _ = c.put_manifest(&repo, "bad", oci::OCI_MANIFEST, b"{\"schemaVersion\": 2,");
     let _ =
         c.send(Request::new("GET", c.blob_url(&repo, &digest)).header("Range", "bytes=5000-6000"));
