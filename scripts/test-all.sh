@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The single test command: install prerequisites (Debian 12, as root), start
 # private containerd + dockerd, build, check formatting and lints, run unit and
-# end-to-end tests, then run the conformance runner against a fresh registry.
-# Exits non-zero if any step fails; daemons and registry are stopped on exit.
+# end-to-end tests, then run the conformance runner against a fresh registry
+# (no MUST failure allowed) and against Debian's CNCF registry (exactly its
+# known MUST violations, listed below and in the README).
+# Exits non-zero if any step fails; daemons and registries are stopped on exit.
 #
 # Environment knobs:
 #   SKIP_INSTALL=1   do not check/install apt packages or the Rust toolchain
@@ -78,11 +80,15 @@ else
     RUN_DIR="$(mktemp -d /tmp/regtest-XXXXXX)"
 fi
 CONF_PID=""
+CNCF_PID=""
 
 cleanup() {
     local rc=$?
     if [ -n "$CONF_PID" ] && kill -0 "$CONF_PID" 2>/dev/null; then
         stop_registry "$CONF_PID"
+    fi
+    if [ -n "$CNCF_PID" ] && kill -0 "$CNCF_PID" 2>/dev/null; then
+        stop_registry "$CNCF_PID"
     fi
     if [ "${KEEP_RUN_DIR:-0}" = 1 ]; then
         "$ROOT/scripts/stop-daemons.sh" "$RUN_DIR" || true
@@ -186,6 +192,96 @@ run_conformance() {
     return "$rc"
 }
 
+# MUST checks Debian's docker-registry (CNCF distribution 2.8) fails, each a
+# real violation of a spec sentence (README, "Conformance runner"): it ignores
+# Content-Range on PATCH, and its tag listing is unsorted and ignores n/last.
+CNCF_KNOWN_MUST_FAILURES=(
+    push.chunk.out-of-order
+    tags.order
+    tags.n
+    tags.n0
+    tags.last
+    tags.last-without-n
+    tags.last-at-end
+)
+
+# start_cncf DATA_DIR LOG: Debian's docker-registry on a free port (as the
+# Debian package configures it, plus deletes); sets CNCF_PID/CNCF_PORT.
+start_cncf() {
+    local data="$1" logf="$2" attempt port deadline conf
+    conf="$RUN_DIR/cncf-config.yml"
+    for attempt in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 30000))
+        printf '%s\n' "version: 0.1" "log:" "  fields:" "    service: registry" \
+            "storage:" "  cache:" "    blobdescriptor: inmemory" "  filesystem:" \
+            "    rootdirectory: $data" "  delete:" "    enabled: true" \
+            "http:" "  addr: 127.0.0.1:$port" >"$conf"
+        # It reads REGISTRY_* variables as configuration: none may leak in.
+        env -i PATH="$PATH" /usr/bin/docker-registry serve "$conf" </dev/null >>"$logf" 2>&1 &
+        CNCF_PID=$!
+        deadline=$((SECONDS + 30))
+        while :; do
+            if curl -fsS -o /dev/null "http://127.0.0.1:$port/v2/" 2>/dev/null; then
+                CNCF_PORT=$port
+                return 0
+            fi
+            if ! kill -0 "$CNCF_PID" 2>/dev/null; then
+                wait "$CNCF_PID" 2>/dev/null || true
+                echo "docker-registry exited during startup on port $port (attempt $attempt)" >&2
+                break
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                echo "docker-registry not ready on port $port after 30s" >&2
+                stop_registry "$CNCF_PID"
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+    return 1
+}
+
+# The runner against the CNCF registry: its MUST failures must be exactly the
+# known ones (anything else is a wrong expectation in the runner, or a
+# regression); SHOULD/MAY differences are only reported.
+run_conformance_cncf() {
+    local logf="$RUN_DIR/cncf-registry.log" out="$RUN_DIR/conformance-cncf.txt" rc=0
+    if ! start_cncf "$RUN_DIR/cncf-data" "$logf"; then
+        tail -n 40 "$logf" >&2 || true
+        return 1
+    fi
+    echo "CNCF registry ($(/usr/bin/docker-registry --version)) on 127.0.0.1:$CNCF_PORT" >&2
+    timeout "$CONFORMANCE_TIMEOUT" "$TARGET_DIR/debug/conformance" \
+        --url "http://127.0.0.1:$CNCF_PORT" >"$out" || rc=$?
+    stop_registry "$CNCF_PID"
+    CNCF_PID=""
+    sed -n '/^== MUST failures/,$p' "$out" >&2
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 1 ]; then
+        echo "conformance runner exited with $rc (see $out)" >&2
+        return 1
+    fi
+    local failed unexpected="" missing="" id
+    failed="$(sed -n 's/^FAIL MUST *\([^:]*\):.*/\1/p' "$out" | sort -u)"
+    for id in $failed; do
+        if ! printf '%s\n' "${CNCF_KNOWN_MUST_FAILURES[@]}" | grep -qx -- "$id"; then
+            unexpected+=" $id"
+        fi
+    done
+    for id in "${CNCF_KNOWN_MUST_FAILURES[@]}"; do
+        if ! printf '%s\n' "$failed" | grep -qx -- "$id"; then
+            missing+=" $id"
+        fi
+    done
+    if [ -n "$missing" ]; then
+        # Not a failure: tags.order can pass by chance (directory order).
+        echo "note: known CNCF failures that passed this time:$missing" >&2
+    fi
+    if [ -n "$unexpected" ]; then
+        echo "unexpected MUST failures against the CNCF registry:$unexpected (output: $out)" >&2
+        return 1
+    fi
+}
+
 start_daemons() {
     "$ROOT/scripts/start-daemons.sh" "$RUN_DIR" || {
         for f in containerd.log dockerd.log; do
@@ -238,6 +334,7 @@ fi
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "cargo test (unit + e2e)" run_tests
 step "conformance" run_conformance
+step "conformance against the CNCF registry" run_conformance_cncf
 step "fuzz" run_fuzz
 
 summary

@@ -1,6 +1,8 @@
 //! Thin wrappers for the distribution-spec endpoints, so checks read as
 //! "push this, pull that" instead of URL plumbing.
 
+use reqwest::Url;
+
 use crate::client::{Client, Request};
 use crate::exchange::Exchange;
 use crate::oci::ACCEPT_MANIFESTS;
@@ -8,17 +10,23 @@ use crate::report::Failure;
 
 pub type Res<T> = Result<T, Failure>;
 
-/// Appends query parameters, respecting a query string already present
-/// (upload locations often carry state in one).
+/// Appends query parameters, percent-encoded (`+` becomes `%2B`, `/`
+/// `%2F`), keeping a query string already present byte for byte (upload
+/// locations often carry state in one).
 pub fn with_query(url: &str, params: &[(&str, &str)]) -> String {
-    let mut out = url.to_owned();
-    for (k, v) in params {
-        out.push(if out.contains('?') { '&' } else { '?' });
-        out.push_str(k);
-        out.push('=');
-        out.push_str(v);
+    if params.is_empty() {
+        return url.to_owned();
     }
-    out
+    let Ok(mut u) = Url::parse(url) else {
+        return url.to_owned();
+    };
+    {
+        let mut q = u.query_pairs_mut();
+        for (k, v) in params {
+            q.append_pair(k, v);
+        }
+    }
+    u.into()
 }
 
 /// Target of a `Link: <url>; rel="next"` header, if any.
@@ -97,10 +105,11 @@ impl Client {
         self.send(req)
     }
 
-    /// The absolute upload URL from a response's `Location` header.
+    /// The absolute URL from a response's `Location` header, resolved
+    /// against the request's URL (RFC 3986 §5; it may be relative).
     pub fn location(&self, ex: &Exchange) -> Res<String> {
         let loc = ex.require_header("location")?;
-        self.resolve(loc)
+        self.resolve(ex, loc)
             .ok_or_else(|| ex.fail(format!("Location {loc:?} to be a resolvable URL")))
     }
 
@@ -165,8 +174,63 @@ mod tests {
     fn query_appends_with_ampersand_when_needed() {
         assert_eq!(with_query("http://h/u", &[("a", "1")]), "http://h/u?a=1");
         assert_eq!(
-            with_query("http://h/u?_state=x", &[("digest", "sha256:ab")]),
-            "http://h/u?_state=x&digest=sha256:ab"
+            with_query("http://h/u?_state=x%3D%3D", &[("digest", "sha256:ab")]),
+            "http://h/u?_state=x%3D%3D&digest=sha256%3Aab"
+        );
+    }
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            with_query(
+                "http://h/r",
+                &[("artifactType", "application/vnd.x+json"), ("last", "a b")]
+            ),
+            "http://h/r?artifactType=application%2Fvnd.x%2Bjson&last=a+b"
+        );
+    }
+
+    #[test]
+    fn relative_references_resolve_against_the_request_url() {
+        use crate::client::resolve_from;
+        let base = "http://h:5/v2/a/blobs/uploads/";
+        assert_eq!(
+            resolve_from(base, "/v2/a/blobs/uploads/1?s=2").as_deref(),
+            Some("http://h:5/v2/a/blobs/uploads/1?s=2")
+        );
+        assert_eq!(
+            resolve_from(base, "1?s=2").as_deref(),
+            Some("http://h:5/v2/a/blobs/uploads/1?s=2")
+        );
+        assert_eq!(
+            resolve_from("http://h:5/v2/a/tags/list?n=2", "?n=2&last=b").as_deref(),
+            Some("http://h:5/v2/a/tags/list?n=2&last=b")
+        );
+        assert_eq!(
+            resolve_from(base, "https://cdn/x").as_deref(),
+            Some("https://cdn/x")
+        );
+    }
+
+    #[test]
+    fn next_link_finds_rel_next() {
+        let ex = Exchange {
+            method: "GET".into(),
+            url: "http://h/v2/a/tags/list?n=1".into(),
+            req_headers: vec![],
+            req_body_len: 0,
+            final_url: None,
+            status: 200,
+            headers: vec![(
+                "link".into(),
+                "</v2/a/tags/list?n=1&last=b>; rel=\"next\"".into(),
+            )],
+            body: vec![],
+            body_error: None,
+        };
+        assert_eq!(
+            next_link(&ex).as_deref(),
+            Some("/v2/a/tags/list?n=1&last=b")
         );
     }
 }

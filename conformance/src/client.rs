@@ -72,19 +72,21 @@ enum Auth {
 pub struct Client {
     /// Base URL without a trailing slash, for string concatenation.
     base: String,
-    base_url: Url,
     http: reqwest::blocking::Client,
+    timeout: Duration,
     creds: Option<Credentials>,
     /// Set once the server asked for Basic auth; then we send it up front.
     basic: RefCell<bool>,
     tokens: RefCell<TokenCache>,
     last: RefCell<Option<Exchange>>,
+    /// Every 4xx answer of the run, for the error-body format check.
+    client_errors: RefCell<Vec<Exchange>>,
 }
 
 impl Client {
     pub fn new(base: &str, creds: Option<Credentials>, timeout: Duration) -> anyhow::Result<Self> {
         let base = base.trim_end_matches('/').to_owned();
-        let base_url = Url::parse(&format!("{base}/"))?;
+        Url::parse(&format!("{base}/"))?;
         // Redirects are followed by hand (GET/HEAD only): reqwest would also
         // follow them for POST/PUT, hiding the registry's real answer.
         let http = reqwest::blocking::Client::builder()
@@ -93,12 +95,13 @@ impl Client {
             .build()?;
         Ok(Client {
             base,
-            base_url,
             http,
+            timeout,
             creds,
             basic: RefCell::new(false),
             tokens: RefCell::new(TokenCache::default()),
             last: RefCell::new(None),
+            client_errors: RefCell::new(Vec::new()),
         })
     }
 
@@ -107,14 +110,20 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    /// Resolves a `Location` or `Link` target, which may be relative.
-    pub fn resolve(&self, reference: &str) -> Option<String> {
-        self.base_url.join(reference).ok().map(String::from)
+    /// Resolves a `Location` or `Link` target, which may be relative, per
+    /// RFC 3986 §5 against the URL of the response that carried it.
+    pub fn resolve(&self, ex: &Exchange, reference: &str) -> Option<String> {
+        resolve_from(ex.effective_url(), reference)
     }
 
     /// The most recent exchange, for failures that aren't tied to one.
     pub fn take_last(&self) -> Option<Exchange> {
         self.last.borrow_mut().take()
+    }
+
+    /// The 4xx answers seen so far.
+    pub fn client_errors(&self) -> Vec<Exchange> {
+        self.client_errors.borrow().clone()
     }
 
     pub fn get(&self, url: impl Into<String>) -> Result<Exchange, Failure> {
@@ -140,7 +149,7 @@ impl Client {
         {
             let Some(target) = ex
                 .header("location")
-                .and_then(|l| self.resolve_from(&req.url, l))
+                .and_then(|l| resolve_from(ex.effective_url(), l))
             else {
                 break;
             };
@@ -165,14 +174,6 @@ impl Client {
             *self.last.borrow_mut() = Some(ex.clone());
         }
         Ok(ex)
-    }
-
-    fn resolve_from(&self, base: &str, reference: &str) -> Option<String> {
-        Url::parse(base)
-            .ok()?
-            .join(reference)
-            .ok()
-            .map(String::from)
     }
 
     fn send_authenticated(&self, req: &Request) -> Result<Exchange, Failure> {
@@ -201,6 +202,42 @@ impl Client {
             return Ok(first);
         };
         self.attempt(req, &retry)
+    }
+
+    /// Sends `req` watching the connection for an early answer (see
+    /// [`crate::raw`]), with the credentials this client holds for its URL.
+    /// For requests reqwest cannot show the answer to.
+    pub fn send_watching(&self, req: Request) -> Result<Exchange, Failure> {
+        let mut headers = req.headers.clone();
+        let mut shown = headers.clone();
+        if let Some(a) = self.authorization(&req.url) {
+            headers.push((AUTHORIZATION.to_string(), a));
+            shown.push((AUTHORIZATION.to_string(), "<redacted>".into()));
+        }
+        let body = req.body.as_deref().unwrap_or_default();
+        let mut ex =
+            crate::raw::send_watching(&req.method, &req.url, &headers, body, self.timeout)?;
+        ex.req_headers = shown;
+        if (400..500).contains(&ex.status) {
+            self.client_errors.borrow_mut().push(ex.clone());
+        }
+        *self.last.borrow_mut() = Some(ex.clone());
+        Ok(ex)
+    }
+
+    /// The `Authorization` value this client would send to `url` now.
+    fn authorization(&self, url: &str) -> Option<String> {
+        let rb = self.http.get(url);
+        let rb = match self.cached_auth(&auth_key(url)) {
+            Auth::None => return None,
+            Auth::Basic => {
+                let c = self.creds.as_ref()?;
+                rb.basic_auth(&c.username, Some(&c.password))
+            }
+            Auth::Bearer(t) => rb.bearer_auth(t),
+        };
+        let req = rb.build().ok()?;
+        Some(req.headers().get(AUTHORIZATION)?.to_str().ok()?.to_owned())
     }
 
     fn cached_auth(&self, key: &str) -> Auth {
@@ -335,9 +372,21 @@ impl Client {
             body,
             body_error,
         };
+        if (400..500).contains(&status) {
+            self.client_errors.borrow_mut().push(ex.clone());
+        }
         *self.last.borrow_mut() = Some(ex.clone());
         Ok(ex)
     }
+}
+
+/// RFC 3986 reference resolution of `reference` against `base`.
+pub fn resolve_from(base: &str, reference: &str) -> Option<String> {
+    Url::parse(base)
+        .ok()?
+        .join(reference)
+        .ok()
+        .map(String::from)
 }
 
 /// reqwest's Display only shows the outermost error; the cause (connection

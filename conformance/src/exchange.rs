@@ -38,6 +38,22 @@ impl Exchange {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The URL that produced this response: the last redirect hop, if any.
+    pub fn effective_url(&self) -> &str {
+        self.final_url
+            .as_deref()
+            .and_then(|hops| hops.rsplit(" -> ").next())
+            .unwrap_or(&self.url)
+    }
+
+    /// Whether the body is JSON, by Content-Type or by its bytes (the spec's
+    /// "if the response body is in JSON format").
+    pub fn is_json(&self) -> bool {
+        let ct = self.header("content-type").unwrap_or("");
+        ct.to_ascii_lowercase().contains("json")
+            || serde_json::from_slice::<Value>(&self.body).is_ok_and(|v| v.is_object())
+    }
+
     pub fn fail(&self, message: impl Into<String>) -> Failure {
         Failure::at(self, message)
     }
@@ -213,4 +229,25 @@ fn printable(bytes: &[u8]) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+impl Exchange {
+    /// A GET answered with `status`, `headers` and `body`, for unit tests.
+    pub fn answered(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Exchange {
+        Exchange {
+            method: "GET".into(),
+            url: "http://127.0.0.1:5000/v2/a/tags/list".into(),
+            req_headers: Vec::new(),
+            req_body_len: 0,
+            final_url: None,
+            status,
+            headers: headers
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            body: body.to_vec(),
+            body_error: None,
+        }
+    }
 }

@@ -7,7 +7,9 @@ mod checks;
 mod client;
 mod exchange;
 mod oci;
+mod raw;
 mod report;
+mod spec;
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -36,7 +38,7 @@ struct Args {
     /// Skip the content-management (DELETE) checks
     #[arg(long)]
     no_delete: bool,
-    /// Only report checks whose name contains this substring
+    /// Only report checks whose id or title contains this substring
     #[arg(long)]
     filter: Option<String>,
     /// Per-request timeout in seconds
@@ -75,9 +77,8 @@ fn main() -> ExitCode {
     let ctx = Ctx::new(client, root, args.no_delete, args.filter);
     checks::run_all(&ctx);
 
-    let (passed, failed) = (ctx.report.passed(), ctx.report.failed());
-    println!("{passed} passed, {failed} failed");
-    if failed > 0 {
+    ctx.report.print_summary();
+    if ctx.report.totals().failed > 0 {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

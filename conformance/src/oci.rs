@@ -2,7 +2,7 @@
 //! manifest / index JSON documents the checks push.
 
 use serde_json::{json, Map, Value};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
@@ -25,11 +25,43 @@ application/vnd.oci.image.index.v1+json, \
 application/vnd.docker.distribution.manifest.v2+json, \
 application/vnd.docker.distribution.manifest.list.v2+json";
 
+/// Artifact types of the referrers fixtures. The SBOM's `+` must reach the
+/// registry percent-encoded (`%2B`) in a filter, or it decodes as a space.
 pub const ARTIFACT_SBOM: &str = "application/vnd.conformance.sbom.v1+json";
 pub const ARTIFACT_SIG: &str = "application/vnd.conformance.signature.v1";
+pub const ARTIFACT_INDEX: &str = "application/vnd.conformance.bundle.v1";
+/// Config media type of a referrer without `artifactType`: the referrers
+/// API must report this as its artifact type.
+pub const CONFIG_AS_TYPE: &str = "application/vnd.conformance.attestation.config.v1+json";
 
 pub fn sha256(data: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(data)))
+}
+
+/// Whether `digest` (sha256 or sha512, the algorithms the OCI image spec
+/// registers) is the digest of `data`.
+pub fn digest_matches(digest: &str, data: &[u8]) -> bool {
+    match digest.trim().split_once(':') {
+        Some(("sha256", hex)) => hex == hex::encode(Sha256::digest(data)),
+        Some(("sha512", hex)) => hex == hex::encode(Sha512::digest(data)),
+        _ => false,
+    }
+}
+
+/// Whether `s` contains a UUID in its 8-4-4-4-12 hex form.
+pub fn contains_uuid(s: &str) -> bool {
+    let groups = [8, 4, 4, 4, 12];
+    let b = s.as_bytes();
+    (0..b.len()).any(|start| {
+        let mut i = start;
+        groups.iter().enumerate().all(|(g, &n)| {
+            let ok = b.len() >= i + n && b[i..i + n].iter().all(u8::is_ascii_hexdigit);
+            i += n;
+            let sep_ok = g == groups.len() - 1 || b.get(i) == Some(&b'-');
+            i += 1;
+            ok && sep_ok
+        })
+    })
 }
 
 /// Small deterministic PRNG (xorshift64*): test data must be reproducible
@@ -143,6 +175,15 @@ pub fn platform(arch: &str) -> Value {
 
 /// Image index / manifest list JSON bytes from (descriptor, platform) pairs.
 pub fn index(media_type: &str, entries: &[(Value, Value)]) -> Vec<u8> {
+    index_with(media_type, entries, Map::new())
+}
+
+/// An index with extra top-level fields (`subject`, `artifactType`, ...).
+pub fn index_with(
+    media_type: &str,
+    entries: &[(Value, Value)],
+    extra: Map<String, Value>,
+) -> Vec<u8> {
     let manifests: Vec<Value> = entries
         .iter()
         .map(|(desc, plat)| {
@@ -151,12 +192,12 @@ pub fn index(media_type: &str, entries: &[(Value, Value)]) -> Vec<u8> {
             d
         })
         .collect();
-    let body = json!({
-        "schemaVersion": 2,
-        "mediaType": media_type,
-        "manifests": manifests,
-    });
-    serde_json::to_vec(&body).expect("json")
+    let mut body = Map::new();
+    body.insert("schemaVersion".into(), json!(2));
+    body.insert("mediaType".into(), json!(media_type));
+    body.insert("manifests".into(), Value::Array(manifests));
+    body.extend(extra);
+    serde_json::to_vec(&Value::Object(body)).expect("json")
 }
 
 /// An artifact manifest (OCI image manifest with `artifactType` and the
@@ -185,6 +226,24 @@ mod tests {
     #[test]
     fn empty_descriptor_digest_matches_spec() {
         assert_eq!(sha256(EMPTY_CONTENT), EMPTY_DIGEST);
+    }
+
+    #[test]
+    fn digests_of_both_algorithms_are_recognised() {
+        assert!(digest_matches(EMPTY_DIGEST, EMPTY_CONTENT));
+        assert!(!digest_matches(EMPTY_DIGEST, b"{ }"));
+        let sha512 = format!("sha512:{}", hex::encode(Sha512::digest(b"x")));
+        assert!(digest_matches(&sha512, b"x"));
+        assert!(!digest_matches("md5:00", b"x"));
+    }
+
+    #[test]
+    fn uuids_are_found_in_locations() {
+        assert!(contains_uuid(
+            "/v2/a/blobs/uploads/3f2504e0-4f89-41d3-9a0c-0305e82c3301?_state=x"
+        ));
+        assert!(!contains_uuid("/v2/a/blobs/uploads/12345"));
+        assert!(!contains_uuid("3f2504e0-4f89-41d3-9a0c-0305e82c330"));
     }
 
     #[test]

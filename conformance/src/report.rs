@@ -1,19 +1,36 @@
 //! Check outcomes and the console report.
 //!
-//! Output format is part of the tool's contract: one `PASS`/`FAIL` line per
-//! check, failure details indented underneath, and a final `N passed, N failed`
-//! line that CI log scrapers recognise.
+//! Output format is part of the tool's contract: one line per check
+//! (`PASS`/`FAIL`/`WARN`/`DIFF`/`N/A`, the level, the check id, its title),
+//! the cited spec sentence under it, details under anything that did not
+//! pass, then a summary of the MUST failures, the SHOULD/MAY differences and
+//! our own extras, and a closing line that starts `N passed, N failed` (MUST
+//! checks only) with the warnings counted after it.
 
-use std::cell::Cell;
+use std::cell::RefCell;
 
 use crate::exchange::Exchange;
+use crate::spec::{Level, Rule};
 
-/// Why a check failed: what was expected, plus the HTTP exchange that
-/// disproved it (when there was one) so the report is self-explanatory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// The registry did not do what the rule asks.
+    Failed,
+    /// Something this check needs failed first.
+    Prerequisite,
+    /// The rule does not apply to this registry (an optional feature it
+    /// chose not to offer, e.g. deletes disabled).
+    NotApplicable,
+}
+
+/// Why a check did not pass: what was expected (or, for SHOULD/MAY/extra
+/// checks, what the registry chose instead), plus the HTTP exchange that
+/// showed it, when there was one.
 #[derive(Clone, Debug)]
 pub struct Failure {
     pub message: String,
     pub exchange: Option<Box<Exchange>>,
+    pub kind: Kind,
 }
 
 impl Failure {
@@ -21,6 +38,7 @@ impl Failure {
         Failure {
             message: message.into(),
             exchange: None,
+            kind: Kind::Failed,
         }
     }
 
@@ -28,12 +46,25 @@ impl Failure {
         Failure {
             message: message.into(),
             exchange: Some(Box::new(exchange.clone())),
+            kind: Kind::Failed,
         }
     }
 
     /// A failure caused by an earlier step this check depends on.
     pub fn prerequisite(what: &str) -> Self {
-        Failure::new(format!("prerequisite failed: {what}"))
+        Failure {
+            kind: Kind::Prerequisite,
+            ..Failure::new(format!("prerequisite failed: {what}"))
+        }
+    }
+
+    /// The rule does not apply: `why` says which choice of the registry
+    /// (or of the run) made it so.
+    pub fn not_applicable(why: impl Into<String>) -> Self {
+        Failure {
+            kind: Kind::NotApplicable,
+            ..Failure::new(why)
+        }
     }
 }
 
@@ -48,35 +79,234 @@ pub fn ensure(cond: bool, message: impl FnOnce() -> String) -> CheckResult {
     }
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Pass,
+    /// A MUST check failed (or could not be verified): the run fails.
+    Fail,
+    /// A SHOULD/MAY check: the registry made another permitted choice.
+    Warn,
+    /// An extra the registry does not offer.
+    Differ,
+    NotApplicable,
+}
+
+impl Status {
+    fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Warn => "WARN",
+            Status::Differ => "DIFF",
+            Status::NotApplicable => "N/A ",
+        }
+    }
+
+    fn of(level: Level, failure: Option<&Failure>) -> Status {
+        let Some(f) = failure else {
+            return Status::Pass;
+        };
+        match (level, f.kind) {
+            (_, Kind::NotApplicable) => Status::NotApplicable,
+            (Level::Must, _) => Status::Fail,
+            // A SHOULD/MAY/extra whose own prerequisite failed says nothing
+            // about the registry's choice; the prerequisite is reported.
+            (_, Kind::Prerequisite) => Status::NotApplicable,
+            (Level::Should | Level::May, Kind::Failed) => Status::Warn,
+            (Level::Extra, Kind::Failed) => Status::Differ,
+        }
+    }
+}
+
+struct Entry {
+    id: String,
+    level: Level,
+    status: Status,
+    summary: String,
+}
+
+/// Totals for the closing line.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub passed: usize,
+    pub failed: usize,
+    pub warnings: usize,
+    /// SHOULD/MAY checks the registry meets.
+    pub optional_met: usize,
+    pub extras_met: usize,
+    pub extras_differ: usize,
+    pub not_applicable: usize,
+}
+
 #[derive(Default)]
 pub struct Reporter {
-    passed: Cell<usize>,
-    failed: Cell<usize>,
+    entries: RefCell<Vec<Entry>>,
 }
 
 impl Reporter {
-    pub fn pass(&self, title: &str) {
-        self.passed.set(self.passed.get() + 1);
-        println!("PASS {title}");
-    }
-
-    pub fn fail(&self, title: &str, failure: &Failure) {
-        self.failed.set(self.failed.get() + 1);
-        println!("FAIL {title}");
-        if let Some(ex) = &failure.exchange {
-            print!("{}", ex.dump("    "));
+    /// Prints one check's outcome and remembers it for the summary.
+    pub fn record(&self, id: &str, title: &str, rule: &Rule, failure: Option<&Failure>) {
+        let status = Status::of(rule.level, failure);
+        println!("{} {:<6} {id}: {title}", status.label(), rule.level);
+        println!(
+            "      spec ({}, {}): \"{}\"",
+            rule.level, rule.section, rule.text
+        );
+        let mut summary = String::new();
+        if let Some(f) = failure {
+            summary = f.message.lines().next().unwrap_or("").to_owned();
+            print!("{}", details(status, f));
         }
-        for (i, line) in failure.message.lines().enumerate() {
-            let label = if i == 0 { "expected: " } else { "          " };
-            println!("    {label}{line}");
+        self.entries.borrow_mut().push(Entry {
+            id: id.to_owned(),
+            level: rule.level,
+            status,
+            summary,
+        });
+    }
+
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        for e in self.entries.borrow().iter() {
+            match (e.level, e.status) {
+                (_, Status::NotApplicable) => t.not_applicable += 1,
+                (Level::Extra, Status::Pass) => t.extras_met += 1,
+                (Level::Must, Status::Pass) => t.passed += 1,
+                // A SHOULD/MAY check that holds is not a MUST pass.
+                (_, Status::Pass) => t.optional_met += 1,
+                (_, Status::Fail) => t.failed += 1,
+                (_, Status::Warn) => t.warnings += 1,
+                (_, Status::Differ) => t.extras_differ += 1,
+            }
+        }
+        t
+    }
+
+    /// The three separate lists, then the closing line.
+    pub fn print_summary(&self) {
+        let entries = self.entries.borrow();
+        let section = |title: &str, pick: &dyn Fn(&Entry) -> bool| {
+            let picked: Vec<&Entry> = entries.iter().filter(|e| pick(e)).collect();
+            println!("\n== {title}: {} ==", picked.len());
+            for e in picked {
+                println!(
+                    "  {} {:<6} {}: {}",
+                    e.status.label(),
+                    e.level,
+                    e.id,
+                    e.summary
+                );
+            }
+        };
+        section("MUST failures (the run fails)", &|e| {
+            e.status == Status::Fail
+        });
+        section(
+            "SHOULD/MAY differences (warnings: the registry's permitted choice)",
+            &|e| e.status == Status::Warn,
+        );
+        section(
+            "our own extras that differ (not required by the spec)",
+            &|e| e.status == Status::Differ,
+        );
+        section("not applicable (optional features not offered)", &|e| {
+            e.status == Status::NotApplicable
+        });
+        println!();
+        println!("{}", closing_line(&self.totals()));
+    }
+}
+
+pub fn closing_line(t: &Totals) -> String {
+    format!(
+        "{} passed, {} failed; {} warnings (SHOULD/MAY; {} met); extras: {} met, {} differ; {} not applicable",
+        t.passed,
+        t.failed,
+        t.warnings,
+        t.optional_met,
+        t.extras_met,
+        t.extras_differ,
+        t.not_applicable
+    )
+}
+
+/// Indented details under a check line: the full exchange for a failure,
+/// the request and status line for a difference, then the message.
+fn details(status: Status, f: &Failure) -> String {
+    let mut s = String::new();
+    if let Some(ex) = &f.exchange {
+        if status == Status::Fail {
+            s.push_str(&ex.dump("      "));
+        } else if status != Status::NotApplicable {
+            s.push_str(&format!(
+                "      request:  {} {}\n      response: {}\n",
+                ex.method, ex.url, ex.status
+            ));
         }
     }
+    let label = match status {
+        Status::Fail => "expected: ",
+        Status::Warn => "registry's choice: ",
+        Status::Differ => "differs: ",
+        Status::NotApplicable => "not applicable: ",
+        Status::Pass => "",
+    };
+    let pad = " ".repeat(label.len());
+    for (i, line) in f.message.lines().enumerate() {
+        let l = if i == 0 { label } else { pad.as_str() };
+        s.push_str(&format!("      {l}{line}\n"));
+    }
+    s
+}
 
-    pub fn passed(&self) -> usize {
-        self.passed.get()
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::spec;
+
+    #[test]
+    fn levels_map_to_statuses() {
+        let failed = Failure::new("x");
+        let na = Failure::not_applicable("off");
+        let pre = Failure::prerequisite("push");
+        assert_eq!(Status::of(Level::Must, None), Status::Pass);
+        assert_eq!(Status::of(Level::Must, Some(&failed)), Status::Fail);
+        assert_eq!(Status::of(Level::Must, Some(&pre)), Status::Fail);
+        assert_eq!(Status::of(Level::Must, Some(&na)), Status::NotApplicable);
+        assert_eq!(Status::of(Level::Should, Some(&failed)), Status::Warn);
+        assert_eq!(Status::of(Level::May, Some(&failed)), Status::Warn);
+        assert_eq!(Status::of(Level::May, Some(&pre)), Status::NotApplicable);
+        assert_eq!(Status::of(Level::Extra, Some(&failed)), Status::Differ);
     }
 
-    pub fn failed(&self) -> usize {
-        self.failed.get()
+    #[test]
+    fn totals_count_must_checks_apart_from_warnings_and_extras() {
+        let r = Reporter::default();
+        r.record("a", "a", &spec::BASE, None);
+        r.record("b", "b", &spec::BASE, Some(&Failure::new("no")));
+        r.record("c", "c", &spec::SINGLE_POST_MAY, Some(&Failure::new("202")));
+        r.record("d", "d", &spec::SINGLE_POST_MAY, None);
+        r.record("e", "e", &spec::X_ETAG, None);
+        r.record("f", "f", &spec::X_ETAG, Some(&Failure::new("none")));
+        r.record(
+            "g",
+            "g",
+            &spec::OCI_SUBJECT,
+            Some(&Failure::not_applicable("-")),
+        );
+        let t = r.totals();
+        assert_eq!(
+            t,
+            Totals {
+                passed: 1,
+                failed: 1,
+                warnings: 1,
+                optional_met: 1,
+                extras_met: 1,
+                extras_differ: 1,
+                not_applicable: 1,
+            }
+        );
+        assert!(closing_line(&t).starts_with("1 passed, 1 failed; 1 warnings"));
     }
 }

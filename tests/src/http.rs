@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use reqwest::blocking::{RequestBuilder, Response};
-use reqwest::Method;
+use reqwest::{Method, Url};
 
 use crate::oci::{Blob, Image, MultiImage, ACCEPT_ALL_MANIFESTS};
 use crate::sha256_digest;
@@ -16,6 +16,9 @@ pub struct Resp {
     pub body: Vec<u8>,
     /// `METHOD URL`, for messages.
     pub request: String,
+    /// The URL that produced this response (after redirects): relative
+    /// `Location`s resolve against it.
+    pub url: String,
 }
 
 impl Resp {
@@ -40,6 +43,19 @@ impl Resp {
             "{} -> {}\nheaders: {:?}\nbody: {}",
             self.request, self.status, self.headers, body
         )
+    }
+
+    /// A header the response must carry; panics with the response if not.
+    pub fn require_header(&self, name: &str) -> String {
+        self.header(name)
+            .unwrap_or_else(|| panic!("response lacks the {name} header:\n{}", self.describe()))
+    }
+
+    /// The `Location` header, which the response must carry, resolved per
+    /// RFC 3986 against the URL of the request it answers.
+    pub fn location(&self) -> String {
+        let loc = self.require_header("location");
+        resolve(&self.url, &loc)
     }
 
     /// Panic unless the status is `status`.
@@ -118,15 +134,10 @@ impl Client {
         &self.base
     }
 
-    /// Absolute URL for a path or a (possibly relative) Location header.
+    /// Absolute URL for an absolute URL or a path from the registry's root.
+    /// (A `Location` header resolves against its request: [`Resp::location`].)
     pub fn url(&self, path_or_url: &str) -> String {
-        if path_or_url.starts_with("http://") || path_or_url.starts_with("https://") {
-            path_or_url.to_string()
-        } else if path_or_url.starts_with('/') {
-            format!("{}{}", self.base, path_or_url)
-        } else {
-            format!("{}/{}", self.base, path_or_url)
-        }
+        resolve(&format!("{}/", self.base), path_or_url)
     }
 
     pub fn request(&self, method: Method, path_or_url: &str) -> RequestBuilder {
@@ -148,6 +159,7 @@ impl Client {
             .execute(req)
             .map_err(|e| format!("{request} failed: {e:?}"))?;
         let status = resp.status().as_u16();
+        let url = resp.url().to_string();
         let headers = resp.headers().clone();
         let body = resp
             .bytes()
@@ -158,6 +170,7 @@ impl Client {
             headers,
             body,
             request,
+            url,
         })
     }
 
@@ -175,13 +188,9 @@ impl Client {
 
     /// POST /v2/<repo>/blobs/uploads/ and return the upload Location (absolute).
     pub fn start_upload(&self, repo: &str) -> String {
-        let r = self
-            .send(self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")))
-            .expect_status(202);
-        let loc = r
-            .header("location")
-            .unwrap_or_else(|| panic!("upload POST without Location:\n{}", r.describe()));
-        self.url(&loc)
+        self.send(self.request(Method::POST, &format!("/v2/{repo}/blobs/uploads/")))
+            .expect_status(202)
+            .location()
     }
 
     /// Upload `data` as a blob (POST, then monolithic PUT ?digest=).
@@ -194,9 +203,11 @@ impl Client {
                 .body(data.to_vec()),
         );
         let r = r.expect_status(201);
-        if let Some(d) = r.header("docker-content-digest") {
-            assert_eq!(d, digest, "Docker-Content-Digest of blob PUT");
-        }
+        assert_eq!(
+            r.require_header("docker-content-digest"),
+            digest,
+            "Docker-Content-Digest of blob PUT"
+        );
         digest
     }
 
@@ -220,9 +231,11 @@ impl Client {
         let r = self
             .put_manifest_raw(repo, reference, &manifest.media_type, manifest.data.clone())
             .expect_status(201);
-        if let Some(d) = r.header("docker-content-digest") {
-            assert_eq!(d, manifest.digest, "Docker-Content-Digest of manifest PUT");
-        }
+        assert_eq!(
+            r.require_header("docker-content-digest"),
+            manifest.digest,
+            "Docker-Content-Digest of manifest PUT"
+        );
         manifest.digest.clone()
     }
 
@@ -286,6 +299,14 @@ impl Client {
     }
 }
 
+/// RFC 3986 §5 resolution of `reference` against the absolute `base`.
+pub fn resolve(base: &str, reference: &str) -> String {
+    Url::parse(base)
+        .and_then(|b| b.join(reference))
+        .unwrap_or_else(|e| panic!("cannot resolve {reference:?} against {base:?}: {e}"))
+        .into()
+}
+
 /// Append `key=value` to `url`, respecting an existing query string.
 pub fn with_query(url: &str, key: &str, value: &str) -> String {
     let sep = if url.contains('?') { '&' } else { '?' };
@@ -305,4 +326,30 @@ fn encode_query_value(v: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_resolve_per_rfc_3986() {
+        let req = "http://127.0.0.1:5000/v2/a/b/blobs/uploads/";
+        assert_eq!(
+            resolve(req, "/v2/a/b/blobs/uploads/u1?s=1"),
+            "http://127.0.0.1:5000/v2/a/b/blobs/uploads/u1?s=1"
+        );
+        // Relative to the request's directory, not the registry root.
+        assert_eq!(
+            resolve(req, "u1"),
+            "http://127.0.0.1:5000/v2/a/b/blobs/uploads/u1"
+        );
+        assert_eq!(
+            resolve("http://127.0.0.1:5000/v2/a/b/blobs/uploads/u1", "../x"),
+            "http://127.0.0.1:5000/v2/a/b/blobs/x"
+        );
+        assert_eq!(resolve(req, "http://other:1/y"), "http://other:1/y");
+        let c = Client::new("http://127.0.0.1:5000");
+        assert_eq!(c.url("/v2/"), "http://127.0.0.1:5000/v2/");
+    }
 }

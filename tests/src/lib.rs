@@ -113,11 +113,12 @@ pub fn sha256_digest(data: &[u8]) -> String {
 }
 
 /// Files under `data_dir/blobs`, as (path relative to `blobs/`, file name).
+/// Panics if `blobs/` is missing or unreadable: the on-disk checks must not
+/// pass vacuously when the layout moves.
 pub fn blob_files(data_dir: &Path) -> Vec<(PathBuf, String)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
-        let Ok(entries) = std::fs::read_dir(dir) else {
-            return;
-        };
+        let entries =
+            std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()));
         for e in entries {
             let e = e.expect("read_dir entry");
             let p = e.path();
@@ -132,6 +133,12 @@ pub fn blob_files(data_dir: &Path) -> Vec<(PathBuf, String)> {
         }
     }
     let root = data_dir.join("blobs");
+    assert!(
+        root.is_dir(),
+        "{} does not exist: the blob store layout changed (see README, On-disk layout); \
+         the on-disk checks need updating",
+        root.display()
+    );
     let mut out = Vec::new();
     walk(&root, &root, &mut out);
     out.sort();
@@ -157,9 +164,10 @@ pub fn docker_build_busybox(dockerfile: &str, extra: &str, tag: &str) {
         .run_ok();
 }
 
-/// `docker manifest create/annotate/push` of `list` over `(image, arch,
-/// variant)` entries (all already pushed).
-pub fn docker_manifest_list(list: &str, entries: &[(&str, &str, Option<&str>)]) {
+/// `docker manifest create/annotate/push --purge` of `list` over `(image,
+/// arch, variant)` entries (all already pushed); `--purge` leaves no local
+/// copy of the list in `DOCKER_CONFIG`. Returns the digest docker reports.
+pub fn docker_manifest_list(list: &str, entries: &[(&str, &str, Option<&str>)]) -> String {
     let manifest = || {
         let mut c = docker();
         c.env("DOCKER_CLI_EXPERIMENTAL", "enabled").arg("manifest");
@@ -179,5 +187,74 @@ pub fn docker_manifest_list(list: &str, entries: &[(&str, &str, Option<&str>)]) 
         }
         annotate.args([list, image]).run_ok();
     }
-    manifest().args(["push", "--insecure", list]).run_ok();
+    let pushed = manifest()
+        .args(["push", "--purge", "--insecure", list])
+        .run_ok()
+        .stdout;
+    pushed
+        .split_whitespace()
+        .rfind(|w| w.starts_with("sha256:"))
+        .unwrap_or_else(|| panic!("no digest in manifest push output: {pushed}"))
+        .to_string()
+}
+
+/// The platform of an image the engine has, as `os/arch[/variant]`: images
+/// the engine builds carry its own platform, whatever the host.
+pub fn image_platform(reference: &str) -> String {
+    docker()
+        .args([
+            "image",
+            "inspect",
+            "--format",
+            "{{.Os}}/{{.Architecture}}{{if .Variant}}/{{.Variant}}{{end}}",
+            reference,
+        ])
+        .run_ok()
+        .stdout
+        .trim()
+        .to_string()
+}
+
+/// An architecture other than `native` (an engine architecture), with its
+/// variant, for the second entry of a manifest list.
+pub fn other_arch(native: &str) -> (&'static str, Option<&'static str>) {
+    if native == "arm64" {
+        ("amd64", None)
+    } else {
+        ("arm64", Some("v8"))
+    }
+}
+
+/// `os/arch[/variant]` of each entry of a manifest list or index, in order.
+pub fn list_platforms(list: &serde_json::Value) -> Vec<String> {
+    list["manifests"]
+        .as_array()
+        .expect("a manifests array")
+        .iter()
+        .map(|e| {
+            let p = &e["platform"];
+            let mut s = format!(
+                "{}/{}",
+                p["os"].as_str().expect("platform.os"),
+                p["architecture"].as_str().expect("platform.architecture")
+            );
+            if let Some(v) = p["variant"].as_str().filter(|v| !v.is_empty()) {
+                s.push('/');
+                s.push_str(v);
+            }
+            s
+        })
+        .collect()
+}
+
+/// Images (and tags) removed from the shared engine at the end of a test,
+/// pass or fail.
+pub struct DockerImages(pub Vec<String>);
+
+impl Drop for DockerImages {
+    fn drop(&mut self) {
+        for r in &self.0 {
+            let _ = docker().args(["rmi", "-f", r]).run();
+        }
+    }
 }

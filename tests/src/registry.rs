@@ -381,6 +381,25 @@ impl Registry {
         }
     }
 
+    /// Returns once every request answered before this call is in the log:
+    /// it sends a marked request and waits for its line, which the registry
+    /// writes after those of the requests it answered earlier. Absence
+    /// checks on the log need this; a lagging log would pass them vacuously.
+    pub fn log_barrier(&self) {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let mark = format!(
+            "{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        self.client()
+            .get(&format!("/v2/?e2e-barrier={mark}"))
+            .expect_status(200);
+        self.wait_for_request(&format!("GET /v2/?e2e-barrier={mark}"), |r| {
+            r.path == "/v2/" && r.param("e2e-barrier") == Some(mark.as_str())
+        });
+    }
+
     /// One line per logged request: `METHOD URI -> STATUS`.
     pub fn requests_summary(&self) -> String {
         self.requests()

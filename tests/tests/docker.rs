@@ -5,7 +5,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use e2e::{blob_files, docker, docker_build_busybox, sha256_digest, Registry};
+use e2e::{
+    blob_files, docker, docker_build_busybox, docker_manifest_list, image_platform, list_platforms,
+    other_arch, sha256_digest, DockerImages, Registry,
+};
 
 const APP_DOCKERFILE: &str = r#"FROM scratch
 COPY busybox /bin/busybox
@@ -53,17 +56,6 @@ fn manifest_blobs(client: &e2e::Client, repo: &str, reference: &str) -> (String,
     (config, layers)
 }
 
-/// Removes images from the shared daemon at the end (best effort).
-struct Rmi(Vec<String>);
-
-impl Drop for Rmi {
-    fn drop(&mut self) {
-        for r in &self.0 {
-            let _ = docker().args(["rmi", "-f", r]).run();
-        }
-    }
-}
-
 #[test]
 fn docker_build_push_pull_run_and_cross_repo_push() {
     e2e::require_env("DOCKER_HOST");
@@ -72,7 +64,7 @@ fn docker_build_push_pull_run_and_cross_repo_push() {
     let host = reg.host();
     let app = format!("{host}/e2e/app:v1");
     let copy = format!("{host}/e2e/copy:v1");
-    let _rmi = Rmi(vec![app.clone(), copy.clone()]);
+    let mut images = DockerImages(vec![app.clone(), copy.clone()]);
 
     docker_build_busybox(APP_DOCKERFILE, "app", &app);
     let built_id = image_id(&app);
@@ -112,6 +104,7 @@ fn docker_build_push_pull_run_and_cross_repo_push() {
     // Pull by digest.
     docker().args(["rmi", &app]).run_ok();
     let by_digest = format!("{host}/e2e/app@{digest}");
+    images.0.push(by_digest.clone());
     docker().args(["pull", &by_digest]).run_ok();
     assert_eq!(image_id(&by_digest), built_id);
     let out = docker()
@@ -227,58 +220,43 @@ fn docker_build_push_pull_run_and_cross_repo_push() {
 }
 
 #[test]
-fn docker_manifest_list() {
+fn docker_manifest_list_of_two_platforms() {
     e2e::require_env("DOCKER_HOST");
     let reg = Registry::start();
     let client = reg.client();
     let host = reg.host();
-    let amd64 = format!("{host}/e2e/multi-src:amd64");
-    let other = format!("{host}/e2e/multi-src:arm64");
+    let native = format!("{host}/e2e/multi-src:native");
+    let other = format!("{host}/e2e/multi-src:other");
     let list = format!("{host}/e2e/multi:list");
-    let _rmi = Rmi(vec![amd64.clone(), other.clone(), list.clone()]);
+    let mut images = DockerImages(vec![native.clone(), other.clone(), list.clone()]);
 
-    docker_build_busybox(APP_DOCKERFILE, "amd64", &amd64);
-    let amd64_digest = pushed_digest(&docker().args(["push", &amd64]).run_ok().stdout);
-    let amd64_id = image_id(&amd64);
+    docker_build_busybox(APP_DOCKERFILE, "native", &native);
+    let native_digest = pushed_digest(&docker().args(["push", &native]).run_ok().stdout);
+    let native_id = image_id(&native);
+    let native_platform = image_platform(&native);
+    let native_arch = native_platform
+        .split('/')
+        .nth(1)
+        .expect("os/arch")
+        .to_string();
 
-    // A second, different image (stands in for the arm64 variant).
+    // A second, different image that the list claims for another
+    // architecture than the engine's.
     docker_build_busybox(
-        &format!("FROM {amd64}\nCOPY data.txt /arm.txt\n"),
-        "arm64 stand-in",
+        &format!("FROM {native}\nCOPY data.txt /other.txt\n"),
+        "other stand-in",
         &other,
     );
     let other_digest = pushed_digest(&docker().args(["push", &other]).run_ok().stdout);
-    assert_ne!(amd64_digest, other_digest);
-
-    docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args(["manifest", "create", "--insecure", &list, &amd64, &other])
-        .run_ok();
-    docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args([
-            "manifest",
-            "annotate",
-            "--os",
-            "linux",
-            "--arch",
-            "arm64",
-            "--variant",
-            "v8",
-            &list,
-            &other,
-        ])
-        .run_ok();
-    let pushed = docker()
-        .env("DOCKER_CLI_EXPERIMENTAL", "enabled")
-        .args(["manifest", "push", "--purge", "--insecure", &list])
-        .run_ok()
-        .stdout;
-    let list_digest = pushed
-        .split_whitespace()
-        .rfind(|w| w.starts_with("sha256:"))
-        .unwrap_or_else(|| panic!("no digest in manifest push output: {pushed}"))
-        .to_string();
+    assert_ne!(native_digest, other_digest);
+    let (other_arch, other_variant) = other_arch(&native_arch);
+    let list_digest = docker_manifest_list(
+        &list,
+        &[
+            (&native, &native_arch, None),
+            (&other, other_arch, other_variant),
+        ],
+    );
 
     // The registry serves the list with both platforms.
     let m = client.get_manifest("e2e/multi", "list");
@@ -292,37 +270,32 @@ fn docker_manifest_list() {
         v["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json",
         "{v}"
     );
-    let mut platforms = BTreeMap::new();
-    for e in v["manifests"].as_array().expect("manifests") {
-        let p = &e["platform"];
-        let key = format!(
-            "{}/{}{}",
-            p["os"].as_str().unwrap_or(""),
-            p["architecture"].as_str().unwrap_or(""),
-            p["variant"]
-                .as_str()
-                .map(|v| format!("/{v}"))
-                .unwrap_or_default()
-        );
-        platforms.insert(key, e["digest"].as_str().unwrap_or("").to_string());
-    }
-    assert_eq!(platforms.get("linux/amd64"), Some(&amd64_digest), "{v}");
-    assert_eq!(platforms.get("linux/arm64/v8"), Some(&other_digest), "{v}");
+    let platforms: BTreeMap<String, String> = list_platforms(&v)
+        .into_iter()
+        .zip(v["manifests"].as_array().expect("manifests"))
+        .map(|(p, e)| (p, e["digest"].as_str().unwrap_or("").to_string()))
+        .collect();
+    assert_eq!(platforms.get(&native_platform), Some(&native_digest), "{v}");
+    let other_entry = platforms
+        .iter()
+        .find(|(p, _)| p.starts_with(&format!("linux/{other_arch}")))
+        .unwrap_or_else(|| panic!("no linux/{other_arch} entry: {v}"));
+    assert_eq!(other_entry.1, &other_digest, "{v}");
     // Both referenced manifests are in e2e/multi too.
-    client.get_manifest("e2e/multi", &amd64_digest);
+    client.get_manifest("e2e/multi", &native_digest);
     client.get_manifest("e2e/multi", &other_digest);
 
-    // Pull the list: resolves to the amd64 image.
-    docker().args(["rmi", &amd64, &other]).run_ok();
+    // Pulling the list resolves to the engine's own platform.
+    docker().args(["rmi", &native, &other]).run_ok();
     docker().args(["pull", &list]).run_ok();
-    assert_eq!(image_id(&list), amd64_id);
+    assert_eq!(image_id(&list), native_id);
     let out = docker()
         .args(["run", "--rm", "--network", "none", &list])
         .run_ok()
         .stdout;
-    assert_eq!(out, "hello\ndata amd64\n");
+    assert_eq!(out, "hello\ndata native\n");
     let by_digest = format!("{host}/e2e/multi@{list_digest}");
+    images.0.push(by_digest.clone());
     docker().args(["pull", &by_digest]).run_ok();
-    assert_eq!(image_id(&by_digest), amd64_id);
-    let _ = docker().args(["rmi", &by_digest]).run();
+    assert_eq!(image_id(&by_digest), native_id);
 }

@@ -71,12 +71,7 @@ fn a_full_disk_fails_the_push_cleanly_and_pushes_resume_once_space_is_freed() {
     let filler = fs.path().join("filler");
     let mut f = std::fs::File::create(&filler).unwrap();
     let chunk = vec![0u8; 1 << 20];
-    loop {
-        match f.write_all(&chunk) {
-            Ok(()) => {}
-            Err(_) => break,
-        }
-    }
+    while f.write_all(&chunk).is_ok() {}
     drop(f);
     let len = std::fs::metadata(&filler).unwrap().len();
     std::fs::OpenOptions::new()

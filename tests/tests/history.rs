@@ -2,7 +2,10 @@
 //! Docker Engine: `/api/v1` and `registry history` must agree with
 //! `docker history` and with the manifest.
 
-use e2e::{docker, docker_build_busybox, docker_manifest_list, registry_bin, Registry};
+use e2e::{
+    docker, docker_build_busybox, docker_manifest_list, image_platform, list_platforms, other_arch,
+    registry_bin, DockerImages, Registry,
+};
 use serde_json::Value;
 
 /// Several RUN, COPY, ENV, LABEL and WORKDIR steps, some with empty layers.
@@ -44,6 +47,7 @@ fn registry_cli(reg: &Registry, args: &[&str]) -> String {
 fn api_and_cli_match_docker_history() {
     let reg = Registry::start();
     let tag = format!("{}/hist/app:v1", reg.host());
+    let _images = DockerImages(vec![tag.clone()]);
     build("one", &tag);
     docker().args(["push", &tag]).run_ok();
 
@@ -60,7 +64,8 @@ fn api_and_cli_match_docker_history() {
     let images = detail["images"].as_array().unwrap();
     assert_eq!(images.len(), 1);
     let image = &images[0];
-    assert_eq!(image["platform"], "linux/amd64");
+    // The engine builds for its own platform, whatever the host.
+    assert_eq!(image["platform"], image_platform(&tag).as_str());
     let history = image["history"].as_array().unwrap();
     // docker history lists newest first; the API lists build order.
     let api_lines: Vec<String> = history
@@ -161,32 +166,58 @@ fn api_and_cli_match_docker_history() {
 fn two_platform_list_shows_both_platforms() {
     let reg = Registry::start();
     let host = reg.host();
-    let amd = format!("{host}/hist/multi:amd64");
-    let arm = format!("{host}/hist/multi:arm64");
-    build("amd64", &amd);
-    build("arm64", &arm);
-    docker().args(["push", &amd]).run_ok();
-    docker().args(["push", &arm]).run_ok();
+    let native = format!("{host}/hist/multi:native");
+    let other = format!("{host}/hist/multi:other");
+    let _images = DockerImages(vec![native.clone(), other.clone()]);
+    build("native", &native);
+    build("other", &other);
+    docker().args(["push", &native]).run_ok();
+    docker().args(["push", &other]).run_ok();
+    // One entry keeps the engine's platform, the other claims another
+    // architecture (its content is the same kind of image).
+    let native_platform = image_platform(&native);
+    let native_arch = native_platform.split('/').nth(1).expect("os/arch");
+    let (other_arch, other_variant) = other_arch(native_arch);
     let list = format!("{host}/hist/multi:list");
-    docker_manifest_list(&list, &[(&amd, "amd64", None), (&arm, "arm64", Some("v8"))]);
+    docker_manifest_list(
+        &list,
+        &[
+            (&native, native_arch, None),
+            (&other, other_arch, other_variant),
+        ],
+    );
+    let served: Value =
+        serde_json::from_slice(&reg.client().get_manifest("hist/multi", "list").body).unwrap();
+    let platforms = list_platforms(&served);
+    assert_eq!(platforms.len(), 2, "{served}");
+    assert_eq!(platforms[0], native_platform, "{served}");
+    let other_platform = platforms[1].clone();
+    assert!(
+        other_platform.starts_with(&format!("linux/{other_arch}")),
+        "{served}"
+    );
 
     let detail = api(&reg, "images/hist/multi:list");
     assert_eq!(
         detail["media_type"],
         "application/vnd.docker.distribution.manifest.list.v2+json"
     );
-    let platforms: Vec<&str> = detail["images"]
+    let shown: Vec<&str> = detail["images"]
         .as_array()
         .unwrap()
         .iter()
         .map(|i| i["platform"].as_str().unwrap())
         .collect();
-    assert_eq!(platforms, ["linux/amd64", "linux/arm64/v8"]);
+    assert_eq!(shown, platforms);
     for image in detail["images"].as_array().unwrap() {
         assert!(image["history"].as_array().unwrap().len() >= 9);
     }
-    let filtered = api(&reg, "images/hist/multi:list?platform=linux/arm64");
+    let filtered = api(
+        &reg,
+        &format!("images/hist/multi:list?platform=linux/{other_arch}"),
+    );
     assert_eq!(filtered["images"].as_array().unwrap().len(), 1);
+    assert_eq!(filtered["images"][0]["platform"], other_platform.as_str());
 
     let tags = api(&reg, "repositories/hist/multi/tags");
     let list_row = tags["tags"]
@@ -196,15 +227,19 @@ fn two_platform_list_shows_both_platforms() {
         .find(|t| t["tag"] == "list")
         .unwrap()
         .clone();
-    assert_eq!(
-        list_row["platforms"],
-        serde_json::json!(["linux/amd64", "linux/arm64/v8"])
-    );
+    assert_eq!(list_row["platforms"], serde_json::json!(platforms));
 
     // The CLI picks a platform like docker does, or the one asked for.
-    let arm_out = registry_cli(&reg, &["hist/multi:list", "--platform", "linux/arm64"]);
-    let arm_detail = api(&reg, "images/hist/multi:arm64");
-    let arm_top = arm_detail["images"][0]["layers"]
+    let other_out = registry_cli(
+        &reg,
+        &[
+            "hist/multi:list",
+            "--platform",
+            &format!("linux/{other_arch}"),
+        ],
+    );
+    let other_detail = api(&reg, "images/hist/multi:other");
+    let other_top = other_detail["images"][0]["layers"]
         .as_array()
         .unwrap()
         .last()
@@ -212,8 +247,8 @@ fn two_platform_list_shows_both_platforms() {
         .as_str()
         .unwrap()
         .to_owned();
-    let short = &arm_top["sha256:".len().."sha256:".len() + 12];
-    assert!(arm_out.contains(short), "{arm_out}");
+    let short = &other_top["sha256:".len().."sha256:".len() + 12];
+    assert!(other_out.contains(short), "{other_out}");
     let err = e2e::cmd(registry_bin())
         .args([
             "history",
@@ -224,10 +259,6 @@ fn two_platform_list_shows_both_platforms() {
             &reg.url(),
         ])
         .run_fail();
-    assert!(
-        err.stderr
-            .contains("available: linux/amd64, linux/arm64/v8"),
-        "{}",
-        err.stderr
-    );
+    let available = format!("available: {}", platforms.join(", "));
+    assert!(err.stderr.contains(&available), "{}", err.stderr);
 }

@@ -1,7 +1,10 @@
-//! An upload session survives a graceful restart of the registry.
+//! An upload session survives a graceful restart of the registry; an
+//! abandoned one is purged after the upload TTL.
+
+use std::time::{Duration, Instant};
 
 use e2e::http::with_query;
-use e2e::{oci, sha256_digest, Registry};
+use e2e::{blob_files, oci, sha256_digest, Registry};
 use reqwest::Method;
 
 const MIB: usize = 1024 * 1024;
@@ -44,8 +47,8 @@ fn chunked_upload_resumes_after_restart() {
         "{}",
         r.describe()
     );
-    let loc = c.url(&r.header("location").unwrap_or(loc));
-    let uuid = r.header("docker-upload-uuid");
+    let loc = r.location();
+    let uuid = r.require_header("docker-upload-uuid");
 
     // Graceful stop.
     let status = reg.stop();
@@ -66,10 +69,12 @@ fn chunked_upload_resumes_after_restart() {
         "upload Range after restart:\n{}",
         st.describe()
     );
-    if let (Some(before), Some(after)) = (uuid, st.header("docker-upload-uuid")) {
-        assert_eq!(before, after, "Docker-Upload-UUID changed across restart");
-    }
-    let loc = c.url(&st.header("location").unwrap_or(loc));
+    assert_eq!(
+        st.require_header("docker-upload-uuid"),
+        uuid,
+        "Docker-Upload-UUID changed across restart"
+    );
+    let loc = st.location();
 
     let r = patch(&c, &loc, first, &data[first..]).expect_status(202);
     assert_eq!(
@@ -78,16 +83,14 @@ fn chunked_upload_resumes_after_restart() {
         "{}",
         r.describe()
     );
-    let loc = c.url(&r.header("location").unwrap_or(loc));
+    let loc = r.location();
     let r = c
         .send(
             c.request(Method::PUT, &with_query(&loc, "digest", &digest))
                 .header("Content-Type", "application/octet-stream"),
         )
         .expect_status(201);
-    if let Some(d) = r.header("docker-content-digest") {
-        assert_eq!(d, digest);
-    }
+    assert_eq!(r.require_header("docker-content-digest"), digest);
     let got = c.get_blob_verified(repo, &digest);
     assert!(got == data, "blob bytes differ after resumed upload");
     let head = c
@@ -123,8 +126,82 @@ fn abandoned_upload_is_unknown_after_delete_and_restart() {
     let repo = "e2e/restart-cancel";
     let loc = c.start_upload(repo);
     let r = patch(&c, &loc, 0, &[7u8; 1000]).expect_status(202);
-    let loc = c.url(&r.header("location").unwrap_or(loc));
+    let loc = r.location();
     c.delete(&loc).expect_status(204);
     reg.restart();
     c.get(&loc).expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+}
+
+/// Files under `data/uploads/` (in-progress upload bytes).
+fn upload_files(reg: &Registry) -> Vec<String> {
+    match std::fs::read_dir(reg.data_dir().join("uploads")) {
+        Ok(entries) => entries
+            .map(|e| {
+                e.expect("uploads entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => panic!("cannot list uploads/: {e}"),
+    }
+}
+
+#[test]
+fn idle_upload_is_purged_after_its_ttl() {
+    // The purger runs every max(ttl/4, 1 s) and drops sessions idle > ttl.
+    let reg = Registry::start_with(&["--upload-ttl-secs", "2"]);
+    let c = reg.client();
+    let repo = "e2e/upload-ttl";
+
+    // Something completed must survive the purge.
+    let kept = c.push_blob(repo, b"completed before the purge");
+    let loc = c.start_upload(repo);
+    let r = patch(&c, &loc, 0, &[9u8; 4096]).expect_status(202);
+    let loc = r.location();
+    let uuid = r.require_header("docker-upload-uuid");
+    c.get(&loc).expect_status(204);
+    assert!(
+        upload_files(&reg).iter().any(|f| f.starts_with(&uuid)),
+        "no staging file for upload {uuid} under uploads/: {:?}",
+        upload_files(&reg)
+    );
+
+    // Poll (no fixed sleep) until the registry forgets the session.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = c.get(&loc);
+        if st.status == 404 {
+            st.expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+            break;
+        }
+        assert_eq!(st.status, 204, "{}", st.describe());
+        assert!(
+            Instant::now() < deadline,
+            "upload {uuid} still known 30 s after a 2 s TTL; log:\n{}",
+            reg.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        !upload_files(&reg).iter().any(|f| f.starts_with(&uuid)),
+        "the purged upload's bytes are still under uploads/: {:?}",
+        upload_files(&reg)
+    );
+    // The purge went through the server's purger, which logs it.
+    assert!(
+        reg.log_text()
+            .contains("discarded abandoned upload sessions"),
+        "no purge in the log:\n{}",
+        reg.log_tail(20)
+    );
+    patch(&c, &loc, 4096, &[9u8; 10]).expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
+    assert_eq!(
+        c.get_blob_verified(repo, &kept),
+        b"completed before the purge"
+    );
+    assert!(blob_files(reg.data_dir())
+        .iter()
+        .any(|(_, n)| format!("sha256:{n}") == kept));
 }

@@ -122,15 +122,19 @@ fn skopeo_copy_inspect_list_delete() {
     let out = skopeo(work.path())
         .args(["inspect", "--tls-verify=false", "--raw", &dest])
         .run_fail();
-    let err = out.combined().to_lowercase();
+    // skopeo reports the registry's MANIFEST_UNKNOWN ("manifest unknown"),
+    // not some other failure (a connection error, an auth problem).
     assert!(
-        err.contains("manifest unknown") || err.contains("not found") || err.contains("unknown"),
-        "unexpected inspect error after delete: {}",
+        out.combined().contains("manifest unknown"),
+        "inspect after delete should fail with the registry's MANIFEST_UNKNOWN: {}",
         out.combined()
     );
     client
         .get(&format!("/v2/e2e/sk/manifests/{}", multi.index.digest))
-        .expect_status(404);
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
+    client
+        .get("/v2/e2e/sk/manifests/v1")
+        .expect_error(&[404], &["MANIFEST_UNKNOWN"]);
 }
 
 #[test]

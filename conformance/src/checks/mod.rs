@@ -1,17 +1,29 @@
-//! The check runner: naming, filtering, pass/fail bookkeeping, and the order
-//! in which the check groups run.
+//! The check runner: naming, filtering, outcome bookkeeping, and the groups.
+//!
+//! Order independence: a check that changes content works in a repository of
+//! its own; content several checks read (the main image, the tags and
+//! referrers repositories) is pushed once, lazily, and never changed, so any
+//! subset of checks (`--filter`) runs in any order with the same outcome.
 
-mod discovery;
+mod base;
+mod blobs;
+mod catalog;
+mod chunks;
 mod errors;
 mod fixtures;
 mod management;
+mod manifests;
 mod pull;
-mod push;
+mod referrers;
+mod tags;
 
 use std::cell::OnceCell;
 
-use crate::client::Client;
-use crate::report::{CheckResult, Failure, Reporter};
+use crate::client::{Client, Request};
+use crate::exchange::Exchange;
+use crate::oci;
+use crate::report::{CheckResult, Failure, Kind, Reporter};
+use crate::spec::Rule;
 
 pub use fixtures::Fixtures;
 
@@ -44,52 +56,57 @@ impl Ctx {
         format!("{}/{leaf}", self.root)
     }
 
-    fn selected(&self, title: &str) -> bool {
-        self.filter.as_deref().is_none_or(|f| title.contains(f))
+    fn selected(&self, id: &str, title: &str) -> bool {
+        self.filter
+            .as_deref()
+            .is_none_or(|f| id.contains(f) || title.contains(f))
     }
 
     /// Runs and reports one independent check (skipped if filtered out).
-    pub fn check(&self, name: &str, section: &str, f: impl FnOnce() -> CheckResult) {
-        let title = format!("{name} [spec: {section}]");
-        if self.selected(&title) {
+    pub fn check(&self, id: &str, title: &str, rule: &Rule, f: impl FnOnce() -> CheckResult) {
+        if self.selected(id, title) {
             self.client.take_last();
             let result = f();
-            self.record(&title, &result);
+            self.record(id, title, rule, &result);
         }
     }
 
     /// A check whose result later checks depend on. It always runs (even
     /// when filtered out, silently) so the dependents get their input; a
-    /// failure turns into a "prerequisite failed" error for them.
+    /// failure becomes "prerequisite failed" for them, and "not applicable"
+    /// stays "not applicable".
     pub fn step<T>(
         &self,
-        name: &str,
-        section: &str,
+        id: &str,
+        title: &str,
+        rule: &Rule,
         f: impl FnOnce() -> Result<T, Failure>,
     ) -> Result<T, Failure> {
-        let title = format!("{name} [spec: {section}]");
         self.client.take_last();
         let result = f();
-        if self.selected(&title) {
-            self.record(&title, &result);
+        if self.selected(id, title) {
+            self.record(id, title, rule, &result);
         }
         result.map_err(|e| {
+            if e.kind == Kind::NotApplicable {
+                return e;
+            }
             let first = e.message.lines().next().unwrap_or("").to_owned();
-            Failure::prerequisite(&format!("'{name}' failed ({first})"))
+            Failure::prerequisite(&format!("'{id}' did not pass ({first})"))
         })
     }
 
-    fn record<T>(&self, title: &str, result: &Result<T, Failure>) {
+    fn record<T>(&self, id: &str, title: &str, rule: &Rule, result: &Result<T, Failure>) {
         match result {
-            Ok(_) => self.report.pass(title),
+            Ok(_) => self.report.record(id, title, rule, None),
             Err(f) => {
                 let mut f = f.clone();
                 // Show the last request made when the failure wasn't tied
                 // to a specific one.
-                if f.exchange.is_none() {
+                if f.exchange.is_none() && f.kind == Kind::Failed {
                     f.exchange = self.client.take_last().map(Box::new);
                 }
-                self.report.fail(title, &f);
+                self.report.record(id, title, rule, Some(&f));
             }
         }
     }
@@ -104,7 +121,10 @@ pub fn need<T>(r: &Result<T, Failure>) -> Result<&T, Failure> {
 /// prerequisite failure, keeping the exchange for the report.
 pub fn prep<T>(what: &str, r: Result<T, Failure>) -> Result<T, Failure> {
     r.map_err(|mut f| {
-        f.message = format!("prerequisite failed: {what}: {}", f.message);
+        if f.kind != Kind::NotApplicable {
+            f.message = format!("prerequisite failed: {what}: {}", f.message);
+            f.kind = Kind::Prerequisite;
+        }
         f
     })
 }
@@ -120,17 +140,23 @@ fn memo<'a, T>(
         .map_err(Clone::clone)
 }
 
-/// Runs every group in dependency order: pushes first so pulls and
-/// discovery have content, bad input next, deletes last.
+/// Runs every group. Each is independent of the others (see the module
+/// docs); within a group, steps feed the checks after them.
 pub fn run_all(ctx: &Ctx) {
-    discovery::run_base(ctx);
-    push::run(ctx);
+    base::run(ctx);
+    blobs::run(ctx);
+    chunks::run(ctx);
+    manifests::run(ctx);
     pull::run(ctx);
-    discovery::run(ctx);
+    tags::run(ctx);
+    catalog::run(ctx);
+    referrers::run(ctx);
     errors::run(ctx);
     if !ctx.no_delete {
         management::run(ctx);
     }
+    // Last: it judges every 4xx answer the run received.
+    errors::error_bodies(ctx);
 }
 
 /// GETs a blob and insists on 200 and the exact bytes.
@@ -139,4 +165,45 @@ pub fn verify_blob(c: &Client, repo: &str, data: &[u8], digest: &str) -> CheckRe
         .expect_status(&[200])?
         .expect_body_eq(data)
         .map(|_| ())
+}
+
+/// Follows a 201's `Location` (a pullable blob URL) and insists it serves
+/// exactly `data`.
+pub fn follow_blob_location(c: &Client, created: &Exchange, data: &[u8]) -> CheckResult {
+    let url = c.location(created)?;
+    let ex = c.get(url)?;
+    ex.expect_status(&[200])
+        .map_err(|f| with_note(f, "Location of the 201 to be a pullable blob URL"))?
+        .expect_body_eq(data)
+        .map(|_| ())
+}
+
+/// Follows a manifest PUT's `Location` (a pullable manifest URL) and
+/// insists it serves exactly `bytes`.
+pub fn follow_manifest_location(c: &Client, created: &Exchange, bytes: &[u8]) -> CheckResult {
+    let url = c.location(created)?;
+    let ex = c.send(Request::new("GET", url).header("Accept", oci::ACCEPT_MANIFESTS))?;
+    ex.expect_status(&[200])
+        .map_err(|f| with_note(f, "Location of the 201 to be a pullable manifest URL"))?
+        .expect_body_eq(bytes)
+        .map(|_| ())
+}
+
+fn with_note(mut f: Failure, note: &str) -> Failure {
+    f.message = format!("{note}: {}", f.message);
+    f
+}
+
+/// A `Docker-Content-Digest`, when present, must name the body it came
+/// with (the MUST half; its presence is a separate SHOULD).
+pub fn dcd_if_present_matches(ex: &Exchange, data: &[u8]) -> CheckResult {
+    match ex.header("docker-content-digest") {
+        None => Ok(()),
+        Some(d) if oci::digest_matches(d, data) => Ok(()),
+        Some(d) => Err(ex.fail(format!(
+            "Docker-Content-Digest {d:?} to be the digest of the {} bytes served ({})",
+            data.len(),
+            oci::sha256(data)
+        ))),
+    }
 }

@@ -132,9 +132,44 @@ impl Nginx {
             return Ok(None);
         };
         std::fs::create_dir_all(work)?;
-        let port = free_port()?;
+        // The port is free when chosen but may be taken before nginx binds
+        // it; nginx then exits, and another port is tried.
+        for _attempt in 0..5 {
+            let port = free_port()?;
+            let mut child = Self::spawn(bin, file, work, port)?;
+            let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                if child.try_wait()?.is_some() {
+                    break;
+                }
+                // Connected, and nginx still runs: it holds the port.
+                if TcpStream::connect(addr).is_ok() && child.try_wait()?.is_none() {
+                    let name = file.file_name().context("file name")?.to_string_lossy();
+                    return Ok(Some(Nginx {
+                        child,
+                        target: Target {
+                            name: "nginx".to_string(),
+                            addr,
+                        },
+                        url_path: format!("/{name}"),
+                    }));
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    bail!("nginx did not start; see {}/error.log", work.display());
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        bail!(
+            "nginx exited during startup five times; see {}/error.log",
+            work.display()
+        )
+    }
+
+    fn spawn(bin: &str, file: &Path, work: &Path, port: u16) -> Result<Child> {
         let dir = file.parent().context("file has a directory")?;
-        let name = file.file_name().context("file name")?.to_string_lossy();
         let w = work.display();
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {w}/nginx.pid;\nerror_log {w}/error.log;\n\
@@ -148,7 +183,7 @@ impl Nginx {
         );
         let conf_path = work.join("nginx.conf");
         std::fs::write(&conf_path, conf)?;
-        let child = Command::new(bin)
+        Ok(Command::new(bin)
             .arg("-c")
             .arg(&conf_path)
             .arg("-p")
@@ -156,23 +191,7 @@ impl Nginx {
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()?;
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(addr).is_err() {
-            if Instant::now() > deadline {
-                bail!("nginx did not start; see {w}/error.log");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Ok(Some(Nginx {
-            child,
-            target: Target {
-                name: "nginx".to_string(),
-                addr,
-            },
-            url_path: format!("/{name}"),
-        }))
+            .spawn()?)
     }
 }
 

@@ -144,7 +144,8 @@ impl Bench {
     }
 }
 
-pub async fn run(opts: Options) -> Result<()> {
+/// Runs the workloads, prints the report, and returns the verdicts.
+pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
     // Under $TMPDIR: the disk the servers store on is the caller's choice.
     let tmp = tempfile::Builder::new()
         .prefix("registry-bench-")
@@ -223,16 +224,14 @@ pub async fn run(opts: Options) -> Result<()> {
     let names: Vec<String> = bench.subjects.iter().map(|s| s.who().to_string()).collect();
     println!("\n{}", machine());
     println!("\n{}", bench.report.render(&names));
-    println!(
-        "{}",
-        report::render_verdicts(&verdicts::verdicts(&bench.report))
-    );
+    let verdicts = verdicts::verdicts(&bench.report);
+    println!("{}", report::render_verdicts(&verdicts));
     eprintln!("total {:.0}s", started.elapsed().as_secs_f64());
     drop(bench);
     if opts.keep {
         eprintln!("kept {}", tmp.keep().display());
     }
-    Ok(())
+    Ok(verdicts)
 }
 
 fn subject(target: Target, server: Option<Server>) -> Subject {

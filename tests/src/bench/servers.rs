@@ -35,6 +35,33 @@ pub fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// Runs `start` on a free port, again on another one (up to five times) if
+/// the server exits during startup: the port is free when chosen, but
+/// another process may take it before the server binds it.
+fn on_free_port(mut start: impl FnMut(u16) -> Result<Server>) -> Result<Server> {
+    let mut last = None;
+    for _ in 0..5 {
+        match start(free_port()?) {
+            Ok(s) => return Ok(s),
+            Err(e) if e.downcast_ref::<ExitedEarly>().is_some() => last = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last.expect("five attempts").context("five ports in a row"))
+}
+
+/// A server process that exited before it answered `GET /v2/`.
+#[derive(Debug)]
+struct ExitedEarly(String);
+
+impl std::fmt::Display for ExitedEarly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ExitedEarly {}
+
 fn clock_ticks() -> f64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
@@ -78,18 +105,25 @@ impl Server {
     /// Our registry binary, default backend (local disk + SQLite).
     pub fn start_ours(bin: &Path, root: &Path) -> Result<Server> {
         let data_dir = root.join("data");
-        let port = free_port()?;
-        let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .arg("--data-dir")
-            .arg(&data_dir)
-            .args(["--log-format", "json"]);
-        for (k, _) in std::env::vars() {
-            if k.starts_with("REGISTRY_") {
-                cmd.env_remove(k);
+        on_free_port(|port| {
+            let mut cmd = Command::new(bin);
+            cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+                .arg("--data-dir")
+                .arg(&data_dir)
+                .args(["--log-format", "json"]);
+            for (k, _) in std::env::vars() {
+                if k.starts_with("REGISTRY_") {
+                    cmd.env_remove(k);
+                }
             }
-        }
-        Self::spawn("ours", cmd, port, data_dir, root.join("registry.log"))
+            Self::spawn(
+                "ours",
+                cmd,
+                port,
+                data_dir.clone(),
+                root.join("registry.log"),
+            )
+        })
     }
 
     /// The reference: Debian's shipped configuration (in-memory blob
@@ -99,24 +133,31 @@ impl Server {
     pub fn start_reference(bin: &str, root: &Path) -> Result<Server> {
         let data_dir = root.join("data");
         std::fs::create_dir_all(&data_dir)?;
-        let port = free_port()?;
         let conf = root.join("config.yml");
-        std::fs::write(
-            &conf,
-            format!(
-                "version: 0.1\nlog:\n  fields:\n    service: registry\nstorage:\n  cache:\n    \
-                 blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {}\n  delete:\n    \
-                 enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  headers:\n    \
-                 X-Content-Type-Options: [nosniff]\n",
-                data_dir.display()
-            ),
-        )?;
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .arg("serve")
-            .arg(&conf);
-        Self::spawn("reference", cmd, port, data_dir, root.join("registry.log"))
+        on_free_port(|port| {
+            std::fs::write(
+                &conf,
+                format!(
+                    "version: 0.1\nlog:\n  fields:\n    service: registry\nstorage:\n  cache:\n    \
+                     blobdescriptor: inmemory\n  filesystem:\n    rootdirectory: {}\n  delete:\n    \
+                     enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n  headers:\n    \
+                     X-Content-Type-Options: [nosniff]\n",
+                    data_dir.display()
+                ),
+            )?;
+            let mut cmd = Command::new(bin);
+            cmd.env_clear()
+                .env("PATH", std::env::var("PATH").unwrap_or_default())
+                .arg("serve")
+                .arg(&conf);
+            Self::spawn(
+                "reference",
+                cmd,
+                port,
+                data_dir.clone(),
+                root.join("registry.log"),
+            )
+        })
     }
 
     fn spawn(
@@ -154,11 +195,12 @@ impl Server {
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!(
+                return Err(ExitedEarly(format!(
                     "{} exited during startup ({status}); log: {}",
                     self.target.name,
                     tail(&self.log_path)
-                );
+                ))
+                .into());
             }
             if probe(self.target.addr) {
                 return Ok(());

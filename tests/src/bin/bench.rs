@@ -57,6 +57,10 @@ struct Args {
     /// Keep the temporary data directories.
     #[arg(long)]
     keep: bool,
+    /// Exit non-zero if any target's verdict is "no" (for CI smoke runs,
+    /// e.g. `--quick --check`).
+    #[arg(long)]
+    check: bool,
 }
 
 fn build_ours() -> Result<PathBuf> {
@@ -76,7 +80,7 @@ fn build_ours() -> Result<PathBuf> {
     Ok(target.join("release/registry"))
 }
 
-fn main() -> Result<()> {
+fn main() -> Result<std::process::ExitCode> {
     let a = Args::parse();
     let mut sizes = if a.quick {
         Sizes::quick()
@@ -130,8 +134,17 @@ fn main() -> Result<()> {
         sha_seconds: if a.quick { 1 } else { a.sha_seconds },
         keep: a.keep,
     };
-    tokio::runtime::Builder::new_multi_thread()
+    let verdicts = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(bench::run(opts))
+        .block_on(bench::run(opts))?;
+    let missed: Vec<_> = verdicts.iter().filter(|v| v.met == Some(false)).collect();
+    if a.check && !missed.is_empty() {
+        eprintln!("--check: {} target(s) not met:", missed.len());
+        for v in missed {
+            eprintln!("  {}: {}", v.target, v.measured);
+        }
+        return Ok(std::process::ExitCode::FAILURE);
+    }
+    Ok(std::process::ExitCode::SUCCESS)
 }
