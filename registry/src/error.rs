@@ -39,9 +39,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         | ErrorCode::TagInvalid
         | ErrorCode::PaginationInvalid => StatusCode::BAD_REQUEST,
         ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
-        ErrorCode::RangeInvalid | ErrorCode::RangeNotSatisfiable => {
-            StatusCode::RANGE_NOT_SATISFIABLE
-        }
+        ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,

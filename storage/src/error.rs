@@ -3,8 +3,12 @@
 
 use std::fmt;
 
-/// Error codes from the OCI distribution spec (plus the few Docker ones that
-/// clients rely on). Kept free of HTTP so storage stays transport-agnostic.
+/// Why a request failed. Kept free of HTTP so storage stays
+/// transport-agnostic. A 4xx answer carries one of the OCI distribution
+/// spec's codes (its table is closed: "The `code` field MUST be one of the
+/// following"), so the variants without a code of their own borrow the
+/// closest one; 5xx answers carry the Docker registry's `UNKNOWN` and
+/// `UNAVAILABLE`, which the spec has none for and Docker clients know.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     BlobUnknown,
@@ -22,8 +26,6 @@ pub enum ErrorCode {
     /// Not an OCI code: an upload chunk that does not start at the current
     /// offset, or a Range header that cannot be satisfied (HTTP 416).
     RangeInvalid,
-    /// A `Range` on a blob read that lies outside the blob (HTTP 416).
-    RangeNotSatisfiable,
     /// Payload over a configured limit (HTTP 413).
     TooLarge,
     /// `n` in a paginated listing is not a number.
@@ -55,10 +57,11 @@ impl ErrorCode {
             ErrorCode::TagInvalid => "TAG_INVALID",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::RangeInvalid => "BLOB_UPLOAD_INVALID",
-            ErrorCode::RangeNotSatisfiable => "RANGE_INVALID",
+            // "unsupported due to ... an invalid set of parameters"
+            ErrorCode::PaginationInvalid => "UNSUPPORTED",
             ErrorCode::TooLarge => "SIZE_INVALID",
-            ErrorCode::PaginationInvalid => "PAGINATION_NUMBER_INVALID",
-            ErrorCode::NotFound => "NOT_FOUND",
+            // "unsupported due to a missing implementation"
+            ErrorCode::NotFound => "UNSUPPORTED",
             ErrorCode::Unavailable | ErrorCode::StorageFull => "UNAVAILABLE",
             ErrorCode::Internal => "UNKNOWN",
         }

@@ -205,12 +205,27 @@ impl Registry {
         chunk: ChunkSpec,
     ) -> Result<u64> {
         let key = self.session(repo, id).await?;
-        let size = self
+        let size = match self
             .blobs
             .upload_append(&key, body, self.limits(chunk))
-            .await?;
+            .await
+        {
+            Ok(size) => size,
+            Err(e) => {
+                self.discard_if_too_large(repo, id, &e).await;
+                return Err(e);
+            }
+        };
         self.meta.touch_upload(id).await?;
         Ok(size)
+    }
+
+    /// An upload over the blob size limit can never finish: it is
+    /// discarded rather than left open and empty.
+    async fn discard_if_too_large(&self, repo: &str, id: &str, e: &Error) {
+        if e.code == ErrorCode::TooLarge {
+            self.cancel_upload(repo, id).await.ok();
+        }
     }
 
     fn limits(&self, chunk: ChunkSpec) -> AppendLimits {
@@ -244,7 +259,10 @@ impl Registry {
                 self.meta.delete_upload(id).await?;
                 Err(e)
             }
-            Err(e) => Err(e),
+            Err(e) => {
+                self.discard_if_too_large(repo, id, &e).await;
+                Err(e)
+            }
         }
     }
 

@@ -1,12 +1,12 @@
 //! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`.
 
 use super::{empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use std::ops::Range;
-use storage::{Digest, ErrorCode, Registry};
+use storage::{Digest, Registry};
 
 pub async fn get(
     reg: &Registry,
@@ -31,16 +31,17 @@ pub async fn get(
     if etag_matches(headers, &etag) {
         return Ok(empty(StatusCode::NOT_MODIFIED, &common));
     }
-    let range = match header_str(headers, &header::RANGE) {
-        Some(r) => parse_range(r, size).map_err(|()| {
-            ApiError(
-                storage::Error::new(
-                    ErrorCode::RangeNotSatisfiable,
-                    format!("range {r:?} is outside the blob"),
-                )
-                .with_detail(serde_json::json!({ "size": size })),
-            )
-        })?,
+    let range = match header_str(headers, &header::RANGE).map(|r| parse_range(r, size)) {
+        Some(Ok(r)) => r,
+        Some(Err(Unsatisfiable)) => {
+            // RFC 9110 §15.5.17: the size, and no body to misread.
+            let mut resp = empty(StatusCode::RANGE_NOT_SATISFIABLE, &common);
+            resp.headers_mut().insert(
+                header::CONTENT_RANGE,
+                format!("bytes */{size}").parse().expect("valid header"),
+            );
+            return Ok(resp);
+        }
         None => None,
     };
     let (status, len) = match &range {
@@ -77,10 +78,14 @@ pub async fn delete(reg: &Registry, name: &str, digest: &str) -> ApiResult {
     ))
 }
 
+/// A `Range` that lies wholly outside the blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
 /// Parse a single-range `Range` header against a blob of `size` bytes.
 /// `Ok(None)`: serve the whole blob (absent, multi-range or malformed
 /// headers are ignored, as RFC 9110 allows); `Err`: unsatisfiable (416).
-pub fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
+pub fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, Unsatisfiable> {
     let Some(spec) = value.trim().strip_prefix("bytes=") else {
         return Ok(None);
     };
@@ -97,7 +102,7 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
             return Ok(None);
         };
         if n == 0 {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         size.saturating_sub(n)..size
     } else {
@@ -113,19 +118,19 @@ pub fn parse_range(value: &str, size: u64) -> Result<Option<Range<u64>>, ()> {
             }
         };
         if first >= size {
-            return Err(());
+            return Err(Unsatisfiable);
         }
         first..last + 1
     };
     if range.start >= range.end {
-        return Err(());
+        return Err(Unsatisfiable);
     }
     Ok(Some(range))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_range;
+    use super::{parse_range, Unsatisfiable};
 
     #[test]
     fn ranges() {
@@ -133,11 +138,11 @@ mod tests {
         assert_eq!(parse_range("bytes=90-", 100), Ok(Some(90..100)));
         assert_eq!(parse_range("bytes=-5", 100), Ok(Some(95..100)));
         assert_eq!(parse_range("bytes=50-500", 100), Ok(Some(50..100)));
-        assert_eq!(parse_range("bytes=100-", 100), Err(()));
-        assert_eq!(parse_range("bytes=200-300", 100), Err(()));
+        assert_eq!(parse_range("bytes=100-", 100), Err(Unsatisfiable));
+        assert_eq!(parse_range("bytes=200-300", 100), Err(Unsatisfiable));
         assert_eq!(parse_range("bytes=0-1,5-6", 100), Ok(None));
         assert_eq!(parse_range("items=0-1", 100), Ok(None));
         assert_eq!(parse_range("bytes=9-3", 100), Ok(None));
-        assert_eq!(parse_range("bytes=0-", 0), Err(()));
+        assert_eq!(parse_range("bytes=0-", 0), Err(Unsatisfiable));
     }
 }

@@ -71,7 +71,8 @@ async fn route(state: AppState, req: Request) -> ApiResult {
             _ => unsupported(m),
         },
         Route::Upload { name, id } => match *m {
-            Method::GET => uploads::status(reg, name, id).await,
+            // HEAD as GET (RFC 9110 §9.3.2; the CNCF registry does too).
+            Method::GET | Method::HEAD => uploads::status(reg, name, id).await,
             Method::PATCH => uploads::patch(reg, name, id, headers, body).await,
             Method::PUT => uploads::put(reg, name, id, &query, headers, body).await,
             Method::DELETE => uploads::cancel(reg, name, id).await,
