@@ -3,6 +3,7 @@
 //! finds a problem.
 
 use crate::config::{Config, ServeArgs};
+use crate::failure::Failure;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -27,20 +28,29 @@ pub struct CheckArgs {
     pub jobs: Option<usize>,
 }
 
-/// Returns whether the registry is free of problems.
-pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
+/// Fails (exit status 1) when the check finds a problem.
+pub async fn run(args: CheckArgs) -> Result<(), Failure> {
     let cfg = Config::load(&ServeArgs {
         config: args.config,
         data_dir: args.data_dir,
         ..ServeArgs::default()
     })?;
     if !cfg.data_dir.join("registry.db").is_file() {
-        anyhow::bail!(
+        return Err(Failure::usage(format!(
             "{}: no registry here (no registry.db); give the data directory with --data-dir",
             cfg.data_dir.display()
-        );
+        )));
     }
-    let registry = Registry::open_local(&cfg.data_dir, cfg.policy()).await?;
+    let fail = |e: storage::Error| {
+        Failure::operational(format!(
+            "checking {}: {}",
+            cfg.data_dir.display(),
+            e.message
+        ))
+    };
+    let registry = Registry::open_local(&cfg.data_dir, cfg.policy())
+        .await
+        .map_err(fail)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
@@ -68,7 +78,8 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
             },
             &progress,
         )
-        .await?;
+        .await
+        .map_err(fail)?;
     bar.finish_and_clear();
     for f in &report.findings {
         let label = match f.severity {
@@ -89,5 +100,12 @@ pub async fn run(args: CheckArgs) -> anyhow::Result<bool> {
         report.repaired(),
         report.notes()
     );
-    Ok(report.problems() == 0)
+    match report.problems() {
+        0 => Ok(()),
+        n => Err(Failure::operational(format!(
+            "{}: {n} problem{} found (listed above)",
+            cfg.data_dir.display(),
+            if n == 1 { "" } else { "s" }
+        ))),
+    }
 }

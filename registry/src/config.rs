@@ -2,14 +2,15 @@
 //! flags (clap gives flags precedence over their `REGISTRY_*` variables).
 
 use clap::{Args, ValueEnum};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::failure::{io_reason, Failure};
 use crate::watch::Timeouts;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     Text,
@@ -17,7 +18,7 @@ pub enum LogFormat {
 }
 
 /// The resolved configuration of `registry serve`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
     /// Address to listen on.
@@ -49,6 +50,9 @@ pub struct Config {
     /// Milliseconds a write waits for the database lock before the request
     /// is answered 503.
     pub db_busy_timeout_ms: u64,
+    /// The registry is behind a proxy it trusts: log the first
+    /// `X-Forwarded-For` hop of each request.
+    pub trust_proxy: bool,
 }
 
 impl Default for Config {
@@ -67,6 +71,7 @@ impl Default for Config {
             body_timeout_secs: 60,
             max_connections: 4096,
             db_busy_timeout_ms: 10_000,
+            trust_proxy: false,
         }
     }
 }
@@ -116,15 +121,31 @@ pub struct ServeArgs {
     /// Milliseconds a write waits for the database lock [default: 10000].
     #[arg(long, env = "REGISTRY_DB_BUSY_TIMEOUT_MS")]
     pub db_busy_timeout_ms: Option<u64>,
+    /// Log the first X-Forwarded-For hop (behind a trusted proxy) [default: false].
+    #[arg(long, env = "REGISTRY_TRUST_PROXY")]
+    pub trust_proxy: Option<bool>,
 }
 
 impl Config {
-    pub fn load(args: &ServeArgs) -> anyhow::Result<Config> {
+    /// The configuration from defaults, the file, the environment and the
+    /// flags; any fault in them is a usage error naming the file and key.
+    pub fn load(args: &ServeArgs) -> Result<Config, Failure> {
         let mut cfg = match &args.config {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    Failure::usage(format!(
+                        "cannot read configuration file {}: {}",
+                        path.display(),
+                        io_reason(&e)
+                    ))
+                })?;
+                toml::from_str(&text).map_err(|e| {
+                    Failure::usage(format!(
+                        "invalid configuration file {}: {}",
+                        path.display(),
+                        e.to_string().trim_end()
+                    ))
+                })?
             }
             None => Config::default(),
         };
@@ -145,7 +166,8 @@ impl Config {
             idle_timeout_secs,
             body_timeout_secs,
             max_connections,
-            db_busy_timeout_ms
+            db_busy_timeout_ms,
+            trust_proxy
         );
         cfg.validate()?;
         if args.max_blob_bytes.is_some() {
@@ -154,7 +176,7 @@ impl Config {
         Ok(cfg)
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    fn validate(&self) -> Result<(), Failure> {
         let positive = [
             ("header_timeout_secs", self.header_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
@@ -163,10 +185,17 @@ impl Config {
         ];
         for (name, value) in positive {
             if value == 0 {
-                anyhow::bail!("{name} must be at least 1");
+                return Err(Failure::usage(format!(
+                    "invalid configuration: {name} must be at least 1"
+                )));
             }
         }
         Ok(())
+    }
+
+    /// The effective configuration as TOML, with secrets masked.
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).expect("the configuration serializes")
     }
 
     pub fn policy(&self) -> storage::Policy {

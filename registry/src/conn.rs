@@ -1,10 +1,12 @@
 //! Accepting and serving connections: the connection cap, per-connection
 //! timeouts ([`crate::watch`]), HTTP/1.1 and h2c, and a graceful drain.
 
+use crate::access::{self, AccessRecord};
 use crate::sendfile::SendfileStream;
 use crate::watch::{ConnWatch, Guard, TimedIo, Timeouts};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::http::HeaderName;
 use axum::Router;
 use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
@@ -16,6 +18,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -23,12 +26,15 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// What bounds the connections of one listener.
+/// What bounds the connections of one listener, and how they are logged.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnLimits {
     pub timeouts: Timeouts,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// Log the first `X-Forwarded-For` hop (the registry is behind a proxy
+    /// it trusts).
+    pub trust_proxy: bool,
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then stop
@@ -90,6 +96,7 @@ pub async fn serve(
             router: router.clone(),
             watch,
             addr,
+            trust_proxy: limits.trust_proxy,
         };
         let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
         tokio::spawn(async move {
@@ -125,62 +132,141 @@ async fn accept_error(e: std::io::Error) {
 }
 
 /// The router as one connection's hyper service: requests carry the client
-/// address, and the connection's watch learns when each request, its body
-/// and its response begin and end.
+/// address, the connection's watch learns when each request, its body and
+/// its response begin and end, and each request gets its access-log line
+/// and its request id.
 #[derive(Clone)]
 struct ConnService {
     router: Router,
     watch: Arc<ConnWatch>,
     addr: SocketAddr,
+    trust_proxy: bool,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
-    type Response = hyper::Response<WatchedBody<Body>>;
+    type Response = hyper::Response<ResponseBody>;
     type Error = Infallible;
     type Future =
         Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send + 'static>>;
 
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         let (body_guard, response_guard) = self.watch.request(!req.body().is_end_stream());
+        let request_id = access::request_id(req.headers());
+        let mut record = AccessRecord::new(
+            self.addr,
+            self.trust_proxy,
+            req.method(),
+            req.uri(),
+            req.headers(),
+            request_id.clone(),
+        );
+        let received = record.bytes_in.clone();
         let mut req = req.map(|incoming| {
-            Body::new(WatchedBody {
+            Body::new(RequestBody {
                 inner: incoming,
                 guard: body_guard,
+                received,
             })
         });
         req.extensions_mut().insert(ConnectInfo(self.addr));
         let router = self.router.clone();
         Box::pin(async move {
-            let resp = router.oneshot(req).await?;
-            Ok(resp.map(|body| WatchedBody {
+            let mut resp = router.oneshot(req).await?;
+            resp.headers_mut()
+                .insert(HeaderName::from_static(access::REQUEST_ID), request_id);
+            record.status = resp.status().as_u16();
+            record.error = resp.extensions().get::<access::OciCode>().map(|c| c.0);
+            record.user = resp.extensions().get::<access::User>().map(|u| u.0.clone());
+            Ok(resp.map(|body| ResponseBody {
                 inner: body,
-                guard: Some(response_guard),
+                done: Some((response_guard, record)),
             }))
         })
     }
 }
 
-/// A body that tells the connection's watch when it is over: its guard is
-/// dropped at the end of the stream, on an error, or with the body.
-pub struct WatchedBody<B> {
-    inner: B,
+/// A request body that counts its bytes and tells the connection's watch
+/// when it is over (at its end, on an error, or when dropped unread).
+struct RequestBody {
+    inner: Incoming,
     guard: Option<Guard>,
+    received: Arc<AtomicU64>,
 }
 
-impl<B> HttpBody for WatchedBody<B>
-where
-    B: HttpBody<Data = Bytes> + Unpin,
-{
+impl HttpBody for RequestBody {
     type Data = Bytes;
-    type Error = B::Error;
+    type Error = hyper::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, B::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(None) | Poll::Ready(Some(Err(_)))) {
-            self.guard = None;
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    self.received
+                        .fetch_add(data.len() as u64, Ordering::Relaxed);
+                }
+            }
+            Poll::Ready(None) | Poll::Ready(Some(Err(_))) => self.guard = None,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response body that counts its bytes and, when it is over (sent whole,
+/// failed, or dropped because the client went away), writes the request's
+/// access-log line and tells the connection's watch.
+pub struct ResponseBody {
+    inner: Body,
+    done: Option<(Guard, AccessRecord)>,
+}
+
+impl ResponseBody {
+    fn finish(&mut self, complete: bool) {
+        if let Some((guard, record)) = self.done.take() {
+            record.emit(complete);
+            drop(guard);
+        }
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        // hyper drops a body of known length once it has all of it.
+        let complete = self.inner.is_end_stream();
+        self.finish(complete);
+    }
+}
+
+impl HttpBody for ResponseBody {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(data), Some((_, record))) = (frame.data_ref(), self.done.as_mut()) {
+                    record.bytes_out += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => self.finish(true),
+            Poll::Ready(Some(Err(_))) => self.finish(false),
+            Poll::Pending => {}
         }
         polled
     }

@@ -1,7 +1,9 @@
 //! `registry history REPO:TAG`: the `docker history` table for an image in
 //! a running registry, read from its `/api/v1` (no pull, no layer bytes).
 
+use crate::failure::Failure;
 use crate::present::{ago, ellipsis, human_size, short_digest};
+use crate::remote;
 use clap::Args;
 use storage::inspect::{ImageDetail, PlatformImage};
 
@@ -23,19 +25,27 @@ pub struct HistoryArgs {
 /// `docker history` truncates CREATED BY at 45 characters.
 const TRUNC_CREATED_BY: usize = 45;
 
-pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
-    let url = format!(
-        "{}/api/v1/images/{}",
-        args.url.trim_end_matches('/'),
-        args.reference
-    );
-    let resp = reqwest::get(&url).await?;
-    let status = resp.status();
-    let body = resp.text().await?;
+pub async fn run(args: HistoryArgs) -> Result<(), Failure> {
+    let reference = &args.reference;
+    let (status, body) = remote::get(&args.url, &format!("/api/v1/images/{reference}")).await?;
     if !status.is_success() {
-        anyhow::bail!("{}: {status}: {body}", args.reference);
+        let (code, message) = remote::reason(status, &body);
+        return Err(match code.as_deref() {
+            Some("MANIFEST_UNKNOWN" | "NAME_UNKNOWN") => {
+                Failure::operational(format!("{reference}: no such image"))
+            }
+            Some("NAME_INVALID" | "TAG_INVALID" | "DIGEST_INVALID") => Failure::usage(format!(
+                "{reference}: not an image reference ({message}); use REPO:TAG or REPO@DIGEST"
+            )),
+            _ => Failure::operational(format!("{reference}: {message}")),
+        });
     }
-    let detail: ImageDetail = serde_json::from_str(&body)?;
+    let detail: ImageDetail = serde_json::from_str(&body).map_err(|e| {
+        Failure::operational(format!(
+            "{reference}: the registry at {} answered something that is not an image description ({e})",
+            args.url
+        ))
+    })?;
     let image = pick_platform(&detail, args.platform.as_deref())?;
     print!("{}", table(image, args.no_trunc));
     Ok(())
@@ -44,7 +54,7 @@ pub async fn run(args: HistoryArgs) -> anyhow::Result<()> {
 fn pick_platform<'a>(
     d: &'a ImageDetail,
     wanted: Option<&str>,
-) -> anyhow::Result<&'a PlatformImage> {
+) -> Result<&'a PlatformImage, Failure> {
     let matches =
         |i: &&PlatformImage, p: &str| i.platform == p || i.platform.starts_with(&format!("{p}/"));
     let found = match wanted {
@@ -57,11 +67,11 @@ fn pick_platform<'a>(
     };
     found.ok_or_else(|| {
         let have: Vec<&str> = d.images.iter().map(|i| i.platform.as_str()).collect();
-        anyhow::anyhow!(
-            "no image for platform {} (available: {})",
+        Failure::usage(format!(
+            "no image for platform {} (available: {}); choose one with --platform",
             wanted.unwrap_or("linux/amd64"),
             have.join(", ")
-        )
+        ))
     })
 }
 

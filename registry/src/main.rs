@@ -1,13 +1,15 @@
 //! `registry`: the container image registry binary.
 
 use clap::{Parser, Subcommand};
-use registry::config::{Config, LogFormat, ServeArgs};
-use registry::{check_cli, history_cli, server};
+use registry::config::{Config, ServeArgs};
+use registry::failure::Failure;
+use registry::{check_cli, config_cli, history_cli, logging, server};
+use std::process::ExitCode;
 
 #[derive(Parser)]
 #[command(
     name = "registry",
-    version,
+    version = registry::VERSION,
     about = "An OCI distribution / Docker Registry v2 server"
 )]
 struct Cli {
@@ -26,22 +28,29 @@ enum Command {
     /// the database and the blob store against each other (exit status 1 on
     /// any problem); --repair quarantines corrupt blobs.
     Check(check_cli::CheckArgs),
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(config_cli::ConfigCommand),
 }
 
-fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
+async fn run(command: Command) -> Result<(), Failure> {
+    match command {
+        Command::Serve(args) => {
+            let cfg = Config::load(&args)?;
+            // Dropped at the end of this arm: every queued line is written
+            // before the process exits.
+            let log = logging::init(cfg.log_format);
+            log.spawn_drop_reporter(std::time::Duration::from_secs(10));
+            server::serve(cfg).await
+        }
+        Command::History(args) => history_cli::run(args).await,
+        Command::Check(args) => check_cli::run(args).await,
+        Command::Config(c) => config_cli::run(c).await,
     }
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
+    // Usage errors: clap prints them and exits with status 2.
     let cli = Cli::parse();
     // Bare `registry` means `registry serve`, environment variables included.
     let command = match cli.command {
@@ -50,19 +59,18 @@ async fn main() -> anyhow::Result<()> {
             .command
             .expect("serve parsed"),
     };
-    match command {
-        Command::Serve(args) => {
-            let cfg = Config::load(&args)?;
-            init_logging(cfg.log_format);
-            server::serve(cfg).await
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
         }
-        Command::History(args) => history_cli::run(args).await,
-        Command::Check(args) => {
-            if check_cli::run(args).await? {
-                Ok(())
-            } else {
-                std::process::exit(1)
-            }
+    };
+    match runtime.block_on(run(command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {f}");
+            ExitCode::from(f.exit_code() as u8)
         }
     }
 }

@@ -47,6 +47,75 @@ pub fn parse(path: &str) -> Option<Route<'_>> {
     }
 }
 
+/// The route template of a request path (for logs and metrics: bounded
+/// values, never raw paths) and the repository it names, if any.
+pub fn template(path: &str) -> (&'static str, Option<&str>) {
+    if let Some(rest) = path.strip_prefix("/v2/") {
+        return match parse(rest) {
+            _ if rest.is_empty() => ("/v2/", None),
+            Some(Route::Catalog) => ("/v2/_catalog", None),
+            Some(Route::Manifest { name, .. }) => ("/v2/{name}/manifests/{reference}", Some(name)),
+            Some(Route::Blob { name, .. }) => ("/v2/{name}/blobs/{digest}", Some(name)),
+            Some(Route::UploadStart { name }) => ("/v2/{name}/blobs/uploads/", Some(name)),
+            Some(Route::Upload { name, .. }) => ("/v2/{name}/blobs/uploads/{uuid}", Some(name)),
+            Some(Route::Tags { name }) => ("/v2/{name}/tags/list", Some(name)),
+            Some(Route::Referrers { name, .. }) => ("/v2/{name}/referrers/{digest}", Some(name)),
+            None => ("/v2/{unknown}", None),
+        };
+    }
+    if let Some(rest) = path.strip_prefix("/api/v1/") {
+        if rest == "repositories" {
+            return ("/api/v1/repositories", None);
+        }
+        if let Some(name) = rest
+            .strip_prefix("repositories/")
+            .and_then(|r| r.strip_suffix("/tags"))
+        {
+            return ("/api/v1/repositories/{name}/tags", Some(name));
+        }
+        if let Some(reference) = rest.strip_prefix("images/") {
+            let name = reference.split(['@', ':']).next().filter(|n| !n.is_empty());
+            return ("/api/v1/images/{reference}", name);
+        }
+        if rest.starts_with("blobs/") {
+            return ("/api/v1/blobs/{digest}", None);
+        }
+        return ("/api/v1/{unknown}", None);
+    }
+    if let Some(rest) = path.strip_prefix("/ui/") {
+        if rest == "repos" || rest == "repos/" {
+            return ("/ui/repos", None);
+        }
+        if let Some(name) = rest.strip_prefix("repos/") {
+            return ("/ui/repos/{name}", Some(name));
+        }
+        if let Some(reference) = rest.strip_prefix("images/") {
+            let name = reference.split(['@', ':']).next().filter(|n| !n.is_empty());
+            return ("/ui/images/{reference}", name);
+        }
+        if rest.starts_with("blobs/") {
+            return ("/ui/blobs/{digest}", None);
+        }
+        return ("/ui/{unknown}", None);
+    }
+    let fixed = [
+        "/",
+        "/v2",
+        "/ui",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/token",
+        "/token/jwks.json",
+        "/login",
+        "/logout",
+    ];
+    match fixed.iter().find(|f| **f == path) {
+        Some(f) => (f, None),
+        None => ("{unknown}", None),
+    }
+}
+
 fn non_empty(s: &str) -> Option<&str> {
     (!s.is_empty()).then_some(s)
 }
@@ -106,5 +175,30 @@ mod tests {
         assert_eq!(parse("a/blobs/"), None);
         assert_eq!(parse("a/unknown/x"), None);
         assert_eq!(parse("/tags/list"), None);
+    }
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            template("/v2/a/b/blobs/sha256:00"),
+            ("/v2/{name}/blobs/{digest}", Some("a/b"))
+        );
+        assert_eq!(template("/v2/"), ("/v2/", None));
+        assert_eq!(template("/v2/_catalog"), ("/v2/_catalog", None));
+        assert_eq!(
+            template("/v2/x/blobs/uploads/123"),
+            ("/v2/{name}/blobs/uploads/{uuid}", Some("x"))
+        );
+        assert_eq!(template("/v2/nope"), ("/v2/{unknown}", None));
+        assert_eq!(
+            template("/api/v1/images/team/app:v1"),
+            ("/api/v1/images/{reference}", Some("team/app"))
+        );
+        assert_eq!(
+            template("/ui/repos/team/app"),
+            ("/ui/repos/{name}", Some("team/app"))
+        );
+        assert_eq!(template("/healthz"), ("/healthz", None));
+        assert_eq!(template("/etc/passwd"), ("{unknown}", None));
     }
 }

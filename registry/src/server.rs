@@ -4,13 +4,14 @@
 use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::conn::{self, ConnLimits};
-use axum::extract::{Request, State};
+use crate::failure::{listen_failure, Failure};
+use crate::preflight;
+use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use axum::Router;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use storage::Registry;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -32,7 +33,6 @@ pub fn router(registry: Registry) -> Router {
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
         ))
-        .layer(middleware::from_fn(log_request))
 }
 
 async fn ready(State(state): State<AppState>) -> Response {
@@ -40,22 +40,6 @@ async fn ready(State(state): State<AppState>) -> Response {
         Ok(()) => "ready".into_response(),
         Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     }
-}
-
-/// One structured line per request: what operators grep and tests count.
-async fn log_request(req: Request, next: Next) -> Response {
-    let method = req.method().clone();
-    let uri = req.uri().to_string();
-    let started = Instant::now();
-    let resp = next.run(req).await;
-    tracing::info!(
-        method = %method,
-        uri = %uri,
-        status = resp.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
-    resp
 }
 
 async fn shutdown_signal() {
@@ -136,7 +120,11 @@ fn spawn_upload_purger(registry: Registry, ttl: Duration) {
     });
 }
 
-pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+pub async fn serve(cfg: Config) -> Result<(), Failure> {
+    // The address first: a busy port is the commonest mistake, and says so
+    // before anything is touched.
+    let listener = preflight::listen(cfg.listen)?;
+    preflight::data_dir(&cfg.data_dir)?;
     let nofile = raise_nofile_limit();
     let max_connections = connection_cap(cfg.max_connections, nofile);
     if max_connections < cfg.max_connections {
@@ -147,20 +135,30 @@ pub async fn serve(cfg: Config) -> anyhow::Result<()> {
             "max_connections lowered to fit the open-files limit (raise `ulimit -n` / LimitNOFILE)"
         );
     }
-    let registry = Registry::open_local(&cfg.data_dir, cfg.policy()).await?;
+    let registry = Registry::open_local(&cfg.data_dir, cfg.policy())
+        .await
+        .map_err(|e| {
+            Failure::operational(format!(
+                "cannot open the registry in {}: {}",
+                cfg.data_dir.display(),
+                e.message
+            ))
+        })?;
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     spawn_memory_trim();
-    let listener = TcpListener::bind(cfg.listen).await?;
+    let listener = TcpListener::from_std(listener).map_err(|e| listen_failure(&cfg.listen, &e))?;
     tracing::info!(
-        listen = %listener.local_addr()?,
+        listen = %cfg.listen,
         data_dir = %cfg.data_dir.display(),
         max_connections,
         open_files_limit = nofile,
+        version = crate::VERSION,
         "registry listening"
     );
     let limits = ConnLimits {
         timeouts: cfg.timeouts(),
         max_connections,
+        trust_proxy: cfg.trust_proxy,
     };
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     conn::serve(listener, router(registry), limits, shutdown_signal(), grace).await;

@@ -39,6 +39,8 @@ pub struct LogRequest {
     /// Query parameters, percent-decoded, in order.
     pub query: Vec<(String, String)>,
     pub status: u16,
+    /// The request id (ours: `X-Request-Id`, taken from the client's).
+    pub request_id: Option<String>,
 }
 
 impl LogRequest {
@@ -388,15 +390,20 @@ impl Registry {
     pub fn log_barrier(&self) {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let mark = format!(
-            "{}-{}",
+            "e2e-barrier-{}-{}",
             std::process::id(),
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
-        self.client()
-            .get(&format!("/v2/?e2e-barrier={mark}"))
+        let client = self.client();
+        client
+            .send(
+                client
+                    .request(reqwest::Method::GET, "/v2/")
+                    .header("X-Request-Id", &mark),
+            )
             .expect_status(200);
-        self.wait_for_request(&format!("GET /v2/?e2e-barrier={mark}"), |r| {
-            r.path == "/v2/" && r.param("e2e-barrier") == Some(mark.as_str())
+        self.wait_for_request(&format!("GET /v2/ with request id {mark}"), |r| {
+            r.path == "/v2/" && r.request_id.as_deref() == Some(mark.as_str())
         });
     }
 
@@ -453,10 +460,20 @@ pub fn parse_log_line(line: &str) -> Option<LogRequest> {
         None
     };
     let method = lookup(&["method", "http.request.method"])?;
-    let uri = lookup(&["uri", "http.request.uri", "path"])?;
+    // Our access log has `path` and `query` (values of unknown keys
+    // redacted); distribution's has the whole `uri`.
+    let raw_uri = match lookup(&["uri", "http.request.uri"]) {
+        Some(uri) => uri.as_str()?.to_string(),
+        None => {
+            let path = lookup(&["path"])?.as_str()?.to_string();
+            match lookup(&["query"]).as_ref().and_then(|q| q.as_str()) {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            }
+        }
+    };
     let status = lookup(&["status", "http.response.status"])?;
     let method = method.as_str()?.to_string();
-    let raw_uri = uri.as_str()?.to_string();
     let status = match status {
         serde_json::Value::Number(n) => u16::try_from(n.as_u64()?).ok()?,
         serde_json::Value::String(s) => s.split_whitespace().next()?.parse().ok()?,
@@ -480,7 +497,9 @@ pub fn parse_log_line(line: &str) -> Option<LogRequest> {
             (percent_decode(k), percent_decode(v))
         })
         .collect();
+    let request_id = lookup(&["request_id"]).and_then(|v| v.as_str().map(str::to_string));
     Some(LogRequest {
+        request_id,
         method,
         path: percent_decode(path),
         raw_uri,
@@ -541,6 +560,15 @@ mod tests {
         assert_eq!(r.method, "POST");
         assert_eq!(r.path, "/v2/a/b/blobs/uploads/");
         assert_eq!(r.param("mount"), Some("sha256:ab"));
+        assert_eq!(r.param("from"), Some("a/c"));
+        assert_eq!(r.status, 201);
+    }
+
+    #[test]
+    fn parses_our_access_line() {
+        let line = r#"{"timestamp":"x","level":"INFO","message":"request","client":"127.0.0.1:4000","method":"POST","route":"/v2/{name}/blobs/uploads/","path":"/v2/a/b/blobs/uploads/","query":"mount=sha256%3Aab&from=a%2Fc","status":201,"target":"access"}"#;
+        let r = parse_log_line(line).expect("parsed");
+        assert_eq!(r.path, "/v2/a/b/blobs/uploads/");
         assert_eq!(r.param("from"), Some("a/c"));
         assert_eq!(r.status, 201);
     }

@@ -1,0 +1,196 @@
+//! The access log: one line per request, written when its response has been
+//! sent (or abandoned), with what an operator greps for: who (client
+//! address, first trusted `X-Forwarded-For` hop, user agent, user), which
+//! request (request id, method, route template, repository, path, query with
+//! values of unknown keys redacted), and how it went (status, OCI error
+//! code, bytes in and out, duration, whether the response was sent whole).
+
+use axum::http::{HeaderMap, HeaderValue, Method};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The OCI error code of a response, set by the error mapping.
+#[derive(Debug, Clone, Copy)]
+pub struct OciCode(pub &'static str);
+
+/// The authenticated user of a request, set by authentication.
+#[derive(Debug, Clone)]
+pub struct User(pub String);
+
+/// Query parameters of our API that carry no secret: logged as they are.
+/// Anything else (a signature, a token someone put in a URL) is redacted.
+const PLAIN_PARAMS: [&str; 10] = [
+    "digest",
+    "mount",
+    "from",
+    "n",
+    "last",
+    "artifactType",
+    "q",
+    "platform",
+    "service",
+    "scope",
+];
+
+/// `query` with the value of every parameter not in [`PLAIN_PARAMS`]
+/// replaced by `REDACTED`.
+pub fn redact_query(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, _)) if !PLAIN_PARAMS.contains(&k) => format!("{k}=REDACTED"),
+            None if !PLAIN_PARAMS.contains(&kv) => format!("{kv}=REDACTED"),
+            _ => kv.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// Request ids: a random prefix per process and a counter, unique across
+/// restarts and cheap (no system call per request).
+static ID_PREFIX: LazyLock<String> = LazyLock::new(|| {
+    let u = uuid::Uuid::new_v4();
+    u.simple().to_string()[..8].to_owned()
+});
+static ID_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// The client's `X-Request-Id` when it is a sane token, else a new one.
+pub fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let theirs = headers.get(REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty()
+            && b.len() <= 128
+            && b.iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+    });
+    match theirs {
+        Some(v) => v.clone(),
+        None => {
+            let n = ID_COUNTER.fetch_add(1, Ordering::Relaxed);
+            HeaderValue::from_str(&format!("{}-{n:x}", *ID_PREFIX)).expect("ascii id")
+        }
+    }
+}
+
+/// Everything known about a request until its line is written.
+pub struct AccessRecord {
+    pub started: Instant,
+    pub client: SocketAddr,
+    pub forwarded_for: Option<String>,
+    pub request_id: HeaderValue,
+    pub method: Method,
+    pub route: &'static str,
+    pub repository: Option<String>,
+    pub path: String,
+    pub query: Option<String>,
+    pub user_agent: Option<String>,
+    pub user: Option<String>,
+    pub status: u16,
+    pub error: Option<&'static str>,
+    /// Request body bytes, counted as the handler reads them.
+    pub bytes_in: Arc<AtomicU64>,
+    pub bytes_out: u64,
+}
+
+impl AccessRecord {
+    pub fn new(
+        client: SocketAddr,
+        trust_proxy: bool,
+        method: &Method,
+        uri: &axum::http::Uri,
+        headers: &HeaderMap,
+        request_id: HeaderValue,
+    ) -> AccessRecord {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let forwarded_for = trust_proxy
+            .then(|| header("x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.split(',').next().map(|h| h.trim().to_owned()))
+            .filter(|h| !h.is_empty());
+        let path = uri.path().to_owned();
+        let (route, repository) = crate::routes::template(&path);
+        AccessRecord {
+            started: Instant::now(),
+            client,
+            forwarded_for,
+            request_id,
+            method: method.clone(),
+            route,
+            repository: repository.map(str::to_owned),
+            query: uri.query().map(redact_query).filter(|q| !q.is_empty()),
+            path,
+            user_agent: header("user-agent"),
+            user: None,
+            status: 0,
+            error: None,
+            bytes_in: Arc::default(),
+            bytes_out: 0,
+        }
+    }
+
+    /// Write the line. `complete`: the response body was sent whole.
+    pub fn emit(&self, complete: bool) {
+        let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
+        tracing::info!(
+            target: "access",
+            client = %self.client,
+            forwarded_for = self.forwarded_for.as_deref(),
+            request_id = self.request_id.to_str().unwrap_or_default(),
+            method = %self.method,
+            route = self.route,
+            repository = self.repository.as_deref(),
+            path = %self.path,
+            query = self.query.as_deref(),
+            status = self.status,
+            error = self.error,
+            bytes_in = self.bytes_in.load(Ordering::Relaxed),
+            bytes_out = self.bytes_out,
+            duration_ms,
+            user_agent = self.user_agent.as_deref(),
+            user = self.user.as_deref(),
+            complete,
+            "request"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_keep_api_parameters_and_redact_the_rest() {
+        assert_eq!(
+            redact_query("mount=sha256%3Aab&from=a%2Fb"),
+            "mount=sha256%3Aab&from=a%2Fb"
+        );
+        assert_eq!(
+            redact_query("digest=sha256:1&X-Amz-Signature=abc&token"),
+            "digest=sha256:1&X-Amz-Signature=REDACTED&token=REDACTED"
+        );
+        assert_eq!(redact_query("password=hunter2"), "password=REDACTED");
+        assert_eq!(redact_query(""), "");
+    }
+
+    #[test]
+    fn request_ids_are_the_clients_when_sane() {
+        let mut h = HeaderMap::new();
+        let a = request_id(&h);
+        let b = request_id(&h);
+        assert_ne!(a, b);
+        h.insert(REQUEST_ID, HeaderValue::from_static("abc-123_x.y"));
+        assert_eq!(request_id(&h), "abc-123_x.y");
+        h.insert(REQUEST_ID, HeaderValue::from_static("bad id"));
+        assert_ne!(request_id(&h), "bad id");
+    }
+}
