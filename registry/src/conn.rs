@@ -177,8 +177,14 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
             record.status = resp.status().as_u16();
             record.error = resp.extensions().get::<access::OciCode>().map(|c| c.0);
             record.user = resp.extensions().get::<access::User>().map(|u| u.0.clone());
+            let expected = resp
+                .headers()
+                .get(axum::http::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
             Ok(resp.map(|body| ResponseBody {
                 inner: body,
+                expected,
                 done: Some((response_guard, record)),
             }))
         })
@@ -229,6 +235,9 @@ impl HttpBody for RequestBody {
 /// access-log line and tells the connection's watch.
 pub struct ResponseBody {
     inner: Body,
+    /// `Content-Length`: hyper stops reading a body once it has that many
+    /// bytes, without waiting for its end.
+    expected: Option<u64>,
     done: Option<(Guard, AccessRecord)>,
 }
 
@@ -244,7 +253,8 @@ impl ResponseBody {
 impl Drop for ResponseBody {
     fn drop(&mut self) {
         // hyper drops a body of known length once it has all of it.
-        let complete = self.inner.is_end_stream();
+        let sent = self.done.as_ref().map(|(_, r)| r.bytes_out);
+        let complete = self.inner.is_end_stream() || (sent.is_some() && sent == self.expected);
         self.finish(complete);
     }
 }

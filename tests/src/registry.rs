@@ -204,8 +204,12 @@ impl Registry {
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .arg("--log-format")
-            .arg("json")
+            .args(
+                (!self.extra_args.iter().any(|a| a == "--log-format"))
+                    .then_some(["--log-format", "json"])
+                    .into_iter()
+                    .flatten(),
+            )
             .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("clone log handle"))
