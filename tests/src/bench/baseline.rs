@@ -125,6 +125,12 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(file: &Path, work: &Path) -> Result<Option<Nginx>> {
+        Self::start_with(file, work, false)
+    }
+
+    /// nginx, with its access log written to `work/access.log` when
+    /// `access_log` (its default format, one write per request).
+    pub fn start_with(file: &Path, work: &Path, access_log: bool) -> Result<Option<Nginx>> {
         let Some(bin) = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -136,7 +142,7 @@ impl Nginx {
         // it; nginx then exits, and another port is tried.
         for _attempt in 0..5 {
             let port = free_port()?;
-            let mut child = Self::spawn(bin, file, work, port)?;
+            let mut child = Self::spawn(bin, file, work, port, access_log)?;
             let addr: SocketAddr = format!("127.0.0.1:{port}").parse()?;
             let deadline = Instant::now() + Duration::from_secs(10);
             loop {
@@ -168,13 +174,18 @@ impl Nginx {
         )
     }
 
-    fn spawn(bin: &str, file: &Path, work: &Path, port: u16) -> Result<Child> {
+    fn spawn(bin: &str, file: &Path, work: &Path, port: u16, access_log: bool) -> Result<Child> {
         let dir = file.parent().context("file has a directory")?;
         let w = work.display();
+        let log = if access_log {
+            format!("{w}/access.log")
+        } else {
+            "off".to_string()
+        };
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {w}/nginx.pid;\nerror_log {w}/error.log;\n\
              events {{ worker_connections 64; }}\n\
-             http {{\n  access_log off;\n  sendfile on;\n  tcp_nopush on;\n\
+             http {{\n  access_log {log};\n  sendfile on;\n  tcp_nopush on;\n\
              client_body_temp_path {w}/body;\n  proxy_temp_path {w}/proxy;\n\
              fastcgi_temp_path {w}/fastcgi;\n  uwsgi_temp_path {w}/uwsgi;\n\
              scgi_temp_path {w}/scgi;\n  types {{ }}\n  default_type application/octet-stream;\n\

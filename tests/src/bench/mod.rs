@@ -13,6 +13,7 @@ pub mod servers;
 mod verdicts;
 mod work_blobs;
 mod work_listing;
+pub mod work_logging;
 mod work_small;
 mod work_ui;
 
@@ -86,7 +87,7 @@ impl Sizes {
 
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
-    "push", "pull", "range", "reads", "small", "tags", "catalog", "ui", "huge",
+    "push", "pull", "range", "reads", "logging", "small", "tags", "catalog", "ui", "huge",
 ];
 
 pub struct Options {
@@ -126,6 +127,8 @@ pub struct Bench {
     pub report: Report,
     pub subjects: Vec<Subject>,
     pub work: PathBuf,
+    /// Our binary, for workloads that start more instances of it.
+    pub ours_bin: Option<PathBuf>,
     digests: HashMap<(u64, u64), String>,
 }
 
@@ -184,6 +187,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
         report: Report::default(),
         subjects,
         work: work.clone(),
+        ours_bin: opts.ours_bin.clone(),
         digests: HashMap::new(),
     };
     let started = Instant::now();
@@ -209,6 +213,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "range" => work_blobs::range(&mut bench, i).await,
                 "huge" => work_blobs::huge(&mut bench, i).await,
                 "reads" => work_small::reads(&mut bench, i).await,
+                "logging" => work_logging::logging(&mut bench, i).await,
                 "small" => work_small::small_pushes(&mut bench, i).await,
                 "tags" => work_listing::tags(&mut bench, i).await,
                 "catalog" => work_listing::catalog(&mut bench, i).await,

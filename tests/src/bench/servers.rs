@@ -104,6 +104,16 @@ pub fn reset_peak(pid: u32) -> Result<()> {
 impl Server {
     /// Our registry binary, default backend (local disk + SQLite).
     pub fn start_ours(bin: &Path, root: &Path) -> Result<Server> {
+        Self::start_ours_with(bin, root, "ours", &[])
+    }
+
+    /// [`Server::start_ours`] named `name`, with extra environment.
+    pub fn start_ours_with(
+        bin: &Path,
+        root: &Path,
+        name: &str,
+        env: &[(&str, &str)],
+    ) -> Result<Server> {
         let data_dir = root.join("data");
         on_free_port(|port| {
             let mut cmd = Command::new(bin);
@@ -112,12 +122,13 @@ impl Server {
                 .arg(&data_dir)
                 .args(["--log-format", "json"]);
             for (k, _) in std::env::vars() {
-                if k.starts_with("REGISTRY_") {
+                if k.starts_with("REGISTRY_") || k == "RUST_LOG" {
                     cmd.env_remove(k);
                 }
             }
+            cmd.envs(env.iter().copied());
             Self::spawn(
-                "ours",
+                name,
                 cmd,
                 port,
                 data_dir.clone(),

@@ -2,6 +2,7 @@
 
 use super::report::{fmt_num, fmt_ratio, Report, Verdict};
 use super::work_blobs::PULL_IN_TURN;
+use super::work_logging::{LOG_OFF, LOG_ON, NGINX_LOG_ON};
 
 fn rows<'a>(r: &'a Report, has: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
     r.rows
@@ -21,8 +22,35 @@ fn ratio_at_least(r: &Report, out: &mut Vec<Verdict>, has: &[&str], min: f64) {
     }
 }
 
+/// `ours` of the row starting with `prefix`.
+fn ours_of(r: &Report, prefix: &str) -> Option<f64> {
+    let row = r.rows.iter().find(|row| row.label.starts_with(prefix))?;
+    r.get(&row.label, "ours")
+}
+
+fn logging(r: &Report, v: &mut Vec<Verdict>) {
+    let (Some(on), Some(off), Some(nginx)) = (
+        ours_of(r, LOG_ON),
+        ours_of(r, LOG_OFF),
+        ours_of(r, NGINX_LOG_ON),
+    ) else {
+        return;
+    };
+    v.push(Verdict {
+        target: "manifest GET by tag with the access log on: ≥ 0.9 of log off".into(),
+        measured: format!("{} ({} vs {} req/s)", fmt_ratio(on / off), fmt_num(on), fmt_num(off)),
+        met: Some(on >= 0.9 * off),
+    });
+    v.push(Verdict {
+        target: "manifest GET by tag with the access log on: ≥ 0.85 of nginx with its access log on".into(),
+        measured: format!("{} ({} vs {} req/s)", fmt_ratio(on / nginx), fmt_num(on), fmt_num(nginx)),
+        met: Some(on >= 0.85 * nginx),
+    });
+}
+
 pub fn verdicts(r: &Report) -> Vec<Verdict> {
     let mut v = Vec::new();
+    logging(r, &mut v);
     let sha = r
         .limits
         .iter()

@@ -11,7 +11,7 @@ use anyhow::Result;
 use hyper::Method;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const READS: &str = "bench/reads";
+pub const READS: &str = "bench/reads";
 const SMALL: usize = 4096;
 
 /// The image the read workloads fetch (also the mount source of the
