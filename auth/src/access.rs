@@ -201,7 +201,7 @@ impl Rule {
 
     fn names_user(&self, u: &User) -> bool {
         self.authenticated
-            || self.users.iter().any(|n| *n == u.name)
+            || self.users.contains(&u.name)
             || self.groups.iter().any(|g| u.groups.contains(g))
     }
 
@@ -336,21 +336,21 @@ impl Policy {
                 return;
             }
         }
-        match id {
-            Identity::Robot(r) => {
-                for s in &r.scopes {
-                    let a = s.allows(repo);
-                    if !a.is_empty() && visit(a, &|| Reason::RobotScope(s.to_string())) {
-                        return;
-                    }
-                }
-            }
-            Identity::User(u) if self.user_namespaces && in_namespace(&u.name, repo) => {
-                if visit(Actions::ALL, &|| Reason::Namespace(u.name.clone())) {
+        if let Identity::Robot(r) = id {
+            for s in &r.scopes {
+                let a = s.allows(repo);
+                if !a.is_empty() && visit(a, &|| Reason::RobotScope(s.to_string())) {
                     return;
                 }
             }
-            _ => {}
+        }
+        if let Identity::User(u) = id {
+            if self.user_namespaces
+                && in_namespace(&u.name, repo)
+                && visit(Actions::ALL, &|| Reason::Namespace(u.name.clone()))
+            {
+                return;
+            }
         }
         for r in &self.rules {
             if r.names(id) && r.covers(repo) && visit(r.actions, &|| Reason::Rule(r.label.clone()))

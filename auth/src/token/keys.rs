@@ -20,7 +20,9 @@ use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey};
 use p256::elliptic_curve::sec1::ToSec1Point;
 use p256::elliptic_curve::Generate;
-use p256::pkcs8::{DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding};
+use p256::pkcs8::{
+    DecodePrivateKey, DecodePublicKey, EncodePrivateKey, EncodePublicKey, LineEnding,
+};
 use rsa::traits::PublicKeyParts;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -175,7 +177,7 @@ impl SigningKey {
         Self::from_secret(p256::SecretKey::generate())
     }
 
-    fn from_secret(secret: p256::SecretKey) -> SigningKey {
+    pub(crate) fn from_secret(secret: p256::SecretKey) -> SigningKey {
         let der = secret.to_pkcs8_der().expect("P-256 PKCS#8 encoding");
         SigningKey {
             encoding: EncodingKey::from_ec_der(der.as_bytes()),
@@ -223,7 +225,9 @@ impl SigningKey {
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let name = path.file_name().ok_or_else(|| KeyError::io(path, "no file name"))?;
+        let name = path
+            .file_name()
+            .ok_or_else(|| KeyError::io(path, "no file name"))?;
         let tmp = dir.join(format!(
             ".{}.tmp-{}",
             name.to_string_lossy(),

@@ -14,12 +14,12 @@
 
 use super::keys::{KeyError, SigningKey, VerifyingKey};
 use data_encoding::BASE64URL_NOPAD;
-use x509_cert::der::{Decode, Encode};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
+use x509_cert::der::{Decode, Encode};
 
 #[derive(Debug, Clone)]
 pub struct KeySet {
@@ -124,7 +124,9 @@ pub fn parse_pem_bundle(bytes: &[u8]) -> Result<Vec<VerifyingKey>, KeyError> {
             "CERTIFICATE" => {
                 let cert = x509_cert::Certificate::from_der(block.contents())
                     .map_err(|e| KeyError::Invalid(format!("PEM block {n}: certificate: {e}")))?;
-                cert.tbs_certificate().subject_public_key_info().to_der()
+                cert.tbs_certificate()
+                    .subject_public_key_info()
+                    .to_der()
                     .map_err(|e| KeyError::Invalid(format!("PEM block {n}: certificate: {e}")))?
             }
             tag if tag.contains("PRIVATE") => {

@@ -112,8 +112,11 @@ struct Incoming {
 fn numeric_date<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     let n: Option<serde_json::Number> = Option::deserialize(d)?;
     Ok(n.and_then(|n| {
-        n.as_u64()
-            .or_else(|| n.as_f64().filter(|f| f.is_finite()).map(|f| f.max(0.0) as u64))
+        n.as_u64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.is_finite())
+                .map(|f| f.max(0.0) as u64)
+        })
     }))
 }
 
@@ -183,7 +186,10 @@ impl Verifier {
     /// Verifies a refresh token (the `refresh_token` of an OAuth2 request).
     pub fn verify_refresh(&self, token: &str, now: u64) -> Result<RefreshToken, TokenError> {
         let (_, c) = self.check(token, now, Kind::Refresh)?;
-        let subject = c.sub.filter(|s| !s.is_empty()).ok_or(TokenError::MissingClaim("sub"))?;
+        let subject = c
+            .sub
+            .filter(|s| !s.is_empty())
+            .ok_or(TokenError::MissingClaim("sub"))?;
         Ok(RefreshToken {
             subject,
             issued_at: c.iat.ok_or(TokenError::MissingClaim("iat"))?,
@@ -202,7 +208,8 @@ impl Verifier {
             return Err(TokenError::TooLong);
         }
         let mut parts = token.split('.');
-        let (Some(h), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(_), Some(_), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(TokenError::Malformed("expected three dot-separated parts"));
         };
@@ -271,7 +278,7 @@ impl Verifier {
         }
         let aud_ok = match &c.aud {
             Some(Audience::One(a)) => *a == self.audience,
-            Some(Audience::Many(v)) => v.iter().any(|a| *a == self.audience),
+            Some(Audience::Many(v)) => v.contains(&self.audience),
             None => false,
         };
         if !aud_ok {
