@@ -28,8 +28,11 @@
 //!
 //! # Caching
 //!
-//! Verifying an ES256 signature costs tens of microseconds; the server
-//! caches a verified token's claims by [`token_hash`] until it expires.
+//! With the pure-Rust backend an ES256 signature costs about 0.27 ms to make
+//! and 0.28 ms to check (`cargo run --release -p auth --example auth_bench`
+//! on the 2-core dev machine), against 0.4 µs for [`token_hash`] and 50 ns
+//! for a cached [`VerifiedToken::allows`]: the server verifies a token once
+//! and caches its claims by [`token_hash`] until it expires.
 
 mod issue;
 mod keys;
