@@ -140,6 +140,64 @@ impl AccessRecord {
 
     /// Write the line. `complete`: the response body was sent whole.
     pub fn emit(&self, complete: bool) {
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+            return;
+        }
+        match crate::logging::direct() {
+            Some((sink, format)) => {
+                sink.append(&self.line(*format == crate::config::LogFormat::Json, complete))
+            }
+            None => self.emit_traced(complete),
+        }
+    }
+
+    /// The line, formatted by hand (see `access_line`).
+    fn line(&self, json: bool, complete: bool) -> Vec<u8> {
+        use crate::access_line::{LineBuilder, Value};
+        let mut b = LineBuilder::new(json, "access", "request");
+        let client = self.client.to_string();
+        b.field("client", Value::Str(&client));
+        if let Some(f) = &self.forwarded_for {
+            b.field("forwarded_for", Value::Str(f));
+        }
+        b.field(
+            "request_id",
+            Value::Str(self.request_id.to_str().unwrap_or_default()),
+        )
+        .field("method", Value::Str(self.method.as_str()))
+        .field("route", Value::Str(self.route));
+        if let Some(r) = &self.repository {
+            b.field("repository", Value::Str(r));
+        }
+        b.field("path", Value::Str(&self.path));
+        if let Some(q) = &self.query {
+            b.field("query", Value::Str(q));
+        }
+        b.field("status", Value::Num(self.status.into()));
+        if let Some(e) = self.error {
+            b.field("error", Value::Str(e));
+        }
+        b.field(
+            "bytes_in",
+            Value::Num(self.bytes_in.load(Ordering::Relaxed)),
+        )
+        .field("bytes_out", Value::Num(self.bytes_out))
+        .field(
+            "duration_ms",
+            Value::Millis(self.started.elapsed().as_micros() as u64),
+        );
+        if let Some(ua) = &self.user_agent {
+            b.field("user_agent", Value::Str(ua));
+        }
+        if let Some(u) = &self.user {
+            b.field("user", Value::Str(u));
+        }
+        b.field("complete", Value::Bool(complete));
+        b.finish()
+    }
+
+    /// The line through tracing (a terminal, or no direct sink installed).
+    fn emit_traced(&self, complete: bool) {
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             target: "access",

@@ -2,6 +2,7 @@
 //! and the pure parsers the fuzz targets drive.
 
 pub mod access;
+mod access_line;
 pub mod api;
 pub mod check_cli;
 pub mod config;

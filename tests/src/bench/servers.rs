@@ -127,13 +127,7 @@ impl Server {
                 }
             }
             cmd.envs(env.iter().copied());
-            Self::spawn(
-                name,
-                cmd,
-                port,
-                data_dir.clone(),
-                root.join("registry.log"),
-            )
+            Self::spawn(name, cmd, port, data_dir.clone(), root.join("registry.log"))
         })
     }
 

@@ -38,12 +38,24 @@ fn logging(r: &Report, v: &mut Vec<Verdict>) {
     };
     v.push(Verdict {
         target: "manifest GET by tag with the access log on: ≥ 0.9 of log off".into(),
-        measured: format!("{} ({} vs {} req/s)", fmt_ratio(on / off), fmt_num(on), fmt_num(off)),
+        measured: format!(
+            "{} ({} vs {} req/s)",
+            fmt_ratio(on / off),
+            fmt_num(on),
+            fmt_num(off)
+        ),
         met: Some(on >= 0.9 * off),
     });
     v.push(Verdict {
-        target: "manifest GET by tag with the access log on: ≥ 0.85 of nginx with its access log on".into(),
-        measured: format!("{} ({} vs {} req/s)", fmt_ratio(on / nginx), fmt_num(on), fmt_num(nginx)),
+        target:
+            "manifest GET by tag with the access log on: ≥ 0.85 of nginx with its access log on"
+                .into(),
+        measured: format!(
+            "{} ({} vs {} req/s)",
+            fmt_ratio(on / nginx),
+            fmt_num(on),
+            fmt_num(nginx)
+        ),
         met: Some(on >= 0.85 * nginx),
     });
 }
