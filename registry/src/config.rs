@@ -17,6 +17,64 @@ pub enum LogFormat {
     Json,
 }
 
+/// Whether requests must authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// Anyone who reaches the registry may do anything.
+    None,
+    /// Docker token authentication and the `[access]` rules.
+    Token,
+}
+
+/// `[token]`: the token server (or the external one whose tokens we take).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenConfig {
+    /// `service` of the challenge and `aud` of tokens.
+    pub service: String,
+    /// `iss` of the tokens we sign.
+    pub issuer: String,
+    /// Lifetime of access tokens.
+    pub ttl_secs: u64,
+    /// Lifetime of refresh tokens (`docker login`'s identity token).
+    pub refresh_ttl_secs: u64,
+    /// PEM of the signing key [default: <data_dir>/token-signing.pem,
+    /// generated on first start with mode 0600].
+    pub signing_key: Option<PathBuf>,
+    /// Retired public keys (PEM or JWKS files) whose tokens still verify
+    /// during a rotation.
+    pub verify_keys: Vec<PathBuf>,
+    /// Take tokens of another token server instead of issuing our own.
+    pub external: Option<ExternalIssuer>,
+}
+
+impl Default for TokenConfig {
+    fn default() -> Self {
+        TokenConfig {
+            service: "registry".into(),
+            issuer: "registry".into(),
+            ttl_secs: 300,
+            refresh_ttl_secs: 90 * 24 * 3600,
+            signing_key: None,
+            verify_keys: Vec::new(),
+            external: None,
+        }
+    }
+}
+
+/// `[token.external]`: the CNCF registry's `auth.token` mode.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalIssuer {
+    /// Where clients get tokens (the challenge's realm).
+    pub realm: String,
+    /// The `iss` its tokens carry.
+    pub issuer: String,
+    /// Its public keys: a PEM bundle (certificates or keys) or a JWKS file.
+    pub keys: PathBuf,
+}
+
 /// The resolved configuration of `registry serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +111,20 @@ pub struct Config {
     /// The registry is behind a proxy it trusts: log the first
     /// `X-Forwarded-For` hop of each request.
     pub trust_proxy: bool,
+    /// Authentication. Unset: off, and only a loopback address may be
+    /// served; `"none"` says so on purpose; `"token"` turns it on.
+    pub auth: Option<AuthMode>,
+    /// The URL clients reach the registry at (`https://registry.example.com`):
+    /// the token realm is its `/token` [default: from each request's Host].
+    pub external_url: Option<String>,
+    pub token: TokenConfig,
+    pub access: auth::AccessConfig,
+    /// TLS certificate chain and key (PEM); both or neither. Reloaded on
+    /// SIGHUP.
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// How long a web sign-in lasts.
+    pub session_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -72,6 +144,13 @@ impl Default for Config {
             max_connections: 4096,
             db_busy_timeout_ms: 10_000,
             trust_proxy: false,
+            auth: None,
+            external_url: None,
+            token: TokenConfig::default(),
+            access: auth::AccessConfig::default(),
+            tls_cert: None,
+            tls_key: None,
+            session_ttl_secs: 12 * 3600,
         }
     }
 }
@@ -124,6 +203,18 @@ pub struct ServeArgs {
     /// Log the first X-Forwarded-For hop (behind a trusted proxy) [default: false].
     #[arg(long, env = "REGISTRY_TRUST_PROXY")]
     pub trust_proxy: Option<bool>,
+    /// Authentication: token or none [default: none, and loopback only].
+    #[arg(long, env = "REGISTRY_AUTH")]
+    pub auth: Option<AuthMode>,
+    /// The URL clients reach the registry at (token realm) [default: from Host].
+    #[arg(long, env = "REGISTRY_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// TLS certificate chain (PEM).
+    #[arg(long, env = "REGISTRY_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, env = "REGISTRY_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -169,6 +260,18 @@ impl Config {
             db_busy_timeout_ms,
             trust_proxy
         );
+        if args.auth.is_some() {
+            cfg.auth = args.auth;
+        }
+        if args.external_url.is_some() {
+            cfg.external_url = args.external_url.clone();
+        }
+        if args.tls_cert.is_some() {
+            cfg.tls_cert = args.tls_cert.clone();
+        }
+        if args.tls_key.is_some() {
+            cfg.tls_key = args.tls_key.clone();
+        }
         cfg.validate()?;
         if args.max_blob_bytes.is_some() {
             cfg.max_blob_bytes = args.max_blob_bytes;
@@ -177,6 +280,22 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), Failure> {
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(Failure::usage(
+                "invalid configuration: tls_cert and tls_key go together",
+            ));
+        }
+        // Safe by default: an open registry only where nobody else reaches.
+        if self.auth.is_none() && !self.listen.ip().is_loopback() {
+            return Err(Failure::usage(format!(
+                "refusing to serve on {} without authentication: anyone who reaches it could push, \
+                 overwrite and delete. Set auth = \"token\" (see the README), or auth = \"none\" \
+                 to serve openly on purpose",
+                self.listen
+            )));
+        }
+        auth::Policy::from_config(&self.access)
+            .map_err(|e| Failure::usage(format!("invalid [access] configuration: {e}")))?;
         let positive = [
             ("header_timeout_secs", self.header_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),

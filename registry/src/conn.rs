@@ -37,12 +37,20 @@ pub struct ConnLimits {
     pub trust_proxy: bool,
 }
 
+/// How a connection's bytes are carried.
+#[derive(Clone)]
+pub enum Transport {
+    Plain,
+    Tls(crate::tls::Tls),
+}
+
 /// Serve `router` on `listener` until `shutdown` resolves, then stop
 /// accepting and give open connections `grace` to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnLimits,
+    transport: Transport,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
 ) {
@@ -91,20 +99,52 @@ pub async fn serve(
         };
         let _ = tcp.set_nodelay(true);
         let watch = ConnWatch::new(limits.timeouts);
-        let io = TokioIo::new(TimedIo::new(SendfileStream::new(tcp), watch.clone()));
         let service = ConnService {
             router: router.clone(),
-            watch,
+            watch: watch.clone(),
             addr,
             trust_proxy: limits.trust_proxy,
         };
-        let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
-        tokio::spawn(async move {
-            let _permit = permit;
-            if let Err(e) = conn.await {
-                tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+        match &transport {
+            Transport::Plain => {
+                let io = TokioIo::new(TimedIo::new(SendfileStream::new(tcp), watch));
+                let conn = graceful.watch(builder.serve_connection(io, service).into_owned());
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    if let Err(e) = conn.await {
+                        tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+                    }
+                });
             }
-        });
+            Transport::Tls(tls) => {
+                let acceptor = tls.acceptor();
+                let builder = builder.clone();
+                let watcher = graceful.watcher();
+                let handshake_timeout = limits.timeouts.header;
+                tokio::spawn(async move {
+                    let _permit = permit;
+                    // The handshake is part of the head: a client that stalls
+                    // in it is cut off like one that stalls in its headers.
+                    let tls =
+                        match tokio::time::timeout(handshake_timeout, acceptor.accept(tcp)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(client = %addr, error = %e, "TLS handshake failed");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(client = %addr, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let io = TokioIo::new(TimedIo::new(tls, watch));
+                    let conn = watcher.watch(builder.serve_connection(io, service).into_owned());
+                    if let Err(e) = conn.await {
+                        tracing::debug!(client = %addr, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
     }
     drop(listener);
     tracing::info!(

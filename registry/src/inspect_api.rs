@@ -4,10 +4,11 @@
 use crate::error::{ApiError, ApiResult};
 use crate::paging::{self, parse_query, Page};
 use crate::present::split_reference;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::net::SocketAddr;
 use storage::{ErrorCode, Registry};
 
 use crate::api::AppState;
@@ -17,11 +18,89 @@ pub fn fetch(page: &Page) -> i64 {
     page.fetch().unwrap_or(i64::MAX)
 }
 
-pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
-    match route(&state.registry, req.uri()).await {
+/// Which repositories the caller may read (pull).
+pub type Readable<'a> = &'a (dyn Fn(&str) -> bool + Send + Sync);
+
+/// A repository the caller may not read is answered as if it did not
+/// exist: its name must not leak.
+fn readable_or_unknown(name: &str, readable: Readable<'_>) -> Result<(), ApiError> {
+    if readable(name) {
+        Ok(())
+    } else {
+        Err(ApiError(storage::Error::name_unknown(name)))
+    }
+}
+
+pub async fn dispatch(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let caller = match state.gate.api_caller(req.headers(), client.ip()).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let readable = |r: &str| state.gate.allows(&caller, r, auth::Action::Pull);
+    let mut resp = match route(&state.registry, req.uri(), &readable).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    };
+    if let Some(u) = caller.user() {
+        resp.extensions_mut().insert(crate::access::User(u));
     }
+    resp
+}
+
+/// A page of repository summaries the caller may read: filled from as
+/// many database pages as that takes.
+pub async fn repos_page(
+    reg: &Registry,
+    filter: Option<&str>,
+    page: &Page,
+    readable: Readable<'_>,
+) -> Result<(Vec<storage::metadata::RepoSummary>, Option<String>), ApiError> {
+    let want = fetch(page);
+    let mut out = Vec::new();
+    let mut last = page.last.clone();
+    loop {
+        let batch = reg
+            .repository_summaries(filter, last.as_deref(), want.max(100))
+            .await?;
+        let done = (batch.len() as i64) < want.max(100);
+        last = batch.last().map(|r| r.name.clone());
+        out.extend(batch.into_iter().filter(|r| readable(&r.name)));
+        if done || out.len() as i64 >= want {
+            break;
+        }
+    }
+    out.truncate(want as usize);
+    Ok(page.split(out, |r| r.name.clone()))
+}
+
+/// A page of a readable repository's tags.
+pub async fn tags_page(
+    reg: &Registry,
+    name: &str,
+    page: &Page,
+    readable: Readable<'_>,
+) -> Result<(Vec<storage::inspect::TagSummary>, Option<String>), ApiError> {
+    readable_or_unknown(name, readable)?;
+    let tags = reg.tag_summaries(name, page.last(), fetch(page)).await?;
+    Ok(page.split(tags, |t| t.tag.clone()))
+}
+
+/// A blob and the readable images that use it (unknown if none is).
+pub async fn blob(
+    reg: &Registry,
+    digest: &storage::Digest,
+    readable: Readable<'_>,
+) -> Result<storage::inspect::BlobDetail, ApiError> {
+    let mut detail = reg.blob_detail(digest).await?;
+    detail.used_by.retain(|u| readable(&u.repository));
+    if detail.used_by.is_empty() {
+        return Err(ApiError(storage::Error::blob_unknown(digest)));
+    }
+    Ok(detail)
 }
 
 /// The image list, optionally narrowed to one platform (`linux/arm64`
@@ -30,9 +109,17 @@ pub async fn image(
     reg: &Registry,
     reference: &str,
     platform: Option<&str>,
+    readable: Readable<'_>,
 ) -> Result<storage::inspect::ImageDetail, ApiError> {
     let (name, reference) = split_reference(reference);
+    readable_or_unknown(name, readable)?;
     let mut detail = reg.image_detail(name, reference).await?;
+    // "Used by" names other repositories: only readable ones.
+    for img in &mut detail.images {
+        for layer in &mut img.layers {
+            layer.used_by.retain(|u| readable(&u.repository));
+        }
+    }
     if let Some(p) = platform {
         detail
             .images
@@ -41,7 +128,7 @@ pub async fn image(
     Ok(detail)
 }
 
-async fn route(reg: &Registry, uri: &Uri) -> ApiResult {
+async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
     let query = parse_query(uri);
     let page = Page::parse(&query, paging::BROWSE)?;
     let path = uri
@@ -51,10 +138,7 @@ async fn route(reg: &Registry, uri: &Uri) -> ApiResult {
         .to_owned();
     if path == "repositories" {
         let filter = query.get("q").map(String::as_str).filter(|q| !q.is_empty());
-        let repos = reg
-            .repository_summaries(filter, page.last(), fetch(&page))
-            .await?;
-        let (repos, next) = page.split(repos, |r| r.name.clone());
+        let (repos, next) = repos_page(reg, filter, &page, readable).await?;
         return Ok(
             Json(serde_json::json!({ "repositories": repos, "next": next })).into_response(),
         );
@@ -63,19 +147,19 @@ async fn route(reg: &Registry, uri: &Uri) -> ApiResult {
         .strip_prefix("repositories/")
         .and_then(|p| p.strip_suffix("/tags"))
     {
-        let tags = reg.tag_summaries(name, page.last(), fetch(&page)).await?;
-        let (tags, next) = page.split(tags, |t| t.tag.clone());
+        let (tags, next) = tags_page(reg, name, &page, readable).await?;
         return Ok(
             Json(serde_json::json!({ "name": name, "tags": tags, "next": next })).into_response(),
         );
     }
     if let Some(reference) = path.strip_prefix("images/") {
-        let detail = image(reg, reference, query.get("platform").map(String::as_str)).await?;
+        let platform = query.get("platform").map(String::as_str);
+        let detail = image(reg, reference, platform, readable).await?;
         return Ok(Json(detail).into_response());
     }
     if let Some(digest) = path.strip_prefix("blobs/") {
         let digest: storage::Digest = digest.parse()?;
-        return Ok(Json(reg.blob_detail(&digest).await?).into_response());
+        return Ok(Json(blob(reg, &digest, readable).await?).into_response());
     }
     Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }

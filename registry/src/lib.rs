@@ -3,6 +3,7 @@
 
 pub mod access;
 mod access_line;
+pub mod accounts_cli;
 pub mod api;
 pub mod check_cli;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod config_cli;
 pub mod conn;
 pub mod error;
 pub mod failure;
+pub mod gate;
 pub mod history_cli;
 pub mod inspect_api;
 pub mod logging;
@@ -20,6 +22,7 @@ pub mod remote;
 pub mod routes;
 pub mod sendfile;
 pub mod server;
+pub mod tls;
 pub mod watch;
 pub mod web;
 

@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use registry::config::{Config, ServeArgs};
 use registry::failure::Failure;
-use registry::{check_cli, config_cli, history_cli, logging, server};
+use registry::{accounts_cli, check_cli, config_cli, history_cli, logging, server};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -31,6 +31,12 @@ enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(config_cli::ConfigCommand),
+    /// Users (people): add, list, passwd, del.
+    #[command(subcommand)]
+    User(accounts_cli::UserCommand),
+    /// Robot accounts for CI and clusters: add, list, del.
+    #[command(subcommand)]
+    Robot(accounts_cli::RobotCommand),
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -46,6 +52,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::History(args) => history_cli::run(args).await,
         Command::Check(args) => check_cli::run(args).await,
         Command::Config(c) => config_cli::run(c).await,
+        Command::User(c) => accounts_cli::user(c).await,
+        Command::Robot(c) => accounts_cli::robot(c).await,
     }
 }
 

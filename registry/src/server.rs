@@ -5,19 +5,25 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::conn::{self, ConnLimits};
 use crate::failure::{listen_failure, Failure};
+use crate::gate::Gate;
 use crate::preflight;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::Router;
+use std::sync::Arc;
 use std::time::Duration;
 use storage::Registry;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub fn router(registry: Registry) -> Router {
-    let state = AppState { registry };
+pub fn router(registry: Registry, gate: Arc<Gate>, session_ttl: u64) -> Router {
+    let state = AppState {
+        registry,
+        gate,
+        session_ttl,
+    };
     Router::new()
         .route("/v2", get(api::base).head(api::base))
         .route("/v2/", get(api::base).head(api::base))
@@ -25,7 +31,17 @@ pub fn router(registry: Registry) -> Router {
         .route("/api/v1/{*path}", get(crate::inspect_api::dispatch))
         .route("/", get(crate::web::index))
         .route("/ui", get(crate::web::index))
+        .route(
+            "/ui/login",
+            get(crate::web::login_form).post(crate::web::login),
+        )
+        .route("/ui/logout", post(crate::web::logout))
         .route("/ui/{*path}", get(crate::web::dispatch))
+        .route(
+            "/token",
+            get(crate::gate::token_api::get).post(crate::gate::token_api::post),
+        )
+        .route("/token/jwks.json", get(crate::gate::token_api::jwks))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(state)
@@ -144,6 +160,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
                 e.message
             ))
         })?;
+    let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     spawn_memory_trim();
     let listener = TcpListener::from_std(listener).map_err(|e| listen_failure(&cfg.listen, &e))?;
@@ -161,7 +178,23 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
         trust_proxy: cfg.trust_proxy,
     };
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
-    conn::serve(listener, router(registry), limits, shutdown_signal(), grace).await;
+    let transport = match (&cfg.tls_cert, &cfg.tls_key) {
+        (Some(cert), Some(key)) => {
+            let tls = crate::tls::Tls::new(cert, key)?;
+            tls.spawn_reload_on_sighup();
+            conn::Transport::Tls(tls)
+        }
+        _ => conn::Transport::Plain,
+    };
+    conn::serve(
+        listener,
+        router(registry, gate, cfg.session_ttl_secs),
+        limits,
+        transport,
+        shutdown_signal(),
+        grace,
+    )
+    .await;
     tracing::info!("registry stopped");
     Ok(())
 }

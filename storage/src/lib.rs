@@ -1,6 +1,7 @@
 //! Storage for the registry: the content-addressed blob store, the metadata
 //! database, and the domain operations over both. Nothing here speaks HTTP.
 
+pub mod accounts;
 pub mod blobstore;
 mod cache;
 pub mod check;

@@ -297,6 +297,12 @@ impl Registry {
         Ok(())
     }
 
+    /// Repositories `digest` is linked in (for a mount without `from`:
+    /// the caller may mount from one it may read).
+    pub async fn repos_with_blob(&self, digest: &Digest) -> Result<Vec<String>> {
+        self.meta.repos_with_blob(digest, 1000).await
+    }
+
     /// Cross-repository mount: link `digest` into `repo` if `from` has it.
     pub async fn mount(&self, repo: &str, digest: &Digest, from: &str) -> Result<bool> {
         validate_name(repo)?;

@@ -37,9 +37,27 @@ pub async fn tags(reg: &Registry, name: &str, query: &Query) -> ApiResult {
     ))
 }
 
-pub async fn catalog(reg: &Registry, query: &Query) -> ApiResult {
+/// `_catalog`, listing only the repositories `visible` says the caller may
+/// pull: pages are filled from as many database pages as that takes.
+pub async fn catalog(
+    reg: &Registry,
+    query: &Query,
+    visible: &(dyn Fn(&str) -> bool + Send + Sync),
+) -> ApiResult {
     let page = Page::parse(query, paging::CATALOG)?;
-    let repos = reg.catalog(page.last(), page.fetch()).await?;
+    let want = page.fetch().unwrap_or(i64::MAX);
+    let mut repos = Vec::new();
+    let mut last = page.last.clone();
+    loop {
+        let batch = reg.catalog(last.as_deref(), Some(want.max(100))).await?;
+        let done = (batch.len() as i64) < want.max(100);
+        last = batch.last().cloned();
+        repos.extend(batch.into_iter().filter(|r| visible(r)));
+        if done || repos.len() as i64 >= want {
+            break;
+        }
+    }
+    repos.truncate(want as usize);
     let (repos, link) = paginate(&page, repos, "/v2/_catalog");
     Ok(with_link(
         serde_json::json!({ "repositories": repos }),

@@ -7,12 +7,15 @@ mod manifests;
 pub mod uploads;
 
 use crate::error::{ApiError, ApiResult};
+use crate::gate::{self, AuthError, Caller, Gate, Need};
 use crate::routes::{self, Route};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{StreamExt, TryStreamExt};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use storage::blobstore::ByteStream;
 use storage::{ErrorCode, Registry};
 
@@ -24,20 +27,102 @@ pub const OCI_FILTERS_APPLIED: HeaderName = HeaderName::from_static("oci-filters
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Registry,
+    pub gate: Arc<Gate>,
+    /// Lifetime of a web sign-in, seconds.
+    pub session_ttl: u64,
 }
 
-pub async fn base() -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
+/// `GET /v2/`: 200 for whoever may use the registry; with authentication
+/// on, 401 and the challenge that tells clients where to get a token.
+pub async fn base(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let caller = match admit(&state.gate, &headers, client, &Method::GET, None).await {
+        Ok(c) => c,
+        Err(refusal) => return refusal,
+    };
+    let mut resp = ([(header::CONTENT_TYPE, "application/json")], "{}").into_response();
+    tag_user(&mut resp, &caller);
+    resp
 }
 
-pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
-    match route(state, req).await {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    match route(state, client, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-async fn route(state: AppState, req: Request) -> ApiResult {
+/// The access log names the user.
+fn tag_user(resp: &mut Response, caller: &Caller) {
+    if let Some(u) = caller.user() {
+        resp.extensions_mut().insert(crate::access::User(u));
+    }
+}
+
+/// Authenticate the request and check that it may do what `route` needs;
+/// the refusal is the response to send.
+async fn admit(
+    gate: &Gate,
+    headers: &HeaderMap,
+    client: SocketAddr,
+    method: &Method,
+    route: Option<&Route<'_>>,
+) -> Result<Caller, Response> {
+    let caller = match gate.caller(headers, client.ip()).await {
+        Ok(c) => c,
+        Err(AuthError::Invalid(message)) => {
+            return Err(gate::unauthorized(gate, headers, None, false, message))
+        }
+        Err(AuthError::Throttled(s)) => return Err(gate::refuse_throttled(s)),
+        Err(AuthError::Unavailable(e)) => return Err(ApiError(e).into_response()),
+    };
+    if !gate.enabled() {
+        return Ok(caller);
+    }
+    let req = gate::requirement(method, route);
+    // Nothing presented at all: say how to authenticate.
+    let presented_nothing =
+        matches!(&caller, Caller::Known(id) if matches!(**id, auth::Identity::Anonymous));
+    let allowed = match &req.need {
+        Need::Authenticated => !presented_nothing,
+        Need::On(repo, action) => gate.allows(&caller, repo, *action),
+        Need::Catalog => gate.allows_catalog(&caller),
+    };
+    if allowed {
+        return Ok(caller);
+    }
+    let scope = req.scope.as_deref();
+    if presented_nothing || caller.is_anonymous() {
+        return Err(gate::unauthorized(
+            gate,
+            headers,
+            scope,
+            false,
+            "authentication required",
+        ));
+    }
+    if gate.subject_could(&caller, &req.need).await {
+        return Err(gate::unauthorized(
+            gate,
+            headers,
+            scope,
+            true,
+            "insufficient scope",
+        ));
+    }
+    let mut resp = gate::denied();
+    tag_user(&mut resp, &caller);
+    Err(resp)
+}
+
+async fn route(state: AppState, client: SocketAddr, req: Request) -> ApiResult {
     let (parts, body) = req.into_parts();
     // Some clients percent-encode the ':' of digests.
     let path = parts
@@ -48,12 +133,32 @@ async fn route(state: AppState, req: Request) -> ApiResult {
         .replace("%3A", ":")
         .replace("%3a", ":");
     let query = crate::paging::parse_query(&parts.uri);
-    let reg = &state.registry;
     let headers = &parts.headers;
     let m = &parts.method;
     let Some(route) = routes::parse(&path) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
     };
+    let gate = &state.gate;
+    let caller = match admit(gate, headers, client, m, Some(&route)).await {
+        Ok(c) => c,
+        Err(refusal) => return Ok(refusal),
+    };
+    let mut resp = handle(&state, &caller, m, headers, &query, route, body).await?;
+    tag_user(&mut resp, &caller);
+    Ok(resp)
+}
+
+async fn handle(
+    state: &AppState,
+    caller: &Caller,
+    m: &Method,
+    headers: &HeaderMap,
+    query: &crate::paging::Query,
+    route: Route<'_>,
+    body: Body,
+) -> ApiResult {
+    let reg = &state.registry;
+    let query = query;
     match route {
         Route::Manifest { name, reference } => match *m {
             Method::GET | Method::HEAD => manifests::get(reg, name, reference, headers, m).await,
@@ -67,27 +172,35 @@ async fn route(state: AppState, req: Request) -> ApiResult {
             _ => unsupported(m),
         },
         Route::UploadStart { name } => match *m {
-            Method::POST => uploads::start(reg, name, &query, headers, body).await,
+            Method::POST => {
+                let may_pull = |from: &str| state.gate.allows(caller, from, auth::Action::Pull);
+                uploads::start(reg, name, query, headers, body, &may_pull).await
+            }
             _ => unsupported(m),
         },
         Route::Upload { name, id } => match *m {
             // HEAD as GET (RFC 9110 §9.3.2; the CNCF registry does too).
             Method::GET | Method::HEAD => uploads::status(reg, name, id).await,
             Method::PATCH => uploads::patch(reg, name, id, headers, body).await,
-            Method::PUT => uploads::put(reg, name, id, &query, headers, body).await,
+            Method::PUT => uploads::put(reg, name, id, query, headers, body).await,
             Method::DELETE => uploads::cancel(reg, name, id).await,
             _ => unsupported(m),
         },
         Route::Tags { name } => match *m {
-            Method::GET => discovery::tags(reg, name, &query).await,
+            Method::GET => discovery::tags(reg, name, query).await,
             _ => unsupported(m),
         },
         Route::Catalog => match *m {
-            Method::GET => discovery::catalog(reg, &query).await,
+            Method::GET => {
+                discovery::catalog(reg, query, &|r: &str| {
+                    state.gate.allows(caller, r, auth::Action::Pull)
+                })
+                .await
+            }
             _ => unsupported(m),
         },
         Route::Referrers { name, digest } => match *m {
-            Method::GET => discovery::referrers(reg, name, digest, &query).await,
+            Method::GET => discovery::referrers(reg, name, digest, query).await,
             _ => unsupported(m),
         },
     }

@@ -92,17 +92,30 @@ fn chunk_spec(headers: &HeaderMap) -> Result<ChunkSpec, ApiError> {
     }
 }
 
+/// `POST /v2/<name>/blobs/uploads/`: a mount (`mount` with or without
+/// `from`), a single-request upload (`digest`), or a new session. A mount
+/// happens only from a repository the caller may pull (`may_pull`); else,
+/// as the spec says, a session is opened instead (202).
 pub async fn start(
     reg: &Registry,
     name: &str,
     query: &Query,
     headers: &HeaderMap,
     body: Body,
+    may_pull: &(dyn Fn(&str) -> bool + Send + Sync),
 ) -> ApiResult {
-    if let (Some(mount), Some(from)) = (query.get("mount"), query.get("from")) {
+    if let Some(mount) = query.get("mount") {
         let digest: Digest = mount.parse()?;
-        if reg.mount(name, &digest, from).await? {
-            return Ok(created(name, &digest));
+        let sources = match query.get("from") {
+            Some(from) => vec![from.clone()],
+            // The spec's automatic mount: any repository the caller may
+            // read that has the blob.
+            None => reg.repos_with_blob(&digest).await?,
+        };
+        for from in sources.iter().filter(|f| f.as_str() != name && may_pull(f)) {
+            if reg.mount(name, &digest, from).await? {
+                return Ok(created(name, &digest));
+            }
         }
         // Not mountable: fall back to a normal session, as the spec says.
     } else if query.contains_key("digest") {

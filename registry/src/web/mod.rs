@@ -1,12 +1,18 @@
 //! The web view: server-rendered pages (askama templates compiled into the
 //! binary, auto-escaped) over the same inspection calls as `/api/v1`. Pages
-//! work without JavaScript.
+//! work without JavaScript. With authentication on, visitors sign in with a
+//! form (a session cookie; every form carries a CSRF token) and see only
+//! what they may pull; anonymous visitors see public repositories.
 
+mod login;
 mod views;
+
+pub use login::{login, login_form, logout};
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::inspect_api::{self, fetch};
+use crate::gate::Caller;
+use crate::inspect_api::{self, Readable};
 use crate::paging::{self, parse_query, Page};
 use crate::present::split_reference;
 use askama::Template;
@@ -14,10 +20,35 @@ use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use storage::{Digest, Registry};
-use views::{BlobPage, ErrorPage, ImagePage, RepoPage, ReposPage};
+use views::{BlobPage, ErrorPage, ImagePage, RepoPage, ReposPage, Viewer};
 
 pub async fn index() -> Redirect {
     Redirect::to("/ui/repos")
+}
+
+/// The caller of a page and what its header shows.
+async fn viewer(state: &AppState, headers: &axum::http::HeaderMap) -> (Caller, Viewer) {
+    let gate = &state.gate;
+    if !gate.enabled() {
+        return (Caller::Open, Viewer::default());
+    }
+    match gate.web_session(headers).await {
+        Some((id, session)) => (
+            Caller::Known(id),
+            Viewer {
+                auth_on: true,
+                user: Some(session.user),
+                csrf: session.csrf,
+            },
+        ),
+        None => (
+            Caller::anonymous(),
+            Viewer {
+                auth_on: true,
+                ..Viewer::default()
+            },
+        ),
+    }
 }
 
 pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
@@ -27,17 +58,24 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost:5000")
         .to_owned();
-    match route(&state.registry, req.uri(), &host).await {
+    let (caller, viewer) = viewer(&state, req.headers()).await;
+    let readable = |r: &str| state.gate.allows(&caller, r, auth::Action::Pull);
+    let mut resp = match route(&state.registry, req.uri(), &host, &readable, &viewer).await {
         Ok(html) => html,
         Err(e) => {
             let status = crate::error::status_of(e.0.code);
             let page = ErrorPage {
+                viewer: viewer.clone(),
                 status: status.to_string(),
                 message: e.0.message,
             };
             (status, render(&page)).into_response()
         }
+    };
+    if let Some(u) = caller.user() {
+        resp.extensions_mut().insert(crate::access::User(u));
     }
+    resp
 }
 
 fn render(t: &impl Template) -> Response {
@@ -51,7 +89,13 @@ fn render(t: &impl Template) -> Response {
     }
 }
 
-async fn route(reg: &Registry, uri: &Uri, host: &str) -> Result<Response, ApiError> {
+async fn route(
+    reg: &Registry,
+    uri: &Uri,
+    host: &str,
+    readable: Readable<'_>,
+    viewer: &Viewer,
+) -> Result<Response, ApiError> {
     let query = parse_query(uri);
     let path = uri.path().strip_prefix("/ui/").unwrap_or_default();
     let page = Page::parse(&query, paging::BROWSE)?;
@@ -59,25 +103,29 @@ async fn route(reg: &Registry, uri: &Uri, host: &str) -> Result<Response, ApiErr
     if path == "repos" || path == "repos/" {
         let q = query.get("q").cloned().unwrap_or_default();
         let filter = Some(q.as_str()).filter(|q| !q.is_empty());
-        let repos = reg
-            .repository_summaries(filter, page.last(), fetch(&page))
-            .await?;
-        let (repos, next) = page.split(repos, |r| r.name.clone());
-        return Ok(render(&ReposPage::new(q, repos, next, n)));
+        let (repos, next) = inspect_api::repos_page(reg, filter, &page, readable).await?;
+        let mut p = ReposPage::new(q, repos, next, n);
+        p.viewer = viewer.clone();
+        return Ok(render(&p));
     }
     if let Some(name) = path.strip_prefix("repos/") {
-        let tags = reg.tag_summaries(name, page.last(), fetch(&page)).await?;
-        let (tags, next) = page.split(tags, |t| t.tag.clone());
-        return Ok(render(&RepoPage::new(name, host, tags, next, n)));
+        let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
+        let mut p = RepoPage::new(name, host, tags, next, n);
+        p.viewer = viewer.clone();
+        return Ok(render(&p));
     }
     if let Some(reference) = path.strip_prefix("images/") {
-        let detail = inspect_api::image(reg, reference, None).await?;
+        let detail = inspect_api::image(reg, reference, None, readable).await?;
         let (name, _) = split_reference(reference);
-        return Ok(render(&ImagePage::new(name, host, detail)));
+        let mut p = ImagePage::new(name, host, detail);
+        p.viewer = viewer.clone();
+        return Ok(render(&p));
     }
     if let Some(digest) = path.strip_prefix("blobs/") {
         let digest: Digest = digest.parse()?;
-        return Ok(render(&BlobPage::new(reg.blob_detail(&digest).await?)));
+        let mut p = BlobPage::new(inspect_api::blob(reg, &digest, readable).await?);
+        p.viewer = viewer.clone();
+        return Ok(render(&p));
     }
     Err(ApiError::new(storage::ErrorCode::NotFound, "no such page"))
 }

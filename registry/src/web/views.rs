@@ -18,9 +18,28 @@ fn pct(part: i64, whole: i64) -> String {
     }
 }
 
+/// Who is looking, for the page header: signed in (with the CSRF token of
+/// the sign-out form) or not, when sign-in exists at all.
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    pub auth_on: bool,
+    pub user: Option<String>,
+    pub csrf: String,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage {
+    pub viewer: Viewer,
+    pub csrf: String,
+    pub error: Option<String>,
+    pub user: String,
+}
+
 #[derive(Template)]
 #[template(path = "error.html")]
 pub struct ErrorPage {
+    pub viewer: Viewer,
     pub status: String,
     pub message: String,
 }
@@ -36,6 +55,7 @@ pub struct RepoRow {
 #[derive(Template)]
 #[template(path = "repos.html")]
 pub struct ReposPage {
+    pub viewer: Viewer,
     pub q: String,
     pub repos: Vec<RepoRow>,
     pub next_href: Option<String>,
@@ -45,6 +65,7 @@ impl ReposPage {
     pub fn new(q: String, repos: Vec<RepoSummary>, next: Option<String>, n: i64) -> Self {
         let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
         ReposPage {
+            viewer: Viewer::default(),
             next_href: next
                 .map(|last| format!("/ui/repos?q={}&n={n}&last={}", enc(&q), enc(&last))),
             repos: repos
@@ -77,6 +98,7 @@ pub struct TagRowView {
 #[derive(Template)]
 #[template(path = "repo.html")]
 pub struct RepoPage {
+    pub viewer: Viewer,
     pub name: String,
     pub host: String,
     pub tags: Vec<TagRowView>,
@@ -92,6 +114,7 @@ impl RepoPage {
         n: i64,
     ) -> Self {
         RepoPage {
+            viewer: Viewer::default(),
             name: name.to_owned(),
             host: host.to_owned(),
             next_href: next.map(|last| format!("/ui/repos/{name}?n={n}&last={last}")),
@@ -145,6 +168,7 @@ pub struct PlatformView {
 #[derive(Template)]
 #[template(path = "image.html")]
 pub struct ImagePage {
+    pub viewer: Viewer,
     pub repo: String,
     pub repo_href: String,
     pub reference: String,
@@ -275,6 +299,7 @@ impl ImagePage {
     pub fn new(repo: &str, host: &str, d: ImageDetail) -> Self {
         let reference = join_reference(repo, &d.reference);
         ImagePage {
+            viewer: Viewer::default(),
             repo: repo.to_owned(),
             repo_href: format!("/ui/repos/{repo}"),
             pull: format!("docker pull {host}/{reference}"),
@@ -290,6 +315,7 @@ impl ImagePage {
 #[derive(Template)]
 #[template(path = "blob.html")]
 pub struct BlobPage {
+    pub viewer: Viewer,
     pub digest: String,
     pub size: String,
     /// (label, href, manifest digest)
@@ -299,6 +325,7 @@ pub struct BlobPage {
 impl BlobPage {
     pub fn new(b: BlobDetail) -> Self {
         BlobPage {
+            viewer: Viewer::default(),
             size: human_size(b.size),
             uses: b
                 .used_by

@@ -6,12 +6,14 @@
 //! with BEGIN IMMEDIATE, single statements wait in busy_timeout) and reads
 //! through a separate pool that WAL lets run alongside.
 
+mod accounts;
 pub mod busy;
 mod check;
 mod group;
 mod inspect;
 mod manifests;
 
+pub use accounts::{RobotRow, SessionRow, UserRow};
 pub use check::DanglingRef;
 pub use inspect::{BlobUse, RepoSummary, TagRow};
 
@@ -232,6 +234,18 @@ impl Metadata {
         .fetch_optional(&self.reader)
         .await?;
         Ok(size.map(|s| s as u64))
+    }
+
+    /// Repositories a blob is linked in, in name order (at most `limit`).
+    pub async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT r.name FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
+             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
+        )
+        .bind(digest.to_string())
+        .bind(limit)
+        .fetch_all(&self.reader)
+        .await?)
     }
 
     /// Remove the link of a blob from a repository; the bytes stay for any

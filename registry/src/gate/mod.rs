@@ -1,0 +1,495 @@
+//! Authentication and authorization at the HTTP edge: who is asking (a
+//! bearer token, Basic credentials of a user or robot, a web session), and
+//! whether they may do what the request needs. The decisions themselves are
+//! the `auth` crate's; this module extracts credentials, caches what is
+//! costly (token verification, argon2id), and answers the way the Docker
+//! token spec says clients expect (401 with a challenge, 403 `DENIED`).
+
+mod cache;
+mod refuse;
+pub mod require;
+pub mod session;
+pub mod token_api;
+
+pub use refuse::{denied, throttled as refuse_throttled, unauthorized};
+pub use require::{requirement, Need, Requirement};
+
+use crate::config::{AuthMode, Config};
+use crate::failure::Failure;
+use auth::identity::{Robot, ScopePattern, Subject, User};
+use auth::password::PasswordHasher;
+use auth::ratelimit::{LimitConfig, LoginLimiter};
+use auth::token::{IssuedToken, Issuer, IssuerConfig, KeySet, SigningKey, VerifiedToken, Verifier};
+use auth::{Action, Identity, Policy};
+use axum::http::{header, HeaderMap};
+use cache::TtlCache;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use storage::Registry;
+
+/// How long a successful password check is remembered (argon2id costs
+/// ~20 ms; `docker pull` of a big image asks for several tokens).
+const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Who made a request, and on what grounds.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// Authentication is off: everything is allowed.
+    Open,
+    /// A bearer token: it alone says what is allowed.
+    Token { token: Arc<VerifiedToken> },
+    /// Basic credentials or a web session: the policy says.
+    Known(Arc<Identity>),
+}
+
+impl Caller {
+    pub fn anonymous() -> Caller {
+        Caller::Known(Arc::new(Identity::Anonymous))
+    }
+
+    /// The name for logs (`robot+ci`, a user name), if signed in.
+    pub fn user(&self) -> Option<String> {
+        match self {
+            Caller::Open => None,
+            Caller::Token { token } => Some(token.subject.clone()).filter(|s| !s.is_empty()),
+            Caller::Known(i) => Some(i.subject_claim()).filter(|s| !s.is_empty()),
+        }
+    }
+
+    pub fn is_anonymous(&self) -> bool {
+        match self {
+            Caller::Open => false,
+            Caller::Token { token } => token.subject.is_empty(),
+            Caller::Known(i) => matches!(**i, Identity::Anonymous),
+        }
+    }
+}
+
+/// The verifier and, for our own token server, the issuer.
+struct Tokens {
+    verifier: Verifier,
+    issuer: Option<Issuer>,
+    /// Where clients get tokens, when fixed by configuration (an external
+    /// token server, or `external_url`); else derived from `Host`.
+    realm: Option<String>,
+    service: String,
+}
+
+pub struct Gate {
+    mode: AuthMode,
+    tokens: Option<Tokens>,
+    policy: Policy,
+    registry: Registry,
+    hasher: PasswordHasher,
+    limiter: Mutex<LoginLimiter>,
+    /// token hash -> verified claims, until the token expires.
+    verified: TtlCache<[u8; 32], Arc<VerifiedToken>>,
+    /// hash of user + secret -> identity, for a short while.
+    credentials: TtlCache<[u8; 32], Arc<Identity>>,
+    /// subject -> identity (groups, admin flag), for a short while.
+    subjects: TtlCache<String, Arc<Identity>>,
+    tls: bool,
+}
+
+/// What a request presented.
+enum Presented<'a> {
+    Nothing,
+    Bearer(&'a str),
+    Basic(String, String),
+    Malformed,
+}
+
+fn presented(headers: &HeaderMap) -> Presented<'_> {
+    let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Presented::Nothing;
+    };
+    let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+    match scheme.to_ascii_lowercase().as_str() {
+        "bearer" if !rest.trim().is_empty() => Presented::Bearer(rest.trim()),
+        "basic" => {
+            basic_pair(rest.trim()).map_or(Presented::Malformed, |(u, p)| Presented::Basic(u, p))
+        }
+        _ => Presented::Malformed,
+    }
+}
+
+/// `user:password` from a Basic credential.
+pub fn basic_pair(b64: &str) -> Option<(String, String)> {
+    use base64::Engine;
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (u, p) = text.split_once(':')?;
+    Some((u.to_owned(), p.to_owned()))
+}
+
+/// Why authentication failed, for the answer (never for logs: no secret).
+#[derive(Debug)]
+pub enum AuthError {
+    /// Wrong user name, password, secret or token: 401.
+    Invalid(&'static str),
+    /// Too many failures from this address or for this user: 429.
+    Throttled(u64),
+    /// The accounts database could not answer: 503.
+    Unavailable(storage::Error),
+}
+
+impl From<storage::Error> for AuthError {
+    fn from(e: storage::Error) -> AuthError {
+        AuthError::Unavailable(e)
+    }
+}
+
+impl Gate {
+    /// The gate for `cfg`: keys are loaded (or generated on first start)
+    /// for token mode.
+    pub fn new(cfg: &Config, registry: Registry, tls: bool) -> Result<Gate, Failure> {
+        let mode = cfg.auth.unwrap_or(AuthMode::None);
+        let policy = Policy::from_config(&cfg.access)
+            .map_err(|e| Failure::usage(format!("invalid [access] configuration: {e}")))?;
+        let tokens = match mode {
+            AuthMode::None => None,
+            AuthMode::Token => Some(tokens(cfg)?),
+        };
+        Ok(Gate {
+            mode,
+            tokens,
+            policy,
+            registry,
+            hasher: PasswordHasher::default(),
+            limiter: Mutex::new(LoginLimiter::new(LimitConfig::default())),
+            verified: TtlCache::new(100_000),
+            credentials: TtlCache::new(10_000),
+            subjects: TtlCache::new(10_000),
+            tls,
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.mode == AuthMode::Token
+    }
+
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    pub fn tls(&self) -> bool {
+        self.tls
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
+    fn tokens(&self) -> &Tokens {
+        self.tokens.as_ref().expect("token mode")
+    }
+
+    /// Our token server, unless tokens come from an external one.
+    pub fn issuer(&self) -> Option<&Issuer> {
+        self.tokens.as_ref().and_then(|t| t.issuer.as_ref())
+    }
+
+    pub fn service(&self) -> &str {
+        &self.tokens().service
+    }
+
+    /// The token realm: configured, or this server's `/token` as the client
+    /// reached it.
+    pub fn realm(&self, headers: &HeaderMap) -> String {
+        if let Some(r) = &self.tokens().realm {
+            return r.clone();
+        }
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{host}/token")
+    }
+
+    /// Who made a `/v2/` or API request. `Ok(None)`: nothing was presented.
+    pub async fn caller(&self, headers: &HeaderMap, client: IpAddr) -> Result<Caller, AuthError> {
+        if !self.enabled() {
+            return Ok(Caller::Open);
+        }
+        match presented(headers) {
+            Presented::Nothing => Ok(Caller::anonymous()),
+            Presented::Malformed => Err(AuthError::Invalid("malformed Authorization header")),
+            Presented::Bearer(t) => Ok(Caller::Token {
+                token: self.verify_token(t)?,
+            }),
+            Presented::Basic(user, secret) => Ok(Caller::Known(
+                self.check_credentials(&user, &secret, client).await?,
+            )),
+        }
+    }
+
+    /// A bearer token's claims, verified once and remembered until it expires.
+    pub fn verify_token(&self, token: &str) -> Result<Arc<VerifiedToken>, AuthError> {
+        let now = auth::now_unix();
+        let key = auth::token::token_hash(token);
+        if let Some(v) = self.verified.get(&key) {
+            return Ok(v);
+        }
+        let verified = self
+            .tokens()
+            .verifier
+            .verify(token, now)
+            .map_err(|_| AuthError::Invalid("invalid or expired token"))?;
+        let verified = Arc::new(verified);
+        let ttl = Duration::from_secs(verified.expires_at.saturating_sub(now));
+        self.verified.insert(key, verified.clone(), ttl);
+        Ok(verified)
+    }
+
+    /// A user's or robot's credentials, rate-limited per client address and
+    /// user name, checked in constant time against the stored hash.
+    pub async fn check_credentials(
+        &self,
+        user: &str,
+        secret: &str,
+        client: IpAddr,
+    ) -> Result<Arc<Identity>, AuthError> {
+        let key = credential_key(user, secret);
+        if let Some(id) = self.credentials.get(&key) {
+            return Ok(id);
+        }
+        self.limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(client, Some(user), Instant::now())
+            .map_err(|r| AuthError::Throttled(r.seconds()))?;
+        let found = self.lookup_and_verify(user, secret).await?;
+        let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
+        match found {
+            Some(id) => {
+                limiter.record_success(user);
+                drop(limiter);
+                let id = Arc::new(id);
+                self.credentials
+                    .insert(key, id.clone(), CREDENTIAL_CACHE_TTL);
+                Ok(id)
+            }
+            None => {
+                limiter.record_failure(client, Some(user), Instant::now());
+                Err(AuthError::Invalid("incorrect user name or password"))
+            }
+        }
+    }
+
+    /// The identity whose secret is `secret`, or `None`. Runs the hash
+    /// check even for unknown names, so timing does not tell them apart.
+    async fn lookup_and_verify(
+        &self,
+        user: &str,
+        secret: &str,
+    ) -> Result<Option<Identity>, AuthError> {
+        let now = auth::now_unix();
+        let accounts = self.registry.accounts();
+        let verify = |hash: String| {
+            let hasher = self.hasher.clone();
+            let secret = secret.to_owned();
+            tokio::task::spawn_blocking(move || hasher.verify(&secret, &hash))
+        };
+        match Subject::parse(user) {
+            Ok(Subject::User(name)) => {
+                let row = accounts.user(&name).await?;
+                let Some(row) = row else {
+                    let hasher = self.hasher.clone();
+                    let secret = secret.to_owned();
+                    let _ =
+                        tokio::task::spawn_blocking(move || hasher.verify_unknown(&secret)).await;
+                    return Ok(None);
+                };
+                let ok = verify(row.password_hash.clone()).await.unwrap_or(false);
+                Ok(ok.then(|| {
+                    Identity::User(User {
+                        name: row.name,
+                        admin: row.admin,
+                        groups: row.groups,
+                    })
+                }))
+            }
+            Ok(Subject::Robot(name)) => {
+                let row = accounts.robot(&name).await?;
+                let Some(row) = row else {
+                    let hasher = self.hasher.clone();
+                    let secret = secret.to_owned();
+                    let _ =
+                        tokio::task::spawn_blocking(move || hasher.verify_unknown(&secret)).await;
+                    return Ok(None);
+                };
+                let robot = robot_identity(&row);
+                if robot.is_expired(now) {
+                    return Err(AuthError::Invalid("robot account expired"));
+                }
+                let ok = verify(row.secret_hash.clone()).await.unwrap_or(false);
+                Ok(ok.then_some(Identity::Robot(robot)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// The current identity behind a token subject (its groups and admin
+    /// flag, a robot's scopes), or `None` when the account is gone.
+    pub async fn identity_of(&self, subject: &str) -> Result<Option<Arc<Identity>>, AuthError> {
+        if let Some(id) = self.subjects.get(&subject.to_owned()) {
+            return Ok(Some(id));
+        }
+        let accounts = self.registry.accounts();
+        let id = match Subject::parse(subject) {
+            Ok(Subject::Anonymous) => Some(Identity::Anonymous),
+            Ok(Subject::User(name)) => accounts.user(&name).await?.map(|row| {
+                Identity::User(User {
+                    name: row.name,
+                    admin: row.admin,
+                    groups: row.groups,
+                })
+            }),
+            Ok(Subject::Robot(name)) => accounts
+                .robot(&name)
+                .await?
+                .map(|row| Identity::Robot(robot_identity(&row))),
+            Err(_) => None,
+        };
+        Ok(id.map(|id| {
+            let id = Arc::new(id);
+            self.subjects
+                .insert(subject.to_owned(), id.clone(), CREDENTIAL_CACHE_TTL);
+            id
+        }))
+    }
+
+    /// Whether `caller` may do `action` on `repo`.
+    pub fn allows(&self, caller: &Caller, repo: &str, action: Action) -> bool {
+        match caller {
+            Caller::Open => true,
+            Caller::Token { token } => token.allows(repo, action),
+            Caller::Known(id) => self.policy.allowed(id, repo, action),
+        }
+    }
+
+    /// Whether `caller` may list the catalog (it shows only what they may
+    /// pull either way).
+    pub fn allows_catalog(&self, caller: &Caller) -> bool {
+        match caller {
+            Caller::Open => true,
+            Caller::Token { token } => token.allows_catalog(),
+            Caller::Known(id) => self.policy.may_list_catalog(id),
+        }
+    }
+
+    /// For a token that lacks what a request needs: would its subject get
+    /// it with a new token? (Then the answer is 401 `insufficient_scope`,
+    /// and the client asks for one; else 403.)
+    pub async fn subject_could(&self, caller: &Caller, need: &Need) -> bool {
+        let Caller::Token { token } = caller else {
+            return false;
+        };
+        if self.issuer().is_none() {
+            // Another server's tokens: only it knows; let the client ask.
+            return true;
+        }
+        match self.identity_of(&token.subject).await {
+            Ok(Some(id)) => match need {
+                Need::On(repo, action) => self.policy.allowed(&id, repo, *action),
+                Need::Catalog => self.policy.may_list_catalog(&id),
+                Need::Authenticated => true,
+            },
+            _ => false,
+        }
+    }
+
+    /// Record a failed login for rate limiting (a bad refresh token).
+    pub fn login_failed(&self, client: IpAddr, user: Option<&str>) {
+        self.limiter
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record_failure(client, user, Instant::now());
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Sign an access token for `who`.
+    pub fn issue(&self, who: &Identity, granted: &[auth::Scope]) -> Option<IssuedToken> {
+        self.issuer()?
+            .issue_access(who, granted, auth::now_unix())
+            .ok()
+    }
+}
+
+fn credential_key(user: &str, secret: &str) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(user.as_bytes());
+    h.update([0u8]);
+    h.update(secret.as_bytes());
+    h.finalize().into()
+}
+
+fn robot_identity(row: &storage::metadata::RobotRow) -> Robot {
+    Robot {
+        name: row.name.clone(),
+        scopes: row
+            .scopes
+            .iter()
+            .filter_map(|s| s.parse::<ScopePattern>().ok())
+            .collect(),
+        expires_at: row.expires_at.map(|t| t.max(0) as u64),
+    }
+}
+
+/// Keys, issuer and verifier for token mode.
+fn tokens(cfg: &Config) -> Result<Tokens, Failure> {
+    let t = &cfg.token;
+    let key_failure = |path: &std::path::Path, e: &dyn std::fmt::Display| {
+        Failure::operational(format!("token key {}: {e}", path.display()))
+    };
+    if let Some(ext) = &t.external {
+        let keys = KeySet::load_trusted_file(&ext.keys).map_err(|e| key_failure(&ext.keys, &e))?;
+        let keys = KeySet::verify_only(keys).map_err(|e| key_failure(&ext.keys, &e))?;
+        return Ok(Tokens {
+            verifier: Verifier::new(Arc::new(keys), vec![ext.issuer.clone()], t.service.clone()),
+            issuer: None,
+            realm: Some(ext.realm.clone()),
+            service: t.service.clone(),
+        });
+    }
+    let path = t
+        .signing_key
+        .clone()
+        .unwrap_or_else(|| cfg.data_dir.join("token-signing.pem"));
+    let (key, created) = SigningKey::load_or_generate(&path).map_err(|e| key_failure(&path, &e))?;
+    if created {
+        tracing::info!(path = %path.display(), kid = key.kid(), "generated a token signing key");
+    }
+    if let Ok(Some(mode)) = auth::token::key_file_too_open(&path) {
+        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the token signing key is readable by others");
+    }
+    let mut keys = KeySet::new(key);
+    for old in &t.verify_keys {
+        for k in KeySet::load_trusted_file(old).map_err(|e| key_failure(old, &e))? {
+            keys.add(k).map_err(|e| key_failure(old, &e))?;
+        }
+    }
+    let mut issuer_cfg = IssuerConfig::new(t.issuer.clone(), t.service.clone());
+    issuer_cfg.access_ttl = t.ttl_secs;
+    issuer_cfg.refresh_ttl = t.refresh_ttl_secs;
+    let issuer = Issuer::new(Arc::new(keys), issuer_cfg)
+        .map_err(|e| Failure::operational(format!("token issuer: {e}")))?;
+    Ok(Tokens {
+        verifier: issuer.verifier(),
+        issuer: Some(issuer),
+        realm: cfg
+            .external_url
+            .as_ref()
+            .map(|u| format!("{}/token", u.trim_end_matches('/'))),
+        service: t.service.clone(),
+    })
+}

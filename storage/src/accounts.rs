@@ -1,0 +1,83 @@
+//! Accounts of the registry (users, robots, web sessions) as the server and
+//! the CLI see them; hashing and policy are the `auth` crate's.
+
+use crate::error::Result;
+use crate::metadata::{Metadata, RobotRow, SessionRow, UserRow};
+use crate::service::Registry;
+
+/// The account operations of a [`Registry`].
+pub struct Accounts<'a>(&'a Metadata);
+
+impl Registry {
+    pub fn accounts(&self) -> Accounts<'_> {
+        Accounts(self.meta())
+    }
+}
+
+impl Accounts<'_> {
+    pub async fn add_user(
+        &self,
+        name: &str,
+        hash: &str,
+        admin: bool,
+        groups: &[String],
+    ) -> Result<bool> {
+        self.0.add_user(name, hash, admin, groups).await
+    }
+
+    pub async fn set_password(&self, name: &str, hash: &str) -> Result<bool> {
+        self.0.set_password(name, hash).await
+    }
+
+    pub async fn delete_user(&self, name: &str) -> Result<bool> {
+        self.0.delete_user(name).await
+    }
+
+    pub async fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        self.0.user(name).await
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        self.0.users().await
+    }
+
+    pub async fn add_robot(
+        &self,
+        name: &str,
+        hash: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+    ) -> Result<bool> {
+        self.0.add_robot(name, hash, scopes, expires_at).await
+    }
+
+    pub async fn delete_robot(&self, name: &str) -> Result<bool> {
+        self.0.delete_robot(name).await
+    }
+
+    pub async fn robot(&self, name: &str) -> Result<Option<RobotRow>> {
+        self.0.robot(name).await
+    }
+
+    pub async fn robots(&self) -> Result<Vec<RobotRow>> {
+        self.0.robots().await
+    }
+
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        self.0.create_session(id_hash, user, csrf, expires_at).await
+    }
+
+    pub async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
+        self.0.session(id_hash).await
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        self.0.delete_session(id_hash).await
+    }
+}
