@@ -237,10 +237,22 @@ impl Registry {
                     ));
                 }
             }
-            match client.get(&url).send() {
-                Ok(r) if r.status().as_u16() == 200 => return Ok(()),
-                Ok(r) => last = format!("GET /v2/ returned {}", r.status()),
-                Err(e) => last = format!("GET /v2/ failed: {e}"),
+            if self.tls() {
+                // This client speaks no TLS: the startup line and an open
+                // port say it is up.
+                let listening = self.log_text().contains("registry listening");
+                match std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                    Ok(_) if listening => return Ok(()),
+                    Ok(_) => last = "port open, no startup line yet".to_string(),
+                    Err(e) => last = format!("connect failed: {e}"),
+                }
+            } else {
+                match client.get(&url).send() {
+                    // 401: up, with authentication on.
+                    Ok(r) if matches!(r.status().as_u16(), 200 | 401) => return Ok(()),
+                    Ok(r) => last = format!("GET /v2/ returned {}", r.status()),
+                    Err(e) => last = format!("GET /v2/ failed: {e}"),
+                }
             }
             if Instant::now() >= deadline {
                 return Err(format!(
@@ -304,9 +316,14 @@ impl Registry {
         format!("127.0.0.1:{}", self.port)
     }
 
-    /// `http://127.0.0.1:PORT`
+    /// `http://127.0.0.1:PORT` (`https` when started with `--tls-cert`).
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.tls() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    fn tls(&self) -> bool {
+        self.extra_args.iter().any(|a| a == "--tls-cert")
     }
 
     pub fn data_dir(&self) -> &Path {
