@@ -113,24 +113,42 @@ impl LogGuard {
 
 impl Drop for LogGuard {
     fn drop(&mut self) {
-        self.shared.stop.store(true, Ordering::Release);
-        self.shared.wake.notify_one();
+        {
+            // Under the lock: the writer cannot be between its check of
+            // `stop` and its wait, so the wake-up is not lost.
+            let _pending = self
+                .shared
+                .pending
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            self.shared.stop.store(true, Ordering::Release);
+            self.shared.wake.notify_one();
+        }
         if let Some(w) = self.writer.take() {
             let _ = w.join();
         }
     }
 }
 
-/// Write what is pending to `out` until told to stop, then once more.
+/// Write what is pending to `out` until told to stop, then once more:
+/// asleep while there is nothing to write, and once woken, a tick's worth
+/// of lines gathered into one write.
 fn write_loop(shared: Arc<Shared>, mut out: impl Write) {
     let mut batch = Vec::with_capacity(64 << 10);
     loop {
         let stopping = {
-            let pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
-            let (mut pending, _) = shared
-                .wake
-                .wait_timeout(pending, TICK)
-                .unwrap_or_else(|e| e.into_inner());
+            let mut pending = shared.pending.lock().unwrap_or_else(|e| e.into_inner());
+            while pending.is_empty() && !shared.stop.load(Ordering::Acquire) {
+                pending = shared.wake.wait(pending).unwrap_or_else(|e| e.into_inner());
+            }
+            if !shared.stop.load(Ordering::Acquire) {
+                // Let the lines of the next few milliseconds join this write.
+                let (p, _) = shared
+                    .wake
+                    .wait_timeout(pending, TICK)
+                    .unwrap_or_else(|e| e.into_inner());
+                pending = p;
+            }
             std::mem::swap(&mut *pending, &mut batch);
             shared.stop.load(Ordering::Acquire)
         };
@@ -190,7 +208,8 @@ pub fn direct() -> Option<&'static (LineSink, LogFormat)> {
 }
 
 impl LineSink {
-    /// Append one whole line (with its newline).
+    /// Append one whole line (with its newline). The first line after the
+    /// writer has written wakes it; the rest of the tick's lines join it.
     pub fn append(&self, line: &[u8]) {
         let mut pending = self
             .shared
@@ -199,8 +218,13 @@ impl LineSink {
             .unwrap_or_else(|e| e.into_inner());
         if pending.len() + line.len() > BUFFER_LIMIT {
             self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-        } else {
-            pending.extend_from_slice(line);
+            return;
+        }
+        let first = pending.is_empty();
+        pending.extend_from_slice(line);
+        drop(pending);
+        if first {
+            self.shared.wake.notify_one();
         }
     }
 }

@@ -194,12 +194,22 @@ impl<S> TimedIo<S> {
         }
     }
 
-    /// Poll `timer` for `deadline` (re-armed only when it changed).
+    /// Whether `deadline` has passed. The timer is kept armed no later
+    /// than the deadline, and re-armed only when it must fire sooner or
+    /// has fired before a deadline that moved on: a stream of `Pending`s
+    /// whose deadline keeps moving forward (a download waiting for socket
+    /// space) costs no timer-wheel work each.
     fn expired(timer: &mut Pin<Box<Sleep>>, deadline: Instant, cx: &mut Context<'_>) -> bool {
-        if timer.deadline() != deadline {
+        if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
         }
-        timer.as_mut().poll(cx).is_ready()
+        while timer.as_mut().poll(cx).is_ready() {
+            if Instant::now() >= deadline {
+                return true;
+            }
+            timer.as_mut().reset(deadline);
+        }
+        false
     }
 
     fn write_pending<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {

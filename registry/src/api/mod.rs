@@ -158,7 +158,6 @@ async fn handle(
     body: Body,
 ) -> ApiResult {
     let reg = &state.registry;
-    let query = query;
     match route {
         Route::Manifest { name, reference } => match *m {
             Method::GET | Method::HEAD => manifests::get(reg, name, reference, headers, m).await,

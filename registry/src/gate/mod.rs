@@ -306,13 +306,11 @@ impl Gate {
                     return Ok(None);
                 };
                 let ok = verify(row.password_hash.clone()).await.unwrap_or(false);
-                Ok(ok.then(|| {
-                    Identity::User(User {
-                        name: row.name,
-                        admin: row.admin,
-                        groups: row.groups,
-                    })
-                }))
+                Ok(ok.then_some(Identity::User(User {
+                    name: row.name,
+                    admin: row.admin,
+                    groups: row.groups,
+                })))
             }
             Ok(Subject::Robot(name)) => {
                 let row = accounts.robot(&name).await?;
