@@ -11,6 +11,7 @@ pub mod ops;
 pub mod report;
 pub mod servers;
 mod verdicts;
+pub mod work_auth;
 mod work_blobs;
 mod work_listing;
 pub mod work_logging;
@@ -87,7 +88,7 @@ impl Sizes {
 
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
-    "push", "pull", "range", "reads", "logging", "small", "tags", "catalog", "ui", "huge",
+    "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
 ];
 
 pub struct Options {
@@ -214,6 +215,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "huge" => work_blobs::huge(&mut bench, i).await,
                 "reads" => work_small::reads(&mut bench, i).await,
                 "logging" => work_logging::logging(&mut bench, i).await,
+                "auth" => work_auth::auth(&mut bench, i).await,
                 "small" => work_small::small_pushes(&mut bench, i).await,
                 "tags" => work_listing::tags(&mut bench, i).await,
                 "catalog" => work_listing::catalog(&mut bench, i).await,

@@ -237,7 +237,7 @@ impl Drop for Server {
     }
 }
 
-/// `GET /v2/` answers 200.
+/// `GET /v2/` answers 200 (or 401: up, with authentication on).
 fn probe(addr: SocketAddr) -> bool {
     let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_millis(200)) else {
         return false;
@@ -249,7 +249,7 @@ fn probe(addr: SocketAddr) -> bool {
         return false;
     }
     let mut buf = [0u8; 12];
-    s.read_exact(&mut buf).is_ok() && &buf[9..12] == b"200"
+    s.read_exact(&mut buf).is_ok() && matches!(&buf[9..12], b"200" | b"401")
 }
 
 fn tail(path: &Path) -> String {

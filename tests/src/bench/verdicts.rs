@@ -1,6 +1,7 @@
 //! The targets, checked against the report.
 
 use super::report::{fmt_num, fmt_ratio, Report, Verdict};
+use super::work_auth::{GET_OFF, GET_ON, HEAD_OFF, HEAD_ON, TOKEN_P50};
 use super::work_blobs::PULL_IN_TURN;
 use super::work_logging::{LOG_OFF, LOG_ON, NGINX_LOG_ON};
 
@@ -60,9 +61,38 @@ fn logging(r: &Report, v: &mut Vec<Verdict>) {
     });
 }
 
+fn auth(r: &Report, v: &mut Vec<Verdict>) {
+    for (what, on, off) in [
+        ("manifest GET by tag", GET_ON, GET_OFF),
+        ("blob HEAD", HEAD_ON, HEAD_OFF),
+    ] {
+        let (Some(on), Some(off)) = (ours_of(r, on), ours_of(r, off)) else {
+            continue;
+        };
+        v.push(Verdict {
+            target: format!("{what} with auth on: within 10% of auth off"),
+            measured: format!(
+                "{} ({} vs {} req/s)",
+                fmt_ratio(on / off),
+                fmt_num(on),
+                fmt_num(off)
+            ),
+            met: Some(on >= 0.9 * off),
+        });
+    }
+    if let Some(p50) = ours_of(r, TOKEN_P50) {
+        v.push(Verdict {
+            target: "GET /token: under 1 ms p50".into(),
+            measured: format!("{} ms", fmt_num(p50)),
+            met: Some(p50 < 1.0),
+        });
+    }
+}
+
 pub fn verdicts(r: &Report) -> Vec<Verdict> {
     let mut v = Vec::new();
     logging(r, &mut v);
+    auth(r, &mut v);
     let sha = r
         .limits
         .iter()
