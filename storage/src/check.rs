@@ -197,7 +197,7 @@ impl Registry {
         // Manifests: their bytes against their digest, and what they name.
         let mut bad_manifests = Vec::new();
         report.manifests = meta
-            .each_manifest(|repo, digest, content| {
+            .each_manifest(&mut |repo: String, digest: String, content: Vec<u8>| {
                 let ok = digest
                     .parse::<Digest>()
                     .map(|d| Digest::of(d.algorithm(), &content) == d)

@@ -62,7 +62,8 @@ impl Registry {
     /// Open the default embedded backend: local disk + SQLite under `data_dir`.
     pub async fn open_local(data_dir: &Path, policy: Policy) -> Result<Registry> {
         std::fs::create_dir_all(data_dir)?;
-        let meta = Metadata::open(&data_dir.join("registry.db"), policy.db_busy_timeout).await?;
+        let meta =
+            Metadata::open_sqlite(&data_dir.join("registry.db"), policy.db_busy_timeout).await?;
         let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
         Ok(Registry::new(meta, blobs, policy))
     }

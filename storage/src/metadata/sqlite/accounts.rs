@@ -1,38 +1,9 @@
 //! Users, robot accounts and web sessions. Secrets are stored hashed (the
 //! registry hashes them; this module never sees a password).
 
-use super::{now, Metadata};
+use super::SqliteMeta;
 use crate::error::Result;
-
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub name: String,
-    pub password_hash: String,
-    pub admin: bool,
-    pub groups: Vec<String>,
-    pub created_at: i64,
-    pub password_changed_at: i64,
-}
-
-/// A robot account as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RobotRow {
-    pub name: String,
-    pub secret_hash: String,
-    /// Scope patterns, as written at creation.
-    pub scopes: Vec<String>,
-    pub expires_at: Option<i64>,
-    pub created_at: i64,
-}
-
-/// A signed-in web session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    pub user: String,
-    pub csrf: String,
-    pub expires_at: i64,
-}
+use crate::metadata::{now, RobotRow, SessionRow, UserRow};
 
 type UserTuple = (String, String, bool, String, i64, i64);
 
@@ -62,7 +33,7 @@ fn robot_row((name, secret_hash, scopes, expires_at, created_at): RobotTuple) ->
 const USER_COLUMNS: &str = "name, password_hash, admin, groups, created_at, password_changed_at";
 const ROBOT_COLUMNS: &str = "name, secret_hash, scopes, expires_at, created_at";
 
-impl Metadata {
+impl SqliteMeta {
     /// Add a user; false if the name is taken.
     pub async fn add_user(
         &self,

@@ -1,43 +1,10 @@
 //! Read-only queries behind the web view and `/api/v1`: summaries of
 //! repositories and tags, and which images use a blob.
 
-use super::Metadata;
+use super::SqliteMeta;
 use crate::error::Result;
-use serde::{Deserialize, Serialize};
+use crate::metadata::{BlobUse, RepoSummary, TagRow};
 use sqlx::Row;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoSummary {
-    pub name: String,
-    pub tag_count: i64,
-    /// Bytes of the distinct blobs linked in the repository.
-    pub size: i64,
-    /// Unix seconds of the last tag push, if any.
-    pub last_push: Option<i64>,
-}
-
-/// A tag with the manifest it points at (exact bytes, for platforms).
-#[derive(Debug, Clone)]
-pub struct TagRow {
-    pub tag: String,
-    pub digest: String,
-    pub media_type: String,
-    pub pushed: i64,
-    pub content: Vec<u8>,
-    /// Config + layer bytes of the manifest, or of all children of an index.
-    pub size: i64,
-}
-
-/// One manifest that references a blob, with a tag that reaches it (the
-/// manifest's own tag, or the tag of an index containing it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BlobUse {
-    #[serde(skip)]
-    pub blob: String,
-    pub repository: String,
-    pub manifest: String,
-    pub tag: Option<String>,
-}
 
 /// `LIKE` pattern matching `needle` anywhere, with wildcards escaped.
 fn contains_pattern(needle: &str) -> String {
@@ -48,7 +15,7 @@ fn contains_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
-impl Metadata {
+impl SqliteMeta {
     pub async fn repo_summaries(
         &self,
         filter: Option<&str>,
