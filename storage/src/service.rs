@@ -13,6 +13,26 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Where the metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaBackend {
+    /// Embedded, `registry.db` in the data directory.
+    Sqlite,
+    /// A PostgreSQL database shared by several nodes (`postgres://...`).
+    Postgres(String),
+}
+
+impl MetaBackend {
+    pub async fn open(&self, data_dir: &Path, busy_timeout: Duration) -> Result<Metadata> {
+        match self {
+            MetaBackend::Sqlite => {
+                Metadata::open_sqlite(&data_dir.join("registry.db"), busy_timeout).await
+            }
+            MetaBackend::Postgres(url) => Metadata::open_postgres(url, busy_timeout).await,
+        }
+    }
+}
+
 /// Limits and switches that change what the registry accepts.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -61,9 +81,13 @@ pub struct ChunkSpec {
 impl Registry {
     /// Open the default embedded backend: local disk + SQLite under `data_dir`.
     pub async fn open_local(data_dir: &Path, policy: Policy) -> Result<Registry> {
+        Registry::open(data_dir, &MetaBackend::Sqlite, policy).await
+    }
+
+    /// Blobs on local disk under `data_dir`, metadata in `meta`.
+    pub async fn open(data_dir: &Path, meta: &MetaBackend, policy: Policy) -> Result<Registry> {
         std::fs::create_dir_all(data_dir)?;
-        let meta =
-            Metadata::open_sqlite(&data_dir.join("registry.db"), policy.db_busy_timeout).await?;
+        let meta = meta.open(data_dir, policy.db_busy_timeout).await?;
         let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
         Ok(Registry::new(meta, blobs, policy))
     }

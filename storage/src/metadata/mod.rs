@@ -4,6 +4,7 @@
 //! PostgreSQL (several stateless nodes, `postgres/`), behind one trait that
 //! the domain code calls without knowing which.
 
+pub mod postgres;
 pub mod sqlite;
 mod types;
 
@@ -143,6 +144,13 @@ impl Metadata {
         Ok(Metadata::new(
             sqlite::SqliteMeta::open(path, busy_timeout).await?,
         ))
+    }
+}
+
+impl Metadata {
+    /// The PostgreSQL database at `url` (see [`postgres::PgMeta::open`]).
+    pub async fn open_postgres(url: &str, busy_timeout: std::time::Duration) -> Result<Metadata> {
+        Ok(Metadata::new(postgres::PgMeta::open(url, busy_timeout).await?))
     }
 }
 
