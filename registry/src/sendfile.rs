@@ -118,7 +118,7 @@ impl AsyncWrite for SendfileStream {
 mod tests {
     use super::*;
     use futures::StreamExt;
-    use storage::blobstore::{AppendLimits, BlobStore, LocalBlobStore};
+    use storage::blobstore::{AppendLimits, BlobRef, BlobStore, LocalBlobStore};
     use storage::Digest;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -140,7 +140,7 @@ mod tests {
             .upload_append("s1", body, AppendLimits::default())
             .await
             .unwrap();
-        store.upload_commit("s1", &digest).await.unwrap();
+        store.upload_commit("s1", &digest).await.unwrap().size;
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -156,12 +156,12 @@ mod tests {
         // A header, the whole blob, a separator, then an unaligned range.
         let range = 1000..4_500_000u64;
         conn.write_all(b"head\n").await.unwrap();
-        let mut whole = store.get(&digest, None).await.unwrap();
+        let mut whole = store.get(BlobRef::of(&digest), None).await.unwrap();
         while let Some(chunk) = whole.next().await {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }
         conn.write_all(b"--").await.unwrap();
-        let mut part = store.get(&digest, Some(range.clone())).await.unwrap();
+        let mut part = store.get(BlobRef::of(&digest), Some(range.clone())).await.unwrap();
         while let Some(chunk) = part.next().await {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }

@@ -7,7 +7,7 @@
 //!   manifest is deleted;
 //! - tags `(repo, tag) -> digest`: updated on push, dropped on tag or
 //!   manifest delete;
-//! - blob links `(repo, digest) -> size`: dropped on unlink;
+//! - blob links `(repo, digest) -> (size, location)`: dropped on unlink;
 //! - upload sessions `id -> repo` this process opened: added when the row
 //!   is committed, dropped before the row is deleted, so a hit always means
 //!   the row exists (a miss asks the database: sessions from before a
@@ -21,6 +21,7 @@
 
 use crate::digest::Digest;
 use crate::metadata::StoredManifest;
+use crate::service::BlobInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -37,7 +38,7 @@ const MAX_MANIFEST_BYTES: usize = 16 << 20;
 struct Inner {
     epoch: u64,
     tags: HashMap<(String, String), Digest>,
-    links: HashMap<(String, Digest), u64>,
+    links: HashMap<(String, Digest), BlobInfo>,
     manifests: HashMap<(String, Digest), Arc<StoredManifest>>,
     manifest_bytes: usize,
     uploads: HashMap<String, String>,
@@ -82,14 +83,14 @@ impl Cache {
             .insert((repo.to_owned(), tag.to_owned()), digest.clone());
     }
 
-    pub fn link(&self, repo: &str, digest: &Digest) -> Option<u64> {
+    pub fn link(&self, repo: &str, digest: &Digest) -> Option<BlobInfo> {
         self.lock()
             .links
             .get(&(repo.to_owned(), digest.clone()))
-            .copied()
+            .cloned()
     }
 
-    pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, size: u64) {
+    pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, blob: BlobInfo) {
         let mut g = self.lock();
         if g.epoch != seen.0 {
             return;
@@ -97,7 +98,7 @@ impl Cache {
         if g.links.len() >= MAX_LINKS {
             g.links.clear();
         }
-        g.links.insert((repo.to_owned(), digest.clone()), size);
+        g.links.insert((repo.to_owned(), digest.clone()), blob);
     }
 
     /// True if this process opened upload `id` in `repo` and it has not
@@ -208,8 +209,12 @@ mod tests {
         c.drop_manifest("r", &d2);
         assert_eq!(c.tag("r", "t"), None);
         let seen = c.epoch();
-        c.fill_link(seen, "r", &d1, 5);
-        assert_eq!(c.link("r", &d1), Some(5));
+        let five = BlobInfo {
+            size: 5,
+            location: None,
+        };
+        c.fill_link(seen, "r", &d1, five.clone());
+        assert_eq!(c.link("r", &d1), Some(five));
         c.drop_link("r", &d1);
         assert_eq!(c.link("r", &d1), None);
     }

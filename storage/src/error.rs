@@ -153,7 +153,11 @@ fn database_code(e: &sqlx::Error) -> ErrorCode {
             } else {
                 // SQLite's primary result code is the low byte of the
                 // extended one sqlx reports.
-                match db.code().and_then(|c| c.parse::<i32>().ok()).map(|c| c & 0xff) {
+                match db
+                    .code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .map(|c| c & 0xff)
+                {
                     Some(5 | 6) => ErrorCode::Unavailable, // BUSY, LOCKED
                     Some(13) => ErrorCode::StorageFull,    // FULL
                     _ => ErrorCode::Internal,
@@ -168,7 +172,9 @@ impl From<sqlx::Error> for Error {
     fn from(e: sqlx::Error) -> Self {
         let code = database_code(&e);
         let message = match code {
-            ErrorCode::Unavailable => format!("metadata database unavailable or busy, retry later: {e}"),
+            ErrorCode::Unavailable => {
+                format!("metadata database unavailable or busy, retry later: {e}")
+            }
             ErrorCode::StorageFull => format!("metadata database: disk full: {e}"),
             _ => format!("metadata database: {e}"),
         };

@@ -15,4 +15,4 @@ pub mod service;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
-pub use service::{ChunkSpec, MetaBackend, Policy, PushedManifest, Registry};
+pub use service::{BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry};

@@ -1,7 +1,7 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
-use crate::blobstore::{AppendLimits, BlobStore, ByteStream, LocalBlobStore};
+use crate::blobstore::{AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore};
 use crate::cache::Cache;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
@@ -64,6 +64,23 @@ pub struct Registry {
     cache: Cache,
 }
 
+/// A committed blob as a repository sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    /// The store's name for its bytes, when not derived from the digest.
+    pub location: Option<Arc<str>>,
+}
+
+impl BlobInfo {
+    pub fn as_ref<'a>(&'a self, digest: &'a Digest) -> BlobRef<'a> {
+        BlobRef {
+            digest,
+            location: self.location.as_deref(),
+        }
+    }
+}
+
 /// Result of a manifest push.
 #[derive(Debug, Clone)]
 pub struct PushedManifest {
@@ -119,29 +136,45 @@ impl Registry {
 
     // ---- pull --------------------------------------------------------------
 
-    /// Size of a blob readable in `repo`.
-    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
+    /// A blob readable in `repo`: its size and where its bytes are.
+    pub async fn blob(&self, repo: &str, digest: &Digest) -> Result<BlobInfo> {
         validate_name(repo)?;
-        if let Some(size) = self.cache.link(repo, digest) {
-            return Ok(size);
+        if let Some(blob) = self.cache.link(repo, digest) {
+            return Ok(blob);
         }
         let seen = self.cache.epoch();
-        match self.meta.linked_blob_size(repo, digest).await? {
-            Some(size) => {
-                self.cache.fill_link(seen, repo, digest, size);
-                Ok(size)
+        match self.meta.linked_blob(repo, digest).await? {
+            Some((size, location)) => {
+                let blob = BlobInfo {
+                    size,
+                    location: location.map(Arc::from),
+                };
+                self.cache.fill_link(seen, repo, digest, blob.clone());
+                Ok(blob)
             }
             None => Err(Error::blob_unknown(digest)),
         }
     }
 
-    /// Bytes of a blob already checked with [`Registry::blob_size`].
+    /// Size of a blob readable in `repo`.
+    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
+        Ok(self.blob(repo, digest).await?.size)
+    }
+
+    /// Bytes of a blob found with [`Registry::blob`].
     pub async fn blob_bytes(
         &self,
         digest: &Digest,
+        blob: &BlobInfo,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
-        self.blobs.get(digest, range).await
+        self.blobs.get(blob.as_ref(digest), range).await
+    }
+
+    /// Where a client may fetch a blob found with [`Registry::blob`]
+    /// itself (a presigned URL), if the store redirects downloads.
+    pub async fn blob_redirect(&self, digest: &Digest, blob: &BlobInfo) -> Result<Option<String>> {
+        self.blobs.redirect(blob.as_ref(digest)).await
     }
 
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<StoredManifest> {
@@ -279,7 +312,7 @@ impl Registry {
         // link: a crash in between leaves an unreferenced blob, never a link
         // to missing bytes.
         match self.blobs.upload_finish(&key, last, digest).await {
-            Ok(size) => self.meta.link_blob(repo, digest, size, Some(id)).await,
+            Ok(done) => self.link_committed(repo, digest, done, Some(id)).await,
             Err(e) if e.code == ErrorCode::DigestInvalid => {
                 self.meta.delete_upload(id).await?;
                 Err(e)
@@ -289,6 +322,34 @@ impl Registry {
                 Err(e)
             }
         }
+    }
+
+    /// Link a blob just committed. If another upload of the same digest
+    /// got there first (under another name), this copy is redundant: the
+    /// recorded one serves, and this one goes.
+    async fn link_committed(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        done: Committed,
+        upload: Option<&str>,
+    ) -> Result<()> {
+        self.meta
+            .link_blob(repo, digest, done.size, done.location.as_deref(), upload)
+            .await?;
+        if let Some(ours) = &done.location {
+            let recorded = self.meta.blob_any(&digest.to_string()).await?;
+            if recorded.as_ref().and_then(|(_, l)| l.as_ref()) != Some(ours) {
+                let duplicate = BlobRef {
+                    digest,
+                    location: Some(ours),
+                };
+                if let Err(e) = self.blobs.delete(duplicate).await {
+                    tracing::warn!(error = %e, location = %ours, "could not remove a duplicate blob object");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One-request upload (`POST ?digest=`).
@@ -335,13 +396,19 @@ impl Registry {
         if validate_name(from).is_err() {
             return Ok(false);
         }
-        let Some(size) = self.meta.linked_blob_size(from, digest).await? else {
+        let Some((size, location)) = self.meta.linked_blob(from, digest).await? else {
             return Ok(false);
         };
-        if self.blobs.stat(digest).await?.is_none() {
+        let blob = BlobRef {
+            digest,
+            location: location.as_deref(),
+        };
+        if self.blobs.stat(blob).await?.is_none() {
             return Ok(false);
         }
-        self.meta.link_blob(repo, digest, size, None).await?;
+        self.meta
+            .link_blob(repo, digest, size, location.as_deref(), None)
+            .await?;
         Ok(true)
     }
 

@@ -35,15 +35,23 @@ pub trait MetaStore: Send + Sync + 'static {
         repo: &str,
         digest: &Digest,
         size: u64,
+        location: Option<&str>,
         upload: Option<&str>,
     ) -> Result<()>;
-    async fn linked_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>>;
+    async fn linked_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>>;
     async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>>;
     async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
     async fn create_upload(&self, id: &str, repo: &str) -> Result<()>;
     async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool>;
     async fn touch_upload(&self, id: &str) -> Result<()>;
     async fn delete_upload(&self, id: &str) -> Result<bool>;
+    async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>>;
+    async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool>;
+    async fn next_upload_part(&self, id: &str) -> Result<i64>;
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
     async fn put_manifest(
         &self,
@@ -87,8 +95,8 @@ pub trait MetaStore: Send + Sync + 'static {
         limit: i64,
     ) -> Result<Option<Vec<TagRow>>>;
     async fn blob_uses(&self, blobs: &[String]) -> Result<Vec<BlobUse>>;
-    async fn blob_size_any(&self, digest: &str) -> Result<Option<i64>>;
-    async fn blob_rows(&self) -> Result<Vec<(String, u64)>>;
+    async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>>;
+    async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>>;
     async fn dangling_refs(&self) -> Result<Vec<DanglingRef>>;
     async fn each_manifest(
         &self,
@@ -150,7 +158,9 @@ impl Metadata {
 impl Metadata {
     /// The PostgreSQL database at `url` (see [`postgres::PgMeta::open`]).
     pub async fn open_postgres(url: &str, busy_timeout: std::time::Duration) -> Result<Metadata> {
-        Ok(Metadata::new(postgres::PgMeta::open(url, busy_timeout).await?))
+        Ok(Metadata::new(
+            postgres::PgMeta::open(url, busy_timeout).await?,
+        ))
     }
 }
 

@@ -75,7 +75,10 @@ impl Locker {
                 let mut c = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
                     .await
                     .unwrap();
-                sqlx::query("BEGIN EXCLUSIVE").execute(&mut c).await.unwrap();
+                sqlx::query("BEGIN EXCLUSIVE")
+                    .execute(&mut c)
+                    .await
+                    .unwrap();
                 Locker::Sqlite(c)
             }
             MetaBackend::Postgres(url) => {

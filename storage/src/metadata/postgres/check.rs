@@ -8,11 +8,12 @@ use futures::TryStreamExt;
 
 impl PgMeta {
     /// Every `(digest, size)` the database holds as a committed blob.
-    pub async fn blob_rows(&self) -> Result<Vec<(String, u64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT digest, size FROM blobs")
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows.into_iter().map(|(d, s)| (d, s as u64)).collect())
+    pub async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>> {
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT digest, size, location FROM blobs")
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(|(d, s, l)| (d, s as u64, l)).collect())
     }
 
     /// References of manifests to blobs not linked in their repository, or

@@ -116,10 +116,10 @@ impl PgMeta {
             .collect())
     }
 
-    /// Size of a blob if any repository links it.
-    pub async fn blob_size_any(&self, digest: &str) -> Result<Option<i64>> {
+    /// Size and location of a blob if the registry has it.
+    pub async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>> {
         Ok(
-            sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+            sqlx::query_as("SELECT size, location FROM blobs WHERE digest = $1")
                 .bind(digest)
                 .fetch_optional(&self.pool)
                 .await?,

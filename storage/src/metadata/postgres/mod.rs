@@ -48,8 +48,9 @@ macro_rules! retrying {
         let mut attempt = 0;
         loop {
             match $body.await {
-                Err(e) if attempt + 1 < crate::metadata::postgres::RETRIES
-                    && crate::metadata::postgres::retryable(&e) =>
+                Err(e)
+                    if attempt + 1 < crate::metadata::postgres::RETRIES
+                        && crate::metadata::postgres::retryable(&e) =>
                 {
                     attempt += 1;
                 }
@@ -157,6 +158,7 @@ impl PgMeta {
         repo: &str,
         digest: &Digest,
         size: u64,
+        location: Option<&str>,
         upload: Option<&str>,
     ) -> Result<()> {
         let repo_id = self.ensure_repo(repo).await?;
@@ -165,12 +167,13 @@ impl PgMeta {
             let mut tx = self.pool.begin().await?;
             let now = now();
             sqlx::query(
-                "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
+                "INSERT INTO blobs (digest, size, created_at, location) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (digest) DO NOTHING",
             )
             .bind(&digest)
             .bind(size as i64)
             .bind(now)
+            .bind(location)
             .execute(&mut *tx)
             .await?;
             sqlx::query(
@@ -193,9 +196,13 @@ impl PgMeta {
         Ok(())
     }
 
-    pub async fn linked_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repo_blobs rb
+    pub async fn linked_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT b.size, b.location FROM repo_blobs rb
              JOIN repositories r ON r.id = rb.repo_id
              JOIN blobs b ON b.digest = rb.digest
              WHERE r.name = $1 AND rb.digest = $2",
@@ -204,7 +211,7 @@ impl PgMeta {
         .bind(digest.to_string())
         .fetch_optional(&self.pool)
         .await?;
-        Ok(size.map(|s| s as u64))
+        Ok(row.map(|(s, l)| (s as u64, l)))
     }
 
     pub async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
@@ -248,12 +255,14 @@ impl PgMeta {
 
     pub async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
         let now = now();
-        sqlx::query("INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $3)")
-            .bind(id)
-            .bind(repo)
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO uploads (id, repo, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+        )
+        .bind(id)
+        .bind(repo)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -274,6 +283,38 @@ impl PgMeta {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    pub async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT state, version FROM uploads WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    pub async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET state = $3, version = version + 1, updated_at = $4
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(state)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub async fn next_upload_part(&self, id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE uploads SET next_part = next_part + 1 WHERE id = $1 RETURNING next_part - 1",
+        )
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {

@@ -173,11 +173,12 @@ impl SqliteMeta {
         repo: &str,
         digest: &Digest,
         size: u64,
+        location: Option<&str>,
         upload: Option<&str>,
     ) -> Result<()> {
         let repo_id = self.ensure_repo(repo).await?;
         sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
+            "INSERT INTO blobs (digest, size, created_at, location) VALUES ($1, $2, $3, $6)
                ON CONFLICT (digest) DO NOTHING;
              INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
                ON CONFLICT (repo_id, digest) DO NOTHING;
@@ -188,15 +189,20 @@ impl SqliteMeta {
         .bind(now())
         .bind(repo_id)
         .bind(upload)
+        .bind(location)
         .execute(&self.writer)
         .await?;
         Ok(())
     }
 
-    /// Size of a blob if it is linked in `repo`.
-    pub async fn linked_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repo_blobs rb
+    /// Size and location of a blob if it is linked in `repo`.
+    pub async fn linked_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>> {
+        let row: Option<(i64, Option<String>)> = sqlx::query_as(
+            "SELECT b.size, b.location FROM repo_blobs rb
              JOIN repositories r ON r.id = rb.repo_id
              JOIN blobs b ON b.digest = rb.digest
              WHERE r.name = $1 AND rb.digest = $2",
@@ -205,7 +211,7 @@ impl SqliteMeta {
         .bind(digest.to_string())
         .fetch_optional(&self.reader)
         .await?;
-        Ok(size.map(|s| s as u64))
+        Ok(row.map(|(s, l)| (s as u64, l)))
     }
 
     /// Repositories a blob is linked in, in name order (at most `limit`).
@@ -273,6 +279,42 @@ impl SqliteMeta {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    /// The saved state of upload `id` and its version, if the session exists.
+    pub async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT state, version FROM uploads WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.writer)
+                .await?,
+        )
+    }
+
+    /// Save the state of upload `id` if it is still at `version` (no other
+    /// request changed it meanwhile); false if it was.
+    pub async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE uploads SET state = $3, version = version + 1, updated_at = $4
+             WHERE id = $1 AND version = $2",
+        )
+        .bind(id)
+        .bind(version)
+        .bind(state)
+        .bind(now())
+        .execute(&self.writer)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// A part number of upload `id` that no other request will get.
+    pub async fn next_upload_part(&self, id: &str) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "UPDATE uploads SET next_part = next_part + 1 WHERE id = $1 RETURNING next_part - 1",
+        )
+        .bind(id)
+        .fetch_one(&self.writer)
+        .await?)
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {

@@ -22,13 +22,18 @@ impl MetaStore for SqliteMeta {
         repo: &str,
         digest: &Digest,
         size: u64,
+        location: Option<&str>,
         upload: Option<&str>,
     ) -> Result<()> {
-        SqliteMeta::link_blob(self, repo, digest, size, upload).await
+        SqliteMeta::link_blob(self, repo, digest, size, location, upload).await
     }
 
-    async fn linked_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
-        SqliteMeta::linked_blob_size(self, repo, digest).await
+    async fn linked_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>> {
+        SqliteMeta::linked_blob(self, repo, digest).await
     }
 
     async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
@@ -53,6 +58,18 @@ impl MetaStore for SqliteMeta {
 
     async fn delete_upload(&self, id: &str) -> Result<bool> {
         SqliteMeta::delete_upload(self, id).await
+    }
+
+    async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        SqliteMeta::upload_state(self, id).await
+    }
+
+    async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool> {
+        SqliteMeta::save_upload_state(self, id, version, state).await
+    }
+
+    async fn next_upload_part(&self, id: &str) -> Result<i64> {
+        SqliteMeta::next_upload_part(self, id).await
     }
 
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
@@ -134,11 +151,11 @@ impl MetaStore for SqliteMeta {
         SqliteMeta::blob_uses(self, blobs).await
     }
 
-    async fn blob_size_any(&self, digest: &str) -> Result<Option<i64>> {
-        SqliteMeta::blob_size_any(self, digest).await
+    async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>> {
+        SqliteMeta::blob_any(self, digest).await
     }
 
-    async fn blob_rows(&self) -> Result<Vec<(String, u64)>> {
+    async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>> {
         SqliteMeta::blob_rows(self).await
     }
 

@@ -1,0 +1,5 @@
+-- See the SQLite migration of the same name.
+ALTER TABLE blobs ADD COLUMN location TEXT;
+ALTER TABLE uploads ADD COLUMN state BYTEA;
+ALTER TABLE uploads ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN next_part BIGINT NOT NULL DEFAULT 1;
