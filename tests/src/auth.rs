@@ -2,9 +2,10 @@
 //! `tests/auth_attacks.rs`):
 //!
 //! * [`AuthRegistry`]: the registry with `auth = "token"` and an `[access]`
-//!   section from the test (a [`Registry`] started with `--config`); accounts made with the `registry user|robot` CLI; on drop it
-//!   stops the registry and checks that its log holds none of the passwords,
-//!   secrets and tokens the test handled ([`AuthRegistry::assert_no_secret_logged`]).
+//!   section from the test (a [`Registry`] started with `--config`);
+//!   accounts made with the `registry user|robot` CLI; on drop it stops the
+//!   registry and checks that its log holds none of the passwords, secrets
+//!   and tokens the test handled ([`AuthRegistry::assert_no_secret_logged`]).
 //! * [`Http`]: requests with Basic or Bearer credentials, and pushes.
 //! * [`Forge`]: JWTs made outside the registry (with its own signing key read
 //!   from the data directory, or a stranger's), to sign tokens with bad claims.
