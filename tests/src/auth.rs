@@ -296,6 +296,16 @@ impl AuthRegistry {
         }
     }
 
+    /// Requests with `who`'s Basic credentials from another machine
+    /// (127.0.0.3): the operator checking that an attack changed nothing,
+    /// whom the attacker's per-address lock-out does not concern.
+    pub fn basic_elsewhere(&self, who: &Account) -> Http {
+        Http {
+            client: Client::new_from(&self.url(), std::net::Ipv4Addr::new(127, 0, 0, 3).into()),
+            authorization: Some(who.basic()),
+        }
+    }
+
     /// Requests with a bearer token (remembered as a secret).
     pub fn bearer(&self, token: &str) -> Http {
         self.note_secret("a bearer token", token);
