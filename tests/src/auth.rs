@@ -348,6 +348,15 @@ impl AuthRegistry {
             .to_string()
     }
 
+    /// Stop, replace the configuration (`auth = "token"` is prepended as
+    /// in [`AuthRegistry::start`]) and start again on the same port and
+    /// data directory.
+    pub fn restart_with(&mut self, config: &str) {
+        self.stop();
+        std::fs::write(&self.config_path, format!("auth = \"token\"\n{config}")).expect("config");
+        self.reg.restart();
+    }
+
     /// SIGTERM and wait: afterwards the log holds every line the registry
     /// wrote (its writer flushes on shutdown).
     pub fn stop(&mut self) {
@@ -446,6 +455,14 @@ pub struct Http {
 }
 
 impl Http {
+    /// Requests to any registry at `url` with this `Authorization` header.
+    pub fn new(url: &str, authorization: Option<String>) -> Http {
+        Http {
+            client: Client::new(url),
+            authorization,
+        }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let rb = self.client.request(method, path);
         match &self.authorization {
