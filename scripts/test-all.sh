@@ -26,6 +26,7 @@ die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
 APT_PACKAGES=(
     docker.io containerd runc skopeo busybox-static docker-registry
     chromium chromium-driver
+    python3 python3-venv
     curl ca-certificates build-essential pkg-config
 )
 
@@ -282,6 +283,99 @@ run_conformance_cncf() {
     fi
 }
 
+# The oras Python package (oras-py) for the e2e tests, in a venv of its own
+# (Debian 12's python3 refuses system-wide pip installs, PEP 668). The tests
+# find it through ORAS_PYTHON; without it they fail, naming this step.
+ORAS_VERSION="${ORAS_VERSION:-0.2.43}"
+ORAS_VENV="$TARGET_DIR/oras-venv"
+install_oras() {
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py="$(command -v python3 || true)"
+    [ -n "$py" ] || { echo "python3 not found (apt-get install python3 python3-venv)" >&2; return 1; }
+    if ! "$ORAS_VENV/bin/python" -c "import sys, oras.version; sys.exit(oras.version.__version__ != '$ORAS_VERSION')" 2>/dev/null; then
+        rm -rf "$ORAS_VENV"
+        "$py" -m venv "$ORAS_VENV" ||
+            { echo "cannot make a venv with $py (apt-get install python3-venv)" >&2; return 1; }
+        "$ORAS_VENV/bin/pip" install --quiet --disable-pip-version-check "oras==$ORAS_VERSION" ||
+            { echo "pip install oras==$ORAS_VERSION failed" >&2; return 1; }
+    fi
+    "$ORAS_VENV/bin/python" -c "import oras.client, oras.version; print('oras-py', oras.version.__version__)" >&2
+}
+
+# The runner with credentials against a registry with token auth on, as a
+# user that an [access] rule lets pull, push and delete under the runner's
+# repositories (conformance/**): no MUST failure, and the registry's log
+# holds neither the password nor a token.
+run_conformance_auth() {
+    local data="$RUN_DIR/conformance-auth-data" logf="$RUN_DIR/conformance-auth-registry.log"
+    local conf="$RUN_DIR/conformance-auth.toml" out="$RUN_DIR/conformance-auth.txt"
+    local password attempt port deadline rc=0
+    password="conformance-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+    printf '%s\n' 'auth = "token"' '' '[[access.rules]]' \
+        'description = "the conformance runner"' 'repositories = "conformance/**"' \
+        'users = ["conformance"]' 'actions = ["pull", "push", "delete"]' >"$conf"
+    printf '%s\n' "$password" |
+        "$TARGET_DIR/debug/registry" user add conformance --config "$conf" --data-dir "$data" ||
+        return 1
+    REG_PORT=""
+    for attempt in 1 2 3 4 5; do
+        port=$((20000 + RANDOM % 30000))
+        "$TARGET_DIR/debug/registry" serve --config "$conf" --listen "127.0.0.1:$port" \
+            --data-dir "$data" --log-format json </dev/null >>"$logf" 2>&1 &
+        CONF_PID=$!
+        deadline=$((SECONDS + 30))
+        # Up when GET /v2/ answers 401 (the Bearer challenge).
+        while :; do
+            if [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v2/" 2>/dev/null)" = 401 ]; then
+                REG_PORT=$port
+                break 2
+            fi
+            if ! kill -0 "$CONF_PID" 2>/dev/null; then
+                wait "$CONF_PID" 2>/dev/null || true
+                echo "registry exited during startup on port $port (attempt $attempt)" >&2
+                break
+            fi
+            if [ "$SECONDS" -ge "$deadline" ]; then
+                echo "registry not ready on port $port after 30s" >&2
+                stop_registry "$CONF_PID"
+                CONF_PID=""
+                tail -n 40 "$logf" >&2 || true
+                return 1
+            fi
+            sleep 0.1
+        done
+    done
+    if [ -z "$REG_PORT" ]; then
+        CONF_PID=""
+        tail -n 40 "$logf" >&2 || true
+        return 1
+    fi
+    echo "registry with token auth for conformance on 127.0.0.1:$REG_PORT (pid $CONF_PID)" >&2
+    CONFORMANCE_PASSWORD="$password" timeout "$CONFORMANCE_TIMEOUT" \
+        "$TARGET_DIR/debug/conformance" --url "http://127.0.0.1:$REG_PORT" \
+        --username conformance >"$out" 2>&1 || rc=$?
+    stop_registry "$CONF_PID"
+    CONF_PID=""
+    sed -n '/^== MUST failures/,$p' "$out" >&2
+    tail -n 1 "$out" >&2
+    if [ "$rc" -ne 0 ]; then
+        echo "conformance runner with credentials exited with $rc (output: $out)" >&2
+        tail -n 40 "$logf" >&2 || true
+        return "$rc"
+    fi
+    grep -q '^[0-9]* passed, 0 failed' "$out" ||
+        { echo "no '0 failed' closing line (output: $out)" >&2; return 1; }
+    # The registry logged the runner's requests under its user, and
+    # neither its password nor a token.
+    grep -q '"user":"conformance"' "$logf" ||
+        { echo "the registry log names no request of the conformance user" >&2; return 1; }
+    if grep -qF -- "$password" "$logf" "$out" ||
+        grep -qE 'eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}' "$logf"; then
+        echo "the password or a token reached $logf or $out" >&2
+        return 1
+    fi
+}
+
 start_daemons() {
     "$ROOT/scripts/start-daemons.sh" "$RUN_DIR" || {
         for f in containerd.log dockerd.log; do
@@ -332,8 +426,11 @@ if [ "$LAST_RC" -ne 0 ]; then
     exit 1
 fi
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
+step "oras (Python package) for the e2e tests" install_oras
+export ORAS_PYTHON="$ORAS_VENV/bin/python"
 step "cargo test (unit + e2e)" run_tests
 step "conformance" run_conformance
+step "conformance with token auth and credentials" run_conformance_auth
 step "conformance against the CNCF registry" run_conformance_cncf
 step "fuzz" run_fuzz
 

@@ -8,7 +8,9 @@
 //! public = ["library/**", "mirror/*"]
 //! # Docker Hub's convention: user NAME may do everything in NAME/** (default true).
 //! user_namespaces = true
-//! # Anonymous callers may call /v2/_catalog; it lists only what they may pull (default true).
+//! # Anonymous callers may call /v2/_catalog; it lists only what they may pull (default
+//! # false: clients present credentials only when challenged, so an open catalog would show
+//! # a signed-in client only the public repositories).
 //! anonymous_catalog = true
 //!
 //! [[access.rules]]
@@ -67,7 +69,7 @@ pub struct AccessConfig {
     pub public: Vec<String>,
     #[serde(default = "yes")]
     pub user_namespaces: bool,
-    #[serde(default = "yes")]
+    #[serde(default)]
     pub anonymous_catalog: bool,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
@@ -78,7 +80,7 @@ impl Default for AccessConfig {
         AccessConfig {
             public: Vec::new(),
             user_namespaces: true,
-            anonymous_catalog: true,
+            anonymous_catalog: false,
             rules: Vec::new(),
         }
     }

@@ -99,7 +99,7 @@ fn module_doc_example_is_valid() {
 fn defaults_when_section_is_empty() {
     let p = policy("[access]\n");
     assert!(p.user_namespaces);
-    assert!(p.anonymous_catalog);
+    assert!(!p.anonymous_catalog);
     assert!(p.public.is_empty() && p.rules.is_empty());
     let d = Policy::default();
     assert!(!d.allowed(&Identity::Anonymous, "a", Pull));
@@ -286,7 +286,7 @@ fn catalog_grant() {
         off.grant(&robot(&["registry:catalog:*"]), &cat),
         cat.to_vec()
     );
-    let on = policy("[access]\n");
+    let on = policy("[access]\nanonymous_catalog = true\n");
     assert_eq!(on.grant(&Identity::Anonymous, &cat), cat.to_vec());
     assert_eq!(on.grant(&robot(&[]), &cat), cat.to_vec());
     // An empty catalog request grants nothing.

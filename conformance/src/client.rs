@@ -197,7 +197,17 @@ impl Client {
                 Auth::Bearer(t) => Some(t.as_str()),
                 _ => None,
             };
-            Auth::Bearer(self.token_for(&challenge, &req.extra_scopes, &key, stale)?)
+            match self.token_for(&challenge, &req.extra_scopes, &key, stale) {
+                Ok(token) => Auth::Bearer(token),
+                // The token service refuses the scope itself as invalid
+                // (e.g. a name outside the grammar): no token can make
+                // this request acceptable, so the registry's 401 is its
+                // answer, as a client sees it.
+                Err(f) if f.exchange.as_ref().is_some_and(|ex| ex.status == 400) => {
+                    return Ok(first)
+                }
+                Err(f) => return Err(f),
+            }
         } else {
             return Ok(first);
         };

@@ -644,6 +644,13 @@ pub const X_DCD_PARTIAL: Rule = rule(
     "CNCF distribution",
     "206 and 304 blob responses carry the blob's `Docker-Content-Digest`, like the 200.",
 );
+pub const X_MOUNT_AUTO: Rule = rule(
+    Extra,
+    MOUNT,
+    "A mount without `from` (`POST ?mount=<digest>`) mounts the blob from a repository the \
+     caller may read that has it (automatic mount; without it, a registry opens an upload \
+     session, 202).",
+);
 pub const X_PUT_DCD: Rule = rule(
     Extra,
     DOCKER_API,

@@ -40,7 +40,9 @@ pub async fn dispatch(
         Ok(c) => c,
         Err(refusal) => return refusal,
     };
-    let readable = |r: &str| state.gate.allows(&caller, r, auth::Action::Pull);
+    // What a bearer token's subject may read, not only what it names.
+    let subject = state.gate.subject(&caller).await;
+    let readable = |r: &str| state.gate.allows(&subject, r, auth::Action::Pull);
     let mut resp = match route(&state.registry, req.uri(), &readable).await {
         Ok(r) => r,
         Err(e) => e.into_response(),

@@ -12,6 +12,21 @@ pub enum Route<'a> {
     Catalog,
 }
 
+impl<'a> Route<'a> {
+    /// The repository the route names, if any.
+    pub fn name(&self) -> Option<&'a str> {
+        match *self {
+            Route::Manifest { name, .. }
+            | Route::Blob { name, .. }
+            | Route::UploadStart { name }
+            | Route::Upload { name, .. }
+            | Route::Tags { name }
+            | Route::Referrers { name, .. } => Some(name),
+            Route::Catalog => None,
+        }
+    }
+}
+
 /// Parse the part of the path after `/v2/`.
 pub fn parse(path: &str) -> Option<Route<'_>> {
     if path == "_catalog" {

@@ -130,6 +130,21 @@ impl Client {
         }
     }
 
+    /// A client whose connections come from `local` (another loopback
+    /// address: a different client machine, as far as the registry's
+    /// per-address limits can tell).
+    pub fn new_from(base: &str, local: std::net::IpAddr) -> Client {
+        Client {
+            base: base.trim_end_matches('/').to_string(),
+            http: reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .redirect(reqwest::redirect::Policy::limited(5))
+                .local_address(local)
+                .build()
+                .expect("http client"),
+        }
+    }
+
     pub fn base(&self) -> &str {
         &self.base
     }

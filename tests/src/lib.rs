@@ -7,12 +7,15 @@
 //! * [`oci`]: generate small but real OCI images (gzip'd tar layers, configs,
 //!   manifests, indexes) and OCI image layouts, entirely in Rust.
 //! * [`http`]: a thin blocking HTTP client for the distribution API.
+//! * [`auth`]: a registry with token auth, accounts, credentials, forged
+//!   tokens, and the check that no secret reaches its log.
 //!
 //! The tests expect the daemons started by `scripts/start-daemons.sh`; their
 //! addresses come from environment variables (see [`require_env`]). A test
 //! that needs a variable which is not set panics with an explanation instead
 //! of silently skipping.
 
+pub mod auth;
 pub mod bench;
 pub mod cmd;
 pub mod http;

@@ -230,3 +230,30 @@ fn version_names_the_commit() {
         "{v}"
     );
 }
+
+#[test]
+fn an_open_registry_is_refused_beyond_loopback() {
+    // Validation happens before any bind: nothing listens on 0.0.0.0 here.
+    let dir = tempfile::tempdir().unwrap();
+    for listen in ["0.0.0.0:5000", "[::]:5000"] {
+        let out = registry(&[
+            "serve",
+            "--listen",
+            listen,
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ]);
+        let line = error_line(&out, 2);
+        assert!(
+            line.starts_with(&format!(
+                "error: refusing to serve on {listen} without authentication"
+            )) && line.contains("auth = \"token\"")
+                && line.contains("auth = \"none\""),
+            "{line}"
+        );
+    }
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "the refused start wrote to the data directory"
+    );
+}

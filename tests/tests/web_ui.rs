@@ -388,3 +388,165 @@ fn pages_links_escaping_and_screenshots() {
         c.close().await.unwrap();
     });
 }
+
+/// Token auth on: the page a visitor sees before signing in lists only
+/// public repositories; the sign-in form (real typing and clicks, the CSRF
+/// field and cookie the browser carries) shows the user's private ones and
+/// names the user in the header; a wrong password is refused on the form;
+/// signing out hides them again.
+#[test]
+fn sign_in_and_out_in_the_browser() {
+    use e2e::auth::AuthRegistry;
+    let reg = AuthRegistry::start("[access]\npublic = [\"public/**\"]\n");
+    let dev = reg.add_user("dev", &[]);
+    let admin = reg.add_user("admin", &["--admin"]);
+    let push = reg.basic(&admin);
+    push.push_image("public/base", "v1", &e2e::oci::simple_image("web-public"));
+    push.push_image("dev/secret", "v1", &e2e::oci::simple_image("web-private"));
+    push.push_image("ops/other", "v1", &e2e::oci::simple_image("web-other"));
+    let base = reg.url();
+
+    let driver = start_chromedriver();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = connect(&driver).await;
+        let repo_names = |c: &Client| {
+            let c = c.clone();
+            async move { texts(&c, "main a[href^='/ui/repos/']").await.join(" ") }
+        };
+
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        wait_for_url(&c, "/ui/repos").await;
+        let anonymous = repo_names(&c).await;
+        assert!(anonymous.contains("public/base"), "{anonymous}");
+        assert!(!anonymous.contains("dev/secret"), "{anonymous}");
+        let header = texts(&c, "header .who").await.join(" ");
+        assert!(header.contains("Sign in"), "header: {header}");
+
+        // A wrong password: the form again, with a message, and no session.
+        c.find(Locator::LinkText("Sign in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&c, "/ui/login").await;
+        c.find(Locator::Id("user"))
+            .await
+            .unwrap()
+            .send_keys("dev")
+            .await
+            .unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys("not-the-password")
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let error = loop {
+            if let Ok(e) = c.find(Locator::Id("login-error")).await {
+                break e.text().await.unwrap();
+            }
+            assert!(Instant::now() < deadline, "no sign-in error shown");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        assert!(!error.is_empty());
+        assert!(
+            c.get_named_cookie("registry_session").await.is_err(),
+            "a refused sign-in left a session cookie"
+        );
+
+        // The right password (the form is shown again: the user field keeps
+        // what was typed, the password field is empty).
+        let user = c.find(Locator::Id("user")).await.unwrap();
+        user.clear().await.unwrap();
+        user.send_keys("dev").await.unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys(&dev.secret)
+            .await
+            .unwrap();
+        c.find(Locator::Id("sign-in"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let header = texts(&c, "header .who").await.join(" ");
+            if header.contains("signed in as dev") {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "header never named the user: {header:?} at {}",
+                c.current_url().await.unwrap()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let session = c.get_named_cookie("registry_session").await.unwrap();
+        assert_eq!(
+            session.http_only(),
+            Some(true),
+            "session cookie not HttpOnly"
+        );
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        wait_for_url(&c, "/ui/repos").await;
+        let signed_in = repo_names(&c).await;
+        assert!(signed_in.contains("dev/secret"), "{signed_in}");
+        assert!(signed_in.contains("public/base"), "{signed_in}");
+        assert!(!signed_in.contains("ops/other"), "{signed_in}");
+        screenshot(&c, "signed-in.png").await;
+        c.goto(&format!("{base}/ui/repos/dev/secret"))
+            .await
+            .unwrap();
+        wait_for_url(&c, "/ui/repos/dev/secret").await;
+        let tags = texts(&c, "main").await.join(" ");
+        assert!(tags.contains("v1"), "{tags}");
+
+        // Sign out: the button posts the form with its CSRF field.
+        c.find(Locator::Css("header .who form button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let header = texts(&c, "header .who").await.join(" ");
+            if header.contains("Sign in") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "still signed in: {header:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        wait_for_url(&c, "/ui/repos").await;
+        let after = repo_names(&c).await;
+        assert!(!after.contains("dev/secret"), "{after}");
+        assert!(after.contains("public/base"), "{after}");
+        c.goto(&format!("{base}/ui/repos/dev/secret"))
+            .await
+            .unwrap();
+        let body = c
+            .find(Locator::Css("body"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            !body.contains("v1"),
+            "signed-out visitor sees the private tags: {body}"
+        );
+        c.close().await.unwrap();
+    });
+}

@@ -251,6 +251,21 @@ fn mounts(ctx: &Ctx) {
         || mounted()?.expect_header_eq(DCD, &d).map(|_| ()),
     );
 
+    ctx.check(
+        "push.mount.auto",
+        "POST ?mount=<digest> without from mounts a blob the caller may read elsewhere (201)",
+        &spec::X_MOUNT_AUTO,
+        || {
+            // The same blob, into a third repository, naming no source.
+            let auto = ctx.repo("mount-auto");
+            let ex = prep("mount request", c.post_upload(&auto, &[("mount", &d)], b""))?;
+            ex.ensure(ex.status == 201, || {
+                format!("answered {} instead of 201: no automatic mount", ex.status)
+            })?;
+            verify_blob(c, &auto, &data, &d)
+        },
+    );
+
     let missing = oci::sha256(&oci::random_bytes(42, 100));
     let fallback = c.post_upload(&to, &[("mount", &missing), ("from", &from)], b"");
     let fallback = prep("mount request", fallback);

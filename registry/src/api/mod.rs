@@ -117,7 +117,7 @@ async fn admit(
             "insufficient scope",
         ));
     }
-    let mut resp = gate::denied();
+    let mut resp = gate::denied(scope);
     tag_user(&mut resp, &caller);
     Err(resp)
 }
@@ -138,6 +138,12 @@ async fn route(state: AppState, client: SocketAddr, req: Request) -> ApiResult {
     let Some(route) = routes::parse(&path) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
     };
+    // A name outside the grammar is a bad request whoever asks: answering
+    // it before authentication spares clients a challenge for a scope the
+    // token server must refuse.
+    if let Some(name) = route.name() {
+        storage::names::validate_name(name)?;
+    }
     let gate = &state.gate;
     let caller = match admit(gate, headers, client, m, Some(&route)).await {
         Ok(c) => c,
@@ -172,7 +178,10 @@ async fn handle(
         },
         Route::UploadStart { name } => match *m {
             Method::POST => {
-                let may_pull = |from: &str| state.gate.allows(caller, from, auth::Action::Pull);
+                // Mount sources are what the caller's subject may pull (a
+                // token names only the repositories its client asked for).
+                let subject = state.gate.subject(caller).await;
+                let may_pull = |from: &str| state.gate.allows(&subject, from, auth::Action::Pull);
                 uploads::start(reg, name, query, headers, body, &may_pull).await
             }
             _ => unsupported(m),
@@ -191,10 +200,10 @@ async fn handle(
         },
         Route::Catalog => match *m {
             Method::GET => {
-                discovery::catalog(reg, query, &|r: &str| {
-                    state.gate.allows(caller, r, auth::Action::Pull)
-                })
-                .await
+                // The listing is what the caller's subject may pull.
+                let subject = state.gate.subject(caller).await;
+                let visible = |r: &str| state.gate.allows(&subject, r, auth::Action::Pull);
+                discovery::catalog(reg, query, &visible).await
             }
             _ => unsupported(m),
         },

@@ -254,15 +254,21 @@ impl Gate {
         secret: &str,
         client: IpAddr,
     ) -> Result<Arc<Identity>, AuthError> {
-        let key = credential_key(user, secret);
-        if let Some(id) = self.credentials.get(&key) {
-            return Ok(id);
-        }
+        // The limiter first, even before the cache: a throttled client must
+        // not have a correct guess confirmed by a cache hit.
         self.limiter
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .check(client, Some(user), Instant::now())
             .map_err(|r| AuthError::Throttled(r.seconds()))?;
+        let key = credential_key(user, secret);
+        if let Some(id) = self.credentials.get(&key) {
+            // A robot that expired since it was cached is expired now.
+            if !id.is_active(auth::now_unix()) {
+                return Err(AuthError::Invalid("robot account expired"));
+            }
+            return Ok(id);
+        }
         let found = self.lookup_and_verify(user, secret).await?;
         let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
         match found {
@@ -360,6 +366,22 @@ impl Gate {
                 .insert(subject.to_owned(), id.clone(), CREDENTIAL_CACHE_TTL);
             id
         }))
+    }
+
+    /// The caller as the `[access]` rules see it: a bearer token of ours
+    /// stands for its subject (what it lists and may mount from is what the
+    /// subject may pull, not only the repositories the token names); other
+    /// callers as they are.
+    pub async fn subject(&self, caller: &Caller) -> Caller {
+        match caller {
+            Caller::Token { token } if self.issuer().is_some() => {
+                match self.identity_of(&token.subject).await {
+                    Ok(Some(id)) if id.is_active(auth::now_unix()) => Caller::Known(id),
+                    _ => caller.clone(),
+                }
+            }
+            other => other.clone(),
+        }
     }
 
     /// Whether `caller` may do `action` on `repo`.

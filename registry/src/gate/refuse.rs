@@ -6,8 +6,30 @@ use super::Gate;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-fn body(code: &str, message: &str) -> String {
-    serde_json::json!({ "errors": [{ "code": code, "message": message }] }).to_string()
+/// The error body; `detail` says what access was needed, as the CNCF
+/// registry does (and Docker prints the message only when a detail is
+/// there: `unauthorized: authentication required`).
+fn body(code: &str, message: &str, scope: Option<&str>) -> String {
+    let mut e = serde_json::json!({ "code": code, "message": message });
+    if let Some(scope) = scope {
+        e["detail"] = detail(scope);
+    }
+    serde_json::json!({ "errors": [e] }).to_string()
+}
+
+/// `repository:team/app:pull,push` as `[{Type, Name, Action}, ...]`.
+fn detail(scope: &str) -> serde_json::Value {
+    let mut parts = scope.splitn(2, ':');
+    let kind = parts.next().unwrap_or_default();
+    let rest = parts.next().unwrap_or_default();
+    let (name, actions) = rest.rsplit_once(':').unwrap_or((rest, ""));
+    serde_json::Value::Array(
+        actions
+            .split(',')
+            .filter(|a| !a.is_empty())
+            .map(|a| serde_json::json!({ "Type": kind, "Name": name, "Action": a }))
+            .collect(),
+    )
 }
 
 /// 401 `UNAUTHORIZED` with the Bearer challenge for `scope` (and, for a
@@ -33,7 +55,7 @@ pub fn unauthorized(
     let mut resp = (
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "application/json")],
-        body("UNAUTHORIZED", message),
+        body("UNAUTHORIZED", message, scope),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&challenge) {
@@ -46,11 +68,15 @@ pub fn unauthorized(
 
 /// 403 `DENIED`: Docker shows `denied: requested access to the resource is
 /// denied`.
-pub fn denied() -> Response {
+pub fn denied(scope: Option<&str>) -> Response {
     let mut resp = (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "application/json")],
-        body("DENIED", "requested access to the resource is denied"),
+        body(
+            "DENIED",
+            "requested access to the resource is denied",
+            scope,
+        ),
     )
         .into_response();
     resp.extensions_mut()
@@ -69,6 +95,7 @@ pub fn throttled(seconds: u64) -> Response {
         body(
             "TOOMANYREQUESTS",
             "too many failed logins from this address or for this user; try again later",
+            None,
         ),
     )
         .into_response();
