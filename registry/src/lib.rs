@@ -6,6 +6,7 @@ mod access_line;
 pub mod accounts_cli;
 pub mod api;
 pub mod check_cli;
+pub mod migrate_cli;
 pub mod config;
 pub mod config_cli;
 pub mod conn;

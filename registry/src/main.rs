@@ -3,7 +3,7 @@
 use clap::{Parser, Subcommand};
 use registry::config::{Config, ServeArgs};
 use registry::failure::Failure;
-use registry::{accounts_cli, check_cli, config_cli, history_cli, logging, server};
+use registry::{accounts_cli, check_cli, config_cli, history_cli, logging, migrate_cli, server};
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -28,6 +28,9 @@ enum Command {
     /// the database and the blob store against each other (exit status 1 on
     /// any problem); --repair quarantines corrupt blobs.
     Check(check_cli::CheckArgs),
+    /// Copy this registry (blobs, manifests, tags, accounts) into the
+    /// stores of another configuration, e.g. S3 + PostgreSQL; resumable.
+    Migrate(migrate_cli::MigrateArgs),
     /// Configuration tools.
     #[command(subcommand)]
     Config(config_cli::ConfigCommand),
@@ -51,6 +54,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }
         Command::History(args) => history_cli::run(args).await,
         Command::Check(args) => check_cli::run(args).await,
+        Command::Migrate(args) => migrate_cli::run(args).await,
         Command::Config(c) => config_cli::run(c).await,
         Command::User(c) => accounts_cli::user(c).await,
         Command::Robot(c) => accounts_cli::robot(c).await,

@@ -20,7 +20,7 @@
 //! simply cleared (cheap, and the next reads refill it).
 
 use crate::digest::Digest;
-use crate::metadata::StoredManifest;
+use crate::metadata::{Invalidation, StoredManifest};
 use crate::service::BlobInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -42,6 +42,8 @@ struct Inner {
     manifests: HashMap<(String, Digest), Arc<StoredManifest>>,
     manifest_bytes: usize,
     uploads: HashMap<String, String>,
+    /// Other nodes' changes cannot be heard right now: hold nothing.
+    deaf: bool,
 }
 
 #[derive(Default, Clone)]
@@ -59,7 +61,39 @@ impl Cache {
     }
 
     pub fn epoch(&self) -> Epoch {
-        Epoch(self.lock().epoch)
+        let g = self.lock();
+        // A fill while deaf can never match: nothing is stored.
+        Epoch(if g.deaf { u64::MAX } else { g.epoch })
+    }
+
+    /// Apply another node's change (or the loss or return of the channel
+    /// that tells of them).
+    pub fn apply(&self, change: Invalidation) {
+        match change {
+            Invalidation::Tag { repo, tag } => self.drop_tag(&repo, &tag),
+            Invalidation::Manifest { repo, digest } => {
+                if let Ok(d) = digest.parse() {
+                    self.drop_manifest(&repo, &d);
+                }
+            }
+            Invalidation::Link { repo, digest } => {
+                if let Ok(d) = digest.parse() {
+                    self.drop_link(&repo, &d);
+                }
+            }
+            Invalidation::Lost => self.forget_all(true),
+            Invalidation::Listening => self.forget_all(false),
+        }
+    }
+
+    fn forget_all(&self, deaf: bool) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        g.deaf = deaf;
+        g.tags.clear();
+        g.links.clear();
+        g.manifests.clear();
+        g.manifest_bytes = 0;
     }
 
     // ---- reads and fills ----------------------------------------------
@@ -228,5 +262,35 @@ mod tests {
         assert!(!c.upload_in("u2", "a/b"));
         c.drop_upload("u1");
         assert!(!c.upload_in("u1", "a/b"));
+    }
+
+    #[test]
+    fn other_nodes_changes_and_a_deaf_spell() {
+        let c = Cache::default();
+        let d1 = Digest::sha256_of(b"1");
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Tag {
+            repo: "r".into(),
+            tag: "t".into(),
+        });
+        assert_eq!(c.tag("r", "t"), None);
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Manifest {
+            repo: "r".into(),
+            digest: d1.to_string(),
+        });
+        assert_eq!(c.tag("r", "t"), None, "tags on a deleted manifest go");
+        // Deaf: nothing cached is kept, nothing new is stored.
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Lost);
+        assert_eq!(c.tag("r", "t"), None);
+        let seen = c.epoch();
+        c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), None, "filled while deaf");
+        c.apply(Invalidation::Listening);
+        c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), None, "a fill begun while deaf is refused");
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), Some(d1));
     }
 }

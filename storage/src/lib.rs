@@ -10,9 +10,12 @@ pub mod error;
 pub mod inspect;
 pub mod manifest;
 pub mod metadata;
+pub mod migrate;
 pub mod names;
 pub mod service;
 
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
-pub use service::{BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry};
+pub use service::{
+    BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry, StorageBackend,
+};

@@ -1,7 +1,10 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
-use crate::blobstore::{AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore};
+use crate::blobstore::{
+    AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
+    SessionBook, SessionLock,
+};
 use crate::cache::Cache;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
@@ -30,6 +33,36 @@ impl MetaBackend {
             }
             MetaBackend::Postgres(url) => Metadata::open_postgres(url, busy_timeout).await,
         }
+    }
+}
+
+/// Where the blobs live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StorageBackend {
+    /// Under `<data_dir>/blobs` (the default).
+    #[default]
+    Local,
+    /// In an S3 bucket.
+    S3(S3Config),
+}
+
+/// Upload-session state for the blob store, in the metadata database.
+struct MetaSessions(Metadata);
+
+#[async_trait::async_trait]
+impl SessionBook for MetaSessions {
+    async fn load(&self, key: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        self.0.upload_state(upload_id_of(key)).await
+    }
+
+    async fn save(&self, key: &str, version: i64, state: &[u8]) -> Result<bool> {
+        self.0
+            .save_upload_state(upload_id_of(key), version, state)
+            .await
+    }
+
+    async fn try_lock(&self, key: &str) -> Result<Option<SessionLock>> {
+        self.0.try_lock_upload(upload_id_of(key)).await
     }
 }
 
@@ -103,18 +136,43 @@ impl Registry {
 
     /// Blobs on local disk under `data_dir`, metadata in `meta`.
     pub async fn open(data_dir: &Path, meta: &MetaBackend, policy: Policy) -> Result<Registry> {
+        Registry::open_with(data_dir, meta, &StorageBackend::Local, policy).await
+    }
+
+    /// Blobs in `storage`, metadata in `meta` (`data_dir` holds the local
+    /// ones, if any).
+    pub async fn open_with(
+        data_dir: &Path,
+        meta: &MetaBackend,
+        storage: &StorageBackend,
+        policy: Policy,
+    ) -> Result<Registry> {
         std::fs::create_dir_all(data_dir)?;
         let meta = meta.open(data_dir, policy.db_busy_timeout).await?;
-        let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
+        let blobs: Arc<dyn BlobStore> = match storage {
+            StorageBackend::Local => Arc::new(LocalBlobStore::open(data_dir)?),
+            StorageBackend::S3(cfg) => Arc::new(S3BlobStore::open(
+                cfg,
+                Arc::new(MetaSessions(meta.clone())),
+            )?),
+        };
         Ok(Registry::new(meta, blobs, policy))
     }
 
     pub fn new(meta: Metadata, blobs: Arc<dyn BlobStore>, policy: Policy) -> Registry {
+        // With other nodes, nothing is cached until their changes can be
+        // heard.
+        let cache = Cache::default();
+        cache.apply(metadata::Invalidation::Lost);
+        let heard = cache.clone();
+        if !meta.watch(Arc::new(move |change| heard.apply(change))) {
+            cache.apply(metadata::Invalidation::Listening);
+        }
         Registry {
             meta,
             blobs,
             policy,
-            cache: Cache::default(),
+            cache,
         }
     }
 
@@ -130,8 +188,10 @@ impl Registry {
         &self.policy
     }
 
+    /// Whether the metadata database and the blob store both answer.
     pub async fn health(&self) -> Result<()> {
-        self.meta.ping().await
+        self.meta.ping().await?;
+        self.blobs.ping().await
     }
 
     // ---- pull --------------------------------------------------------------
@@ -582,4 +642,9 @@ impl Registry {
 pub(crate) fn session_key(repo: &str, id: &str) -> String {
     let repo_hash = Digest::sha256_of(repo.as_bytes());
     format!("{id}-{}", &repo_hash.hex()[..16])
+}
+
+/// The upload id in a [`session_key`].
+fn upload_id_of(key: &str) -> &str {
+    key.rsplit_once('-').map_or(key, |(id, _)| id)
 }

@@ -9,9 +9,13 @@ mod local;
 mod pipeline;
 mod place;
 mod read;
+pub mod s3;
+mod sessions;
 mod windows;
 
 pub use local::LocalBlobStore;
+pub use s3::{S3BlobStore, S3Config};
+pub use sessions::{LocalSessionLocks, SessionBook, SessionLock};
 pub use windows::file_source;
 
 use crate::digest::Digest;
@@ -62,8 +66,32 @@ pub struct Committed {
     pub location: Option<String>,
 }
 
+/// Where a blob stored under its digest lives, relative to the store's
+/// root: `blobs/<algorithm>/<first two hex digits>/<hex>`, the same on disk
+/// and in S3 (so `registry migrate` copies names as they are).
+pub fn digest_key(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex)
+}
+
+/// A blob's digest from its [`digest_key`], if `key` is one.
+pub fn parse_digest_key(key: &str) -> Option<Digest> {
+    let rest = key.strip_prefix("blobs/")?;
+    let mut parts = rest.split('/');
+    let (alg, fan, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || hex.get(..2) != Some(fan) {
+        return None;
+    }
+    format!("{alg}:{hex}").parse().ok()
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Whether the store can be reached (for `/readyz`).
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Size of a committed blob, or `None` if absent.
     async fn stat(&self, blob: BlobRef<'_>) -> Result<Option<u64>>;
 

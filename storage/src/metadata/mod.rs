@@ -51,7 +51,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn delete_upload(&self, id: &str) -> Result<bool>;
     async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>>;
     async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool>;
-    async fn next_upload_part(&self, id: &str) -> Result<i64>;
+    /// The writer lock of upload `id`, if free (see
+    /// [`crate::blobstore::SessionBook::try_lock`]).
+    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>>;
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
     async fn put_manifest(
         &self,
@@ -103,6 +105,13 @@ pub trait MetaStore: Send + Sync + 'static {
         each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
     ) -> Result<u64>;
     async fn drop_blob(&self, digest: &str) -> Result<Vec<String>>;
+    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>>;
+    async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
+    async fn manifest_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ManifestRow>>;
     async fn add_user(
         &self,
         name: &str,
@@ -133,6 +142,12 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Tell `on` of every change other nodes make to what this node
+    /// caches; false if this database has one node only (nothing to hear).
+    fn watch(&self, _on: Arc<dyn Fn(Invalidation) + Send + Sync>) -> bool {
+        false
+    }
 }
 
 /// The metadata database in use.

@@ -93,3 +93,29 @@ pub struct DanglingRef {
     pub kind: String,
     pub digest: String,
 }
+
+/// A change another node made that this node's caches must forget
+/// (PostgreSQL notifications; see `postgres/watch.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A tag moved or went.
+    Tag { repo: String, tag: String },
+    /// A manifest went (and the tags on it).
+    Manifest { repo: String, digest: String },
+    /// A blob link went.
+    Link { repo: String, digest: String },
+    /// Notifications may have been missed: forget everything, and cache
+    /// nothing until [`Invalidation::Listening`].
+    Lost,
+    /// Listening (again): caching may resume.
+    Listening,
+}
+
+/// A manifest as stored, for copying it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    pub repo: String,
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}

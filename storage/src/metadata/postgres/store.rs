@@ -68,8 +68,8 @@ impl MetaStore for PgMeta {
         PgMeta::save_upload_state(self, id, version, state).await
     }
 
-    async fn next_upload_part(&self, id: &str) -> Result<i64> {
-        PgMeta::next_upload_part(self, id).await
+    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>> {
+        PgMeta::try_lock_upload(self, id).await
     }
 
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
@@ -170,6 +170,22 @@ impl MetaStore for PgMeta {
         PgMeta::each_manifest(self, each).await
     }
 
+    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>> {
+        PgMeta::blob_links(self).await
+    }
+
+    async fn all_tags(&self) -> Result<Vec<(String, String, String)>> {
+        PgMeta::all_tags(self).await
+    }
+
+    async fn manifest_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<crate::metadata::ManifestRow>> {
+        PgMeta::manifest_page(self, after, limit).await
+    }
+
     async fn drop_blob(&self, digest: &str) -> Result<Vec<String>> {
         PgMeta::drop_blob(self, digest).await
     }
@@ -238,5 +254,10 @@ impl MetaStore for PgMeta {
 
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         PgMeta::delete_session(self, id_hash).await
+    }
+
+    fn watch(&self, on: std::sync::Arc<dyn Fn(crate::metadata::Invalidation) + Send + Sync>) -> bool {
+        PgMeta::watch(self, on);
+        true
     }
 }

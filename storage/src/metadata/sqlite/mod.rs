@@ -9,6 +9,7 @@
 mod accounts;
 pub mod busy;
 mod check;
+mod export;
 mod group;
 mod inspect;
 mod manifests;
@@ -36,6 +37,7 @@ pub struct SqliteMeta {
     repo_ids: Arc<Mutex<HashMap<String, i64>>>,
     /// New upload sessions, written in groups ([`group_commit`]).
     new_uploads: tokio::sync::mpsc::UnboundedSender<Pending<(String, String)>>,
+    upload_locks: crate::blobstore::LocalSessionLocks,
 }
 
 /// `(id, repository)` of new upload sessions.
@@ -99,6 +101,7 @@ impl SqliteMeta {
             reader,
             repo_ids: Arc::default(),
             new_uploads,
+            upload_locks: Default::default(),
         })
     }
 
@@ -307,14 +310,9 @@ impl SqliteMeta {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A part number of upload `id` that no other request will get.
-    pub async fn next_upload_part(&self, id: &str) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "UPDATE uploads SET next_part = next_part + 1 WHERE id = $1 RETURNING next_part - 1",
-        )
-        .bind(id)
-        .fetch_one(&self.writer)
-        .await?)
+    /// One node serves an embedded database: the lock is in this process.
+    pub async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>> {
+        Ok(self.upload_locks.try_lock(id))
     }
 
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {

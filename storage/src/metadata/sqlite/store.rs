@@ -68,8 +68,8 @@ impl MetaStore for SqliteMeta {
         SqliteMeta::save_upload_state(self, id, version, state).await
     }
 
-    async fn next_upload_part(&self, id: &str) -> Result<i64> {
-        SqliteMeta::next_upload_part(self, id).await
+    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>> {
+        SqliteMeta::try_lock_upload(self, id).await
     }
 
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
@@ -168,6 +168,22 @@ impl MetaStore for SqliteMeta {
         each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
     ) -> Result<u64> {
         SqliteMeta::each_manifest(self, each).await
+    }
+
+    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>> {
+        SqliteMeta::blob_links(self).await
+    }
+
+    async fn all_tags(&self) -> Result<Vec<(String, String, String)>> {
+        SqliteMeta::all_tags(self).await
+    }
+
+    async fn manifest_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<crate::metadata::ManifestRow>> {
+        SqliteMeta::manifest_page(self, after, limit).await
     }
 
     async fn drop_blob(&self, digest: &str) -> Result<Vec<String>> {
