@@ -8,7 +8,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use storage::check::{CheckOptions, CheckProgress, Severity};
-use storage::Registry;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -42,11 +41,7 @@ pub async fn run(args: CheckArgs) -> Result<(), Failure> {
         )));
     }
     let fail = |e: storage::Error| {
-        Failure::operational(format!(
-            "checking {}: {}",
-            cfg.stores(),
-            e.message
-        ))
+        Failure::operational(format!("checking {}: {}", cfg.stores(), e.message))
     };
     let registry = cfg.open_registry().await.map_err(fail)?;
     let jobs = args

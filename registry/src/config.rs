@@ -453,7 +453,10 @@ mod tests {
             mask_url_password("postgres://127.0.0.1/registry"),
             "postgres://127.0.0.1/registry"
         );
-        assert_eq!(mask_url_password("postgres://reg@h/db"), "postgres://reg@h/db");
+        assert_eq!(
+            mask_url_password("postgres://reg@h/db"),
+            "postgres://reg@h/db"
+        );
     }
 
     #[test]
@@ -479,10 +482,18 @@ url = "postgres://reg:pw@127.0.0.1/registry"
         assert_eq!(s3.bucket, "images");
         assert!(s3.redirect, "redirects are on by default");
         let shown = cfg.to_toml();
-        assert!(!shown.contains("hidden") && !shown.contains(":pw@"), "{shown}");
-        assert!(toml::from_str::<Config>("[storage]\nkind = \"s3\"\nbucket = \"b\"\nbucket_typo = 1\n").is_err());
+        assert!(
+            !shown.contains("hidden") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        assert!(toml::from_str::<Config>(
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\nbucket_typo = 1\n"
+        )
+        .is_err());
         assert_eq!(
-            toml::from_str::<Config>("[storage]\nkind = \"local\"\n").unwrap().storage,
+            toml::from_str::<Config>("[storage]\nkind = \"local\"\n")
+                .unwrap()
+                .storage,
             StorageConfig::Local
         );
     }

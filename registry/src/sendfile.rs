@@ -140,7 +140,7 @@ mod tests {
             .upload_append("s1", body, AppendLimits::default())
             .await
             .unwrap();
-        store.upload_commit("s1", &digest).await.unwrap().size;
+        store.upload_commit("s1", &digest).await.unwrap();
 
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -161,7 +161,10 @@ mod tests {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }
         conn.write_all(b"--").await.unwrap();
-        let mut part = store.get(BlobRef::of(&digest), Some(range.clone())).await.unwrap();
+        let mut part = store
+            .get(BlobRef::of(&digest), Some(range.clone()))
+            .await
+            .unwrap();
         while let Some(chunk) = part.next().await {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }

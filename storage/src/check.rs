@@ -125,7 +125,10 @@ impl Registry {
         let mut missing = Vec::new();
         for (name, size, location) in meta.blob_rows().await? {
             let Ok(digest) = name.parse::<Digest>() else {
-                report.problem(format!("the database holds an invalid digest {name:?}"), None);
+                report.problem(
+                    format!("the database holds an invalid digest {name:?}"),
+                    None,
+                );
                 continue;
             };
             let key = store.key_of(BlobRef {

@@ -14,6 +14,7 @@ pub mod migrate;
 pub mod names;
 pub mod service;
 
+pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
 pub use service::{

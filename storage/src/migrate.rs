@@ -68,7 +68,11 @@ async fn copy_blobs(
     // digest -> (size, repositories linking it)
     let mut blobs: BTreeMap<String, (u64, Vec<String>)> = BTreeMap::new();
     for (repo, digest, size) in from.meta().blob_links().await? {
-        blobs.entry(digest).or_insert((size, Vec::new())).1.push(repo);
+        blobs
+            .entry(digest)
+            .or_insert((size, Vec::new()))
+            .1
+            .push(repo);
         report.links += 1;
     }
     progress(Progress::Blobs {
@@ -135,7 +139,9 @@ async fn copy_blob(
         }
     }
     for repo in &repos[1..] {
-        if to.meta().linked_blob(repo, digest).await?.is_none() && !to.mount(repo, digest, first).await? {
+        if to.meta().linked_blob(repo, digest).await?.is_none()
+            && !to.mount(repo, digest, first).await?
+        {
             return Err(Error::internal(format_args!(
                 "could not link {digest} into {repo} in the target"
             )));

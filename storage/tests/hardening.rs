@@ -43,14 +43,6 @@ fn index(child: &Digest, media_type: &str, size: usize) -> Vec<u8> {
     .unwrap()
 }
 
-/// Entries of the upload staging directory.
-fn staged(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir.join("uploads"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn unparseable_reference_reads_as_unknown_but_push_refuses_it() {
     for b in common::backends().await {
@@ -162,18 +154,23 @@ async fn identical_final_puts_at_once_both_succeed_or_one_is_unknown_on(b: &Back
                 },
             ))
         };
-        let (a, b) = tokio::join!(
+        let (ra, rb) = tokio::join!(
             reg.finish_upload("app", &id, &digest, last()),
             reg.finish_upload("app", &id, &digest, last())
         );
-        for r in [&a, &b] {
+        for r in [&ra, &rb] {
             if let Err(e) = r {
                 assert_eq!(e.code, ErrorCode::BlobUploadUnknown, "round {round}: {e}");
             }
         }
-        assert!(a.is_ok() || b.is_ok(), "round {round}: one must win");
+        assert!(ra.is_ok() || rb.is_ok(), "round {round}: one must win");
         assert_eq!(reg.blob_size("app", &digest).await.unwrap(), 300_000);
-        assert!(staged(dir.path()).is_empty(), "round {round}: debris left");
+        let left = b.objects(dir.path()).list("uploads").await;
+        assert!(
+            left.is_empty(),
+            "{} round {round}: debris left: {left:?}",
+            b.name
+        );
     }
 }
 
@@ -207,9 +204,11 @@ async fn a_patch_racing_the_final_put_leaves_nothing_behind_on(b: &Backend) {
                 finished.unwrap();
             }
         }
+        let left = b.objects(dir.path()).list("uploads").await;
         assert!(
-            staged(dir.path()).is_empty(),
-            "round {round}: orphan staging file"
+            left.is_empty(),
+            "{} round {round}: orphan staging object: {left:?}",
+            b.name
         );
     }
 }
@@ -264,12 +263,13 @@ async fn purge_counts_only_what_it_removes_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
     let reg = common::open(b, dir.path()).await;
     // Not a session name: not ours to remove, and never counted.
-    std::fs::write(dir.path().join("uploads").join("notes.txt"), b"x").unwrap();
+    let objects = b.objects(dir.path());
+    objects.put("uploads/notes.txt", b"x").await;
     for _ in 0..3 {
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(),
             0
         );
     }
-    assert_eq!(staged(dir.path()), ["notes.txt"]);
+    assert_eq!(objects.list("uploads").await, ["notes.txt"], "{}", b.name);
 }

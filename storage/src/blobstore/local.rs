@@ -141,7 +141,8 @@ impl LocalBlobStore {
 
     /// Session ids come from URLs: only our own uuid shape may reach the
     /// filesystem.
-    fn valid_id(id: &str) -> bool {
+    /// A session key as the registry makes them (also S3's rule).
+    pub(crate) fn valid_id(id: &str) -> bool {
         !id.is_empty()
             && id.len() <= 64
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')

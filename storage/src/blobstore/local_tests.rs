@@ -146,7 +146,10 @@ async fn whole_small_blob_skips_staging() {
     // A session with no bytes yet commits the empty blob.
     store.upload_create("w4").await.unwrap();
     let empty = Digest::sha256_of(b"");
-    assert_eq!(store.upload_finish("w4", None, &empty).await.unwrap().size, 0);
+    assert_eq!(
+        store.upload_finish("w4", None, &empty).await.unwrap().size,
+        0
+    );
     assert_eq!(store.stat(BlobRef::of(&empty)).await.unwrap(), Some(0));
 }
 
@@ -179,7 +182,7 @@ async fn sha512_commit() {
     store.upload_create("u3").await.unwrap();
     append(&store, "u3", b"data").await;
     let d = Digest::of(Algorithm::Sha512, b"data");
-    store.upload_commit("u3", &d).await.unwrap().size;
+    store.upload_commit("u3", &d).await.unwrap();
     assert_eq!(store.stat(BlobRef::of(&d)).await.unwrap(), Some(4));
 }
 
@@ -237,5 +240,8 @@ async fn large_chunks_chain_their_hash_and_roll_back_whole() {
         store.upload_commit("u4", &digest).await.unwrap().size,
         all.len() as u64
     );
-    assert_eq!(read_all(store.get(BlobRef::of(&digest), None).await.unwrap()).await, all);
+    assert_eq!(
+        read_all(store.get(BlobRef::of(&digest), None).await.unwrap()).await,
+        all
+    );
 }

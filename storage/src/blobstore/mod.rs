@@ -71,7 +71,12 @@ pub struct Committed {
 /// and in S3 (so `registry migrate` copies names as they are).
 pub fn digest_key(digest: &Digest) -> String {
     let hex = digest.hex();
-    format!("blobs/{}/{}/{}", digest.algorithm().as_str(), &hex[..2], hex)
+    format!(
+        "blobs/{}/{}/{}",
+        digest.algorithm().as_str(),
+        &hex[..2],
+        hex
+    )
 }
 
 /// A blob's digest from its [`digest_key`], if `key` is one.

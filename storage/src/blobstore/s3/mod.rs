@@ -93,9 +93,7 @@ impl S3Config {
             return Err("storage.redirect_ttl_secs: must be positive".into());
         }
         if self.access_key_id.is_some() != self.secret_access_key.is_some() {
-            return Err(
-                "storage.access_key_id and storage.secret_access_key go together".into(),
-            );
+            return Err("storage.access_key_id and storage.secret_access_key go together".into());
         }
         Ok(())
     }
@@ -155,9 +153,8 @@ impl S3BlobStore {
             if let (Some(id), Some(secret)) = (&cfg.access_key_id, &cfg.secret_access_key) {
                 b = b.with_access_key_id(id).with_secret_access_key(secret);
             }
-            b.build().map_err(|e| {
-                Error::new(ErrorCode::Internal, format!("S3 configuration: {e}"))
-            })
+            b.build()
+                .map_err(|e| Error::new(ErrorCode::Internal, format!("S3 configuration: {e}")))
         };
         let base = ClientOptions::new().with_connect_timeout(CONNECT_TIMEOUT);
         let s3 = build(base.clone().with_timeout(REQUEST_TIMEOUT))?;
@@ -327,10 +324,14 @@ impl BlobStore for S3BlobStore {
         let mut latest: std::collections::BTreeMap<String, i64> = Default::default();
         for meta in self.list_under("uploads/").await? {
             let rel = self.relative(&meta.location);
-            if let Some(session) = rel
+            // Only `uploads/<session>/tail-<n>`: anything else someone put
+            // there is not ours to remove (as on local disk).
+            let session = rel
                 .strip_prefix("uploads/")
-                .and_then(|r| r.split('/').next())
-            {
+                .and_then(|r| r.split_once('/'))
+                .filter(|(s, tail)| super::LocalBlobStore::valid_id(s) && tail.starts_with("tail-"))
+                .map(|(s, _)| s);
+            if let Some(session) = session {
                 let t = meta.last_modified.timestamp();
                 let e = latest.entry(session.to_owned()).or_insert(t);
                 *e = (*e).max(t);

@@ -10,7 +10,8 @@
 //! - a request that fails midway saves nothing: the session is as before
 //!   (parts it sent are overwritten by the next request, or left out of
 //!   the final assembly, which S3 then discards);
-//! - two requests never write one session at once (the loser gets 416);
+//! - two requests never write one session at once (the second waits for
+//!   the first, up to a limit, then gets 416);
 //! - a node that dies mid-request loses only that request.
 //!
 //! Memory per upload: one part being filled plus the parts in flight.
@@ -32,6 +33,9 @@ use tokio::task::JoinHandle;
 /// Parts uploading at once per session: two keep the link busy while the
 /// next part fills, without more memory than the speed needs.
 const PARTS_IN_FLIGHT: usize = 2;
+
+/// How long a request waits for another request of its session to end.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// What the database holds for a session (JSON, a few hundred bytes plus
 /// one ETag per part).
@@ -129,16 +133,26 @@ impl S3BlobStore {
         self.sessions.save(key, version, &raw).await
     }
 
+    /// The session's writer lock, waiting a while for another request of
+    /// the same session to end (a retried final `PUT` racing the first, a
+    /// `PATCH` racing the `PUT`): then this one sees what that one did, as
+    /// on local disk. Still held after [`LOCK_WAIT`]: 416.
     async fn lock_session(&self, key: &str) -> Result<crate::blobstore::SessionLock> {
-        match self.sessions.try_lock(key).await? {
-            Some(l) => Ok(l),
-            None => {
+        let deadline = tokio::time::Instant::now() + LOCK_WAIT;
+        let mut pause = std::time::Duration::from_millis(5);
+        loop {
+            if let Some(l) = self.sessions.try_lock(key).await? {
+                return Ok(l);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
                 let size = self.load_session(key).await?.0.size;
-                Err(range_conflict(
+                return Err(range_conflict(
                     size,
                     "another request is writing to this upload right now",
-                ))
+                ));
             }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(200));
         }
     }
 
@@ -151,7 +165,8 @@ impl S3BlobStore {
         let _lock = self.lock_session(key).await?;
         let (state, version) = self.load_session(key).await?;
         if state.done.is_some() {
-            return Err(range_conflict(state.size, "this upload is already complete"));
+            // Ended by a final request: as good as gone (as on local disk).
+            return Err(Error::upload_unknown(session_id(key)));
         }
         let mut w = Writer::resume(self, key, state, &limits).await?;
         if let Err(e) = w.pump(body, &limits).await {
@@ -196,7 +211,7 @@ impl S3BlobStore {
                     location: done.location.clone(),
                 });
             }
-            return Err(range_conflict(state.size, "this upload is already complete"));
+            return Err(Error::upload_unknown(session_id(key)));
         }
         let fresh = state.size == 0 && state.multipart.is_none();
         if let Some((body, limits)) = last {
@@ -358,7 +373,7 @@ impl S3BlobStore {
     }
 
     /// Record the outcome (for a repeated final request), then remove the
-    /// tail objects. Both best-effort: the blob is already whole.
+    /// tail objects. Best-effort: the blob is already whole.
     async fn conclude(
         &self,
         key: &str,
@@ -373,22 +388,21 @@ impl S3BlobStore {
             location: committed.location.clone(),
         });
         state.tail = None;
-        if let Err(e) = self.save_session(key, version, &state).await {
-            tracing::warn!(error = %e, "could not record a finished upload");
+        match self.save_session(key, version, &state).await {
+            Ok(true) => self.delete_tails(key).await,
+            // Unrecorded (the database is busy): the tail stays, so a retry
+            // of the final request, which finds the session as it was, can
+            // do the same again. It goes when the session ends.
+            Ok(false) => {}
+            Err(e) => tracing::warn!(error = %e, "could not record a finished upload"),
         }
-        self.delete_tails(key).await;
     }
 
     /// For digests other than SHA-256 (the running hash is SHA-256): read
     /// an assembled multipart object (this upload's own) back and hash it;
     /// on mismatch it goes.
     async fn verify_object(&self, path: &ObjectPath, expected: &Digest) -> Result<()> {
-        let mut stream = self
-            .reader
-            .get(path)
-            .await
-            .map_err(s3_error)?
-            .into_stream();
+        let mut stream = self.reader.get(path).await.map_err(s3_error)?.into_stream();
         let mut hasher = Hasher::new(expected.algorithm());
         while let Some(chunk) = stream.next().await {
             hasher.update(&chunk.map_err(s3_error)?);
@@ -479,7 +493,10 @@ impl<'a> Writer<'a> {
             if expected != state.size {
                 return Err(range_conflict(
                     state.size,
-                    &format!("chunk starts at {expected}, upload has {} bytes", state.size),
+                    &format!(
+                        "chunk starts at {expected}, upload has {} bytes",
+                        state.size
+                    ),
                 ));
             }
         }
@@ -571,10 +588,7 @@ impl<'a> Writer<'a> {
 
     async fn collect_one(&mut self) -> Result<()> {
         if let Some(h) = self.in_flight.pop_front() {
-            let part = h
-                .await
-                .map_err(Error::internal)?
-                .map_err(s3_error)?;
+            let part = h.await.map_err(Error::internal)?.map_err(s3_error)?;
             self.state.parts.push(part.content_id);
         }
         Ok(())
@@ -615,11 +629,7 @@ impl<'a> Writer<'a> {
             h.abort();
         }
         if let Some(id) = self.created.take() {
-            self.store
-                .s3
-                .abort_multipart(&self.object, &id)
-                .await
-                .ok();
+            self.store.s3.abort_multipart(&self.object, &id).await.ok();
         }
     }
 }

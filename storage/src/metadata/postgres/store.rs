@@ -256,7 +256,10 @@ impl MetaStore for PgMeta {
         PgMeta::delete_session(self, id_hash).await
     }
 
-    fn watch(&self, on: std::sync::Arc<dyn Fn(crate::metadata::Invalidation) + Send + Sync>) -> bool {
+    fn watch(
+        &self,
+        on: std::sync::Arc<dyn Fn(crate::metadata::Invalidation) + Send + Sync>,
+    ) -> bool {
         PgMeta::watch(self, on);
         true
     }
