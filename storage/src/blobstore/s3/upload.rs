@@ -358,7 +358,12 @@ impl S3BlobStore {
                 .map_err(s3_error)?;
             let location = format!("blobs/by-upload/{key}");
             if rehash {
-                self.verify_object(&w.object, expected).await?;
+                if let Err(e) = self.verify_object(&w.object, expected).await {
+                    // The parts are one object now (gone if it was wrong):
+                    // only the tail objects are left to remove.
+                    self.delete_tails(key).await;
+                    return Err(e);
+                }
             }
             Committed {
                 size,
