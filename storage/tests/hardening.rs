@@ -3,7 +3,6 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use std::path::Path;
 use std::time::Duration;
 use storage::blobstore::ByteStream;
 use storage::{ChunkSpec, Digest, ErrorCode, Policy, Registry};
