@@ -9,14 +9,20 @@
 //! * [`http`]: a thin blocking HTTP client for the distribution API.
 //! * [`auth`]: a registry with token auth, accounts, credentials, forged
 //!   tokens, and the check that no secret reaches its log.
+//! * [`attack`]: the world of the attack tests (`tests/auth_attacks_*.rs`)
+//!   and the checks that an attack was refused and changed nothing.
+//! * [`client_auth`]: what the tests of token auth with the real clients
+//!   (`tests/auth_clients_*.rs`) share.
 //!
 //! The tests expect the daemons started by `scripts/start-daemons.sh`; their
 //! addresses come from environment variables (see [`require_env`]). A test
 //! that needs a variable which is not set panics with an explanation instead
 //! of silently skipping.
 
+pub mod attack;
 pub mod auth;
 pub mod bench;
+pub mod client_auth;
 pub mod cmd;
 pub mod http;
 pub mod oci;
