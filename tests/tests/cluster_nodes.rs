@@ -277,7 +277,7 @@ fn slow_body(data: Vec<u8>, sent_some: std::sync::mpsc::Sender<()>) -> reqwest::
             if self.1 >= self.0.len() {
                 return Ok(0);
             }
-            if self.1 > 0 && self.1 % MIB == 0 {
+            if self.1 > 0 && self.1.is_multiple_of(MIB) {
                 let _ = self.2.send(());
                 std::thread::sleep(Duration::from_millis(100));
             }
