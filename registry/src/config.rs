@@ -336,6 +336,19 @@ impl Config {
                     "invalid configuration: metadata.url must be a postgres:// URL",
                 ));
             }
+            // Nodes sharing a database serve one registry: a token from one
+            // must verify on all, so the key cannot be each node's own.
+            if self.auth == Some(AuthMode::Token)
+                && self.token.external.is_none()
+                && self.token.signing_key.is_none()
+            {
+                return Err(Failure::usage(
+                    "invalid configuration: with [metadata] url (nodes sharing one database), \
+                     set [token] signing_key to a key file every node has (a secret of your \
+                     deployment); otherwise each node signs with a key of its own and tokens \
+                     from one node are refused by the others",
+                ));
+            }
         }
         let positive = [
             ("header_timeout_secs", self.header_timeout_secs),
@@ -496,6 +509,22 @@ url = "postgres://reg:pw@127.0.0.1/registry"
                 .storage,
             StorageConfig::Local
         );
+    }
+
+    #[test]
+    fn shared_database_with_token_auth_needs_a_shared_signing_key() {
+        let base = "auth = \"token\"\n[metadata]\nurl = \"postgres://r@127.0.0.1/r\"\n";
+        let cfg: Config = toml::from_str(base).unwrap();
+        let e = cfg.validate().unwrap_err();
+        assert!(e.to_string().contains("signing_key"), "{e}");
+        let cfg: Config = toml::from_str(&format!(
+            "{base}[token]\nsigning_key = \"/etc/r/key.pem\"\n"
+        ))
+        .unwrap();
+        cfg.validate().unwrap();
+        // One node on SQLite keeps generating its own.
+        let cfg: Config = toml::from_str("auth = \"token\"\n").unwrap();
+        cfg.validate().unwrap();
     }
 
     #[test]
