@@ -61,7 +61,21 @@ async fn run(command: Command) -> Result<(), Failure> {
     }
 }
 
+/// Buffers of 4 MiB and more (the S3 store's 8 MiB multipart parts) come
+/// straight from `mmap` and go back on free. glibc's default raises its
+/// mmap threshold after the first such free, and the parts then stayed in
+/// per-thread arenas: a node's peak RSS on a 256 MiB push + pull through S3
+/// was 81 MiB, 43 MiB with this (bench `--only s3`).
+fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets an allocator parameter; no thread runs yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_allocator();
     // Usage errors: clap prints them and exits with status 2.
     let cli = Cli::parse();
     // Bare `registry` means `registry serve`, environment variables included.

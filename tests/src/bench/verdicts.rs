@@ -211,7 +211,7 @@ pub fn verdicts(r: &Report) -> Vec<Verdict> {
             });
         }
     }
-    let rss: Vec<f64> = rows(r, &["peak RSS"])
+    let rss: Vec<f64> = rows(r, &["server peak RSS"])
         .filter_map(|l| r.get(l, "ours"))
         .collect();
     if let Some(max) = rss.iter().copied().reduce(f64::max) {
