@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Stop the daemons started by scripts/start-daemons.sh RUN_DIR and unmount
+# Stop the daemons started by scripts/start-daemons.sh, start-s3.sh and
+# start-postgres.sh in RUN_DIR, and unmount
 # anything they left mounted under RUN_DIR. Safe to call more than once.
 #
 # Usage: scripts/stop-daemons.sh RUN_DIR [--remove]
@@ -38,6 +39,15 @@ stop_pid dockerd "$RUN_DIR/dockerd.pid"
 # dockerd's own pid file (it removes it on clean exit)
 stop_pid dockerd "$RUN_DIR/docker.pid"
 stop_pid containerd "$RUN_DIR/containerd.pid"
+# scripts/start-s3.sh
+stop_pid moto "$RUN_DIR/s3/moto.pid"
+stop_pid s3s-fs "$RUN_DIR/s3/s3s-fs.pid"
+# scripts/start-postgres.sh
+if [ -f "$RUN_DIR/postgres/data/postmaster.pid" ]; then
+    PG_BIN="${PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
+    runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$RUN_DIR/postgres/data" -m fast -w stop >/dev/null 2>&1 ||
+        log "could not stop PostgreSQL in $RUN_DIR/postgres"
+fi
 
 # containerd shims are reparented away from containerd; end the ones that
 # belong to this RUN_DIR (matched on their exact -address argument).

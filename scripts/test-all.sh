@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The single test command: install prerequisites (Debian 12, as root), start
-# private containerd + dockerd, build, check formatting and lints, run unit and
+# private containerd + dockerd, PostgreSQL and two S3 servers (moto, s3s-fs), build, check formatting and lints, run unit and
 # end-to-end tests, then run the conformance runner against a fresh registry
 # (no MUST failure allowed) and against Debian's CNCF registry (exactly its
 # known MUST violations, listed below and in the README).
@@ -25,7 +25,7 @@ die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------ prerequisites
 APT_PACKAGES=(
     docker.io containerd runc skopeo busybox-static docker-registry
-    chromium chromium-driver
+    chromium chromium-driver postgresql nginx-light
     python3 python3-venv
     curl ca-certificates build-essential pkg-config
 )
@@ -417,6 +417,18 @@ if [ "$FAILED" -ne 0 ]; then
 fi
 # shellcheck disable=SC1091
 . "$RUN_DIR/env"
+# The storage suite and the multi-node e2e tests run on PostgreSQL and on
+# S3 (moto and s3s-fs) too; they fail, never skip, without them.
+step "start PostgreSQL" "$ROOT/scripts/start-postgres.sh" "$RUN_DIR"
+step "start the S3 servers (moto, s3s-fs)" "$ROOT/scripts/start-s3.sh" "$RUN_DIR"
+if [ "$FAILED" -ne 0 ]; then
+    summary
+    exit 1
+fi
+# shellcheck disable=SC1091
+. "$RUN_DIR/postgres.env"
+# shellcheck disable=SC1091
+. "$RUN_DIR/s3.env"
 
 step "cargo fmt --check" cargo fmt --all -- --check
 step "cargo build" cargo build --workspace --all-targets

@@ -91,15 +91,13 @@ async fn open(store: &StoreArgs) -> Result<Registry, Failure> {
         ..ServeArgs::default()
     })?;
     crate::preflight::data_dir(&cfg.data_dir)?;
-    Registry::open_local(&cfg.data_dir, cfg.policy())
-        .await
-        .map_err(|e| {
-            Failure::operational(format!(
-                "cannot open the registry in {}: {}",
-                cfg.data_dir.display(),
-                e.message
-            ))
-        })
+    cfg.open_registry().await.map_err(|e| {
+        Failure::operational(format!(
+            "cannot open the registry in {}: {}",
+            cfg.stores(),
+            e.message
+        ))
+    })
 }
 
 fn db(e: storage::Error) -> Failure {

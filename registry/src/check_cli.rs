@@ -8,7 +8,6 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use storage::check::{CheckOptions, CheckProgress, Severity};
-use storage::Registry;
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -35,22 +34,16 @@ pub async fn run(args: CheckArgs) -> Result<(), Failure> {
         data_dir: args.data_dir,
         ..ServeArgs::default()
     })?;
-    if !cfg.data_dir.join("registry.db").is_file() {
+    if cfg.metadata.url.is_none() && !cfg.data_dir.join("registry.db").is_file() {
         return Err(Failure::usage(format!(
             "{}: no registry here (no registry.db); give the data directory with --data-dir",
             cfg.data_dir.display()
         )));
     }
     let fail = |e: storage::Error| {
-        Failure::operational(format!(
-            "checking {}: {}",
-            cfg.data_dir.display(),
-            e.message
-        ))
+        Failure::operational(format!("checking {}: {}", cfg.stores(), e.message))
     };
-    let registry = Registry::open_local(&cfg.data_dir, cfg.policy())
-        .await
-        .map_err(fail)?;
+    let registry = cfg.open_registry().await.map_err(fail)?;
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));

@@ -75,6 +75,26 @@ pub struct ExternalIssuer {
     pub keys: PathBuf,
 }
 
+/// `[storage]`: where blobs live.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StorageConfig {
+    /// Under `data_dir` (the default).
+    #[default]
+    Local,
+    /// In an S3 bucket (`bucket`, `prefix`, `region`, `endpoint`, ...).
+    S3(storage::blobstore::S3Config),
+}
+
+/// `[metadata]`: where tags, manifests, links, sessions and accounts live.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetadataConfig {
+    /// `postgres://user:password@host:port/db` for PostgreSQL, shared by
+    /// several nodes [default: SQLite in data_dir].
+    pub url: Option<String>,
+}
+
 /// The resolved configuration of `registry serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -125,6 +145,8 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     /// How long a web sign-in lasts.
     pub session_ttl_secs: u64,
+    pub storage: StorageConfig,
+    pub metadata: MetadataConfig,
 }
 
 impl Default for Config {
@@ -151,6 +173,8 @@ impl Default for Config {
             tls_cert: None,
             tls_key: None,
             session_ttl_secs: 12 * 3600,
+            storage: StorageConfig::default(),
+            metadata: MetadataConfig::default(),
         }
     }
 }
@@ -215,6 +239,9 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, env = "REGISTRY_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// PostgreSQL URL for the metadata [default: SQLite in the data directory].
+    #[arg(long, env = "REGISTRY_METADATA_URL", hide_env_values = true)]
+    pub metadata_url: Option<String>,
 }
 
 impl Config {
@@ -272,6 +299,9 @@ impl Config {
         if args.tls_key.is_some() {
             cfg.tls_key = args.tls_key.clone();
         }
+        if args.metadata_url.is_some() {
+            cfg.metadata.url = args.metadata_url.clone();
+        }
         cfg.validate()?;
         if args.max_blob_bytes.is_some() {
             cfg.max_blob_bytes = args.max_blob_bytes;
@@ -296,6 +326,30 @@ impl Config {
         }
         auth::Policy::from_config(&self.access)
             .map_err(|e| Failure::usage(format!("invalid [access] configuration: {e}")))?;
+        if let StorageConfig::S3(s3) = &self.storage {
+            s3.validate()
+                .map_err(|e| Failure::usage(format!("invalid configuration: {e}")))?;
+        }
+        if let Some(url) = &self.metadata.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(Failure::usage(
+                    "invalid configuration: metadata.url must be a postgres:// URL",
+                ));
+            }
+            // Nodes sharing a database serve one registry: a token from one
+            // must verify on all, so the key cannot be each node's own.
+            if self.auth == Some(AuthMode::Token)
+                && self.token.external.is_none()
+                && self.token.signing_key.is_none()
+            {
+                return Err(Failure::usage(
+                    "invalid configuration: with [metadata] url (nodes sharing one database), \
+                     set [token] signing_key to a key file every node has (a secret of your \
+                     deployment); otherwise each node signs with a key of its own and tokens \
+                     from one node are refused by the others",
+                ));
+            }
+        }
         let positive = [
             ("header_timeout_secs", self.header_timeout_secs),
             ("idle_timeout_secs", self.idle_timeout_secs),
@@ -314,7 +368,55 @@ impl Config {
 
     /// The effective configuration as TOML, with secrets masked.
     pub fn to_toml(&self) -> String {
-        toml::to_string(self).expect("the configuration serializes")
+        let mut shown = self.clone();
+        if let StorageConfig::S3(s3) = &mut shown.storage {
+            if s3.secret_access_key.is_some() {
+                s3.secret_access_key = Some("********".into());
+            }
+        }
+        if let Some(url) = &mut shown.metadata.url {
+            *url = mask_url_password(url);
+        }
+        toml::to_string(&shown).expect("the configuration serializes")
+    }
+
+    /// Where the metadata lives.
+    pub fn meta_backend(&self) -> storage::MetaBackend {
+        match &self.metadata.url {
+            Some(url) => storage::MetaBackend::Postgres(url.clone()),
+            None => storage::MetaBackend::Sqlite,
+        }
+    }
+
+    /// Where the blobs live.
+    pub fn storage_backend(&self) -> storage::StorageBackend {
+        match &self.storage {
+            StorageConfig::Local => storage::StorageBackend::Local,
+            StorageConfig::S3(s3) => storage::StorageBackend::S3(s3.clone()),
+        }
+    }
+
+    /// The stores, for messages: "data/", "S3 bucket b + PostgreSQL at h".
+    pub fn stores(&self) -> String {
+        let blobs = match &self.storage {
+            StorageConfig::Local => self.data_dir.display().to_string(),
+            StorageConfig::S3(s3) => format!("S3 bucket {}", s3.bucket),
+        };
+        match &self.metadata.url {
+            Some(url) => format!("{blobs} + PostgreSQL at {}", mask_url_password(url)),
+            None => blobs,
+        }
+    }
+
+    /// Open the registry's stores as configured.
+    pub async fn open_registry(&self) -> storage::Result<storage::Registry> {
+        storage::Registry::open_with(
+            &self.data_dir,
+            &self.meta_backend(),
+            &self.storage_backend(),
+            self.policy(),
+        )
+        .await
     }
 
     pub fn policy(&self) -> storage::Policy {
@@ -335,9 +437,95 @@ impl Config {
     }
 }
 
+/// `postgres://user:secret@host/db` -> `postgres://user:********@host/db`.
+pub fn mask_url_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:********@{host}{path}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_masked() {
+        assert_eq!(
+            mask_url_password("postgres://reg:s3cr%40t@127.0.0.1:5432/registry?sslmode=disable"),
+            "postgres://reg:********@127.0.0.1:5432/registry?sslmode=disable"
+        );
+        assert_eq!(
+            mask_url_password("postgres://127.0.0.1/registry"),
+            "postgres://127.0.0.1/registry"
+        );
+        assert_eq!(
+            mask_url_password("postgres://reg@h/db"),
+            "postgres://reg@h/db"
+        );
+    }
+
+    #[test]
+    fn storage_and_metadata_sections() {
+        let cfg: Config = toml::from_str(
+            r#"
+[storage]
+kind = "s3"
+bucket = "images"
+endpoint = "http://127.0.0.1:9000"
+path_style = true
+allow_http = true
+secret_access_key = "hidden"
+access_key_id = "id"
+[metadata]
+url = "postgres://reg:pw@127.0.0.1/registry"
+"#,
+        )
+        .unwrap();
+        let StorageConfig::S3(s3) = &cfg.storage else {
+            panic!("not s3: {:?}", cfg.storage)
+        };
+        assert_eq!(s3.bucket, "images");
+        assert!(s3.redirect, "redirects are on by default");
+        let shown = cfg.to_toml();
+        assert!(
+            !shown.contains("hidden") && !shown.contains(":pw@"),
+            "{shown}"
+        );
+        assert!(toml::from_str::<Config>(
+            "[storage]\nkind = \"s3\"\nbucket = \"b\"\nbucket_typo = 1\n"
+        )
+        .is_err());
+        assert_eq!(
+            toml::from_str::<Config>("[storage]\nkind = \"local\"\n")
+                .unwrap()
+                .storage,
+            StorageConfig::Local
+        );
+    }
+
+    #[test]
+    fn shared_database_with_token_auth_needs_a_shared_signing_key() {
+        let base = "auth = \"token\"\n[metadata]\nurl = \"postgres://r@127.0.0.1/r\"\n";
+        let cfg: Config = toml::from_str(base).unwrap();
+        let e = cfg.validate().unwrap_err();
+        assert!(e.to_string().contains("signing_key"), "{e}");
+        let cfg: Config = toml::from_str(&format!(
+            "{base}[token]\nsigning_key = \"/etc/r/key.pem\"\n"
+        ))
+        .unwrap();
+        cfg.validate().unwrap();
+        // One node on SQLite keeps generating its own.
+        let cfg: Config = toml::from_str("auth = \"token\"\n").unwrap();
+        cfg.validate().unwrap();
+    }
 
     #[test]
     fn file_then_flags() {

@@ -15,6 +15,7 @@ pub mod gate;
 pub mod history_cli;
 pub mod inspect_api;
 pub mod logging;
+pub mod migrate_cli;
 pub mod paging;
 pub mod preflight;
 pub mod present;

@@ -118,7 +118,7 @@ impl AsyncWrite for SendfileStream {
 mod tests {
     use super::*;
     use futures::StreamExt;
-    use storage::blobstore::{AppendLimits, BlobStore, LocalBlobStore};
+    use storage::blobstore::{AppendLimits, BlobRef, BlobStore, LocalBlobStore};
     use storage::Digest;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;
@@ -156,12 +156,15 @@ mod tests {
         // A header, the whole blob, a separator, then an unaligned range.
         let range = 1000..4_500_000u64;
         conn.write_all(b"head\n").await.unwrap();
-        let mut whole = store.get(&digest, None).await.unwrap();
+        let mut whole = store.get(BlobRef::of(&digest), None).await.unwrap();
         while let Some(chunk) = whole.next().await {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }
         conn.write_all(b"--").await.unwrap();
-        let mut part = store.get(&digest, Some(range.clone())).await.unwrap();
+        let mut part = store
+            .get(BlobRef::of(&digest), Some(range.clone()))
+            .await
+            .unwrap();
         while let Some(chunk) = part.next().await {
             conn.write_all(&chunk.unwrap()).await.unwrap();
         }

@@ -51,12 +51,21 @@ pub fn router(registry: Registry, gate: Arc<Gate>, session_ttl: u64) -> Router {
         ))
 }
 
+/// Ready when the metadata database and the blob store both answer, within
+/// a time a load balancer's or Kubernetes' probe waits (their retries
+/// would be slower than its own).
 async fn ready(State(state): State<AppState>) -> Response {
-    match state.registry.health().await {
-        Ok(()) => "ready".into_response(),
-        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    let unready = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    match tokio::time::timeout(READY_TIMEOUT, state.registry.health()).await {
+        Ok(Ok(())) => "ready".into_response(),
+        Ok(Err(e)) => unready(e.to_string()),
+        Err(_) => unready(format!(
+            "UNAVAILABLE: the metadata database or blob store did not answer within {READY_TIMEOUT:?}"
+        )),
     }
 }
+
+const READY_TIMEOUT: Duration = Duration::from_millis(900);
 
 async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
@@ -151,15 +160,13 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
             "max_connections lowered to fit the open-files limit (raise `ulimit -n` / LimitNOFILE)"
         );
     }
-    let registry = Registry::open_local(&cfg.data_dir, cfg.policy())
-        .await
-        .map_err(|e| {
-            Failure::operational(format!(
-                "cannot open the registry in {}: {}",
-                cfg.data_dir.display(),
-                e.message
-            ))
-        })?;
+    let registry = cfg.open_registry().await.map_err(|e| {
+        Failure::operational(format!(
+            "cannot open the registry in {}: {}",
+            cfg.stores(),
+            e.message
+        ))
+    })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     spawn_memory_trim();

@@ -7,7 +7,7 @@
 //!   manifest is deleted;
 //! - tags `(repo, tag) -> digest`: updated on push, dropped on tag or
 //!   manifest delete;
-//! - blob links `(repo, digest) -> size`: dropped on unlink;
+//! - blob links `(repo, digest) -> (size, location)`: dropped on unlink;
 //! - upload sessions `id -> repo` this process opened: added when the row
 //!   is committed, dropped before the row is deleted, so a hit always means
 //!   the row exists (a miss asks the database: sessions from before a
@@ -20,7 +20,8 @@
 //! simply cleared (cheap, and the next reads refill it).
 
 use crate::digest::Digest;
-use crate::metadata::StoredManifest;
+use crate::metadata::{Invalidation, StoredManifest};
+use crate::service::BlobInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -37,10 +38,12 @@ const MAX_MANIFEST_BYTES: usize = 16 << 20;
 struct Inner {
     epoch: u64,
     tags: HashMap<(String, String), Digest>,
-    links: HashMap<(String, Digest), u64>,
+    links: HashMap<(String, Digest), BlobInfo>,
     manifests: HashMap<(String, Digest), Arc<StoredManifest>>,
     manifest_bytes: usize,
     uploads: HashMap<String, String>,
+    /// Other nodes' changes cannot be heard right now: hold nothing.
+    deaf: bool,
 }
 
 #[derive(Default, Clone)]
@@ -58,7 +61,39 @@ impl Cache {
     }
 
     pub fn epoch(&self) -> Epoch {
-        Epoch(self.lock().epoch)
+        let g = self.lock();
+        // A fill while deaf can never match: nothing is stored.
+        Epoch(if g.deaf { u64::MAX } else { g.epoch })
+    }
+
+    /// Apply another node's change (or the loss or return of the channel
+    /// that tells of them).
+    pub fn apply(&self, change: Invalidation) {
+        match change {
+            Invalidation::Tag { repo, tag } => self.drop_tag(&repo, &tag),
+            Invalidation::Manifest { repo, digest } => {
+                if let Ok(d) = digest.parse() {
+                    self.drop_manifest(&repo, &d);
+                }
+            }
+            Invalidation::Link { repo, digest } => {
+                if let Ok(d) = digest.parse() {
+                    self.drop_link(&repo, &d);
+                }
+            }
+            Invalidation::Lost => self.forget_all(true),
+            Invalidation::Listening => self.forget_all(false),
+        }
+    }
+
+    fn forget_all(&self, deaf: bool) {
+        let mut g = self.lock();
+        g.epoch += 1;
+        g.deaf = deaf;
+        g.tags.clear();
+        g.links.clear();
+        g.manifests.clear();
+        g.manifest_bytes = 0;
     }
 
     // ---- reads and fills ----------------------------------------------
@@ -82,14 +117,14 @@ impl Cache {
             .insert((repo.to_owned(), tag.to_owned()), digest.clone());
     }
 
-    pub fn link(&self, repo: &str, digest: &Digest) -> Option<u64> {
+    pub fn link(&self, repo: &str, digest: &Digest) -> Option<BlobInfo> {
         self.lock()
             .links
             .get(&(repo.to_owned(), digest.clone()))
-            .copied()
+            .cloned()
     }
 
-    pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, size: u64) {
+    pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, blob: BlobInfo) {
         let mut g = self.lock();
         if g.epoch != seen.0 {
             return;
@@ -97,7 +132,7 @@ impl Cache {
         if g.links.len() >= MAX_LINKS {
             g.links.clear();
         }
-        g.links.insert((repo.to_owned(), digest.clone()), size);
+        g.links.insert((repo.to_owned(), digest.clone()), blob);
     }
 
     /// True if this process opened upload `id` in `repo` and it has not
@@ -208,8 +243,12 @@ mod tests {
         c.drop_manifest("r", &d2);
         assert_eq!(c.tag("r", "t"), None);
         let seen = c.epoch();
-        c.fill_link(seen, "r", &d1, 5);
-        assert_eq!(c.link("r", &d1), Some(5));
+        let five = BlobInfo {
+            size: 5,
+            location: None,
+        };
+        c.fill_link(seen, "r", &d1, five.clone());
+        assert_eq!(c.link("r", &d1), Some(five));
         c.drop_link("r", &d1);
         assert_eq!(c.link("r", &d1), None);
     }
@@ -223,5 +262,35 @@ mod tests {
         assert!(!c.upload_in("u2", "a/b"));
         c.drop_upload("u1");
         assert!(!c.upload_in("u1", "a/b"));
+    }
+
+    #[test]
+    fn other_nodes_changes_and_a_deaf_spell() {
+        let c = Cache::default();
+        let d1 = Digest::sha256_of(b"1");
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Tag {
+            repo: "r".into(),
+            tag: "t".into(),
+        });
+        assert_eq!(c.tag("r", "t"), None);
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Manifest {
+            repo: "r".into(),
+            digest: d1.to_string(),
+        });
+        assert_eq!(c.tag("r", "t"), None, "tags on a deleted manifest go");
+        // Deaf: nothing cached is kept, nothing new is stored.
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        c.apply(Invalidation::Lost);
+        assert_eq!(c.tag("r", "t"), None);
+        let seen = c.epoch();
+        c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), None, "filled while deaf");
+        c.apply(Invalidation::Listening);
+        c.fill_tag(seen, "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), None, "a fill begun while deaf is refused");
+        c.fill_tag(c.epoch(), "r", "t", &d1);
+        assert_eq!(c.tag("r", "t"), Some(d1));
     }
 }

@@ -5,7 +5,7 @@
 //! whose bytes are gone (their links go, so clients push them again) and
 //! moves stray files aside; what only a client can fix is reported.
 
-use crate::blobstore::BlobStore;
+use crate::blobstore::{BlobRef, BlobStore, Listed};
 use crate::digest::{Digest, Hasher};
 use crate::error::Result;
 use crate::service::Registry;
@@ -91,13 +91,21 @@ impl CheckReport {
 }
 
 /// Hash a committed blob's bytes.
-async fn hash_blob(store: &dyn BlobStore, digest: &Digest) -> Result<Digest> {
-    let mut hasher = Hasher::new(digest.algorithm());
-    let mut stream = store.get(digest, None).await?;
+async fn hash_blob(store: &dyn BlobStore, blob: BlobRef<'_>) -> Result<Digest> {
+    let mut hasher = Hasher::new(blob.digest.algorithm());
+    let mut stream = store.get(blob, None).await?;
     while let Some(chunk) = stream.try_next().await? {
         hasher.update(&chunk);
     }
     Ok(hasher.finish())
+}
+
+/// A blob to re-hash: what the database says of it, if anything.
+struct ToHash {
+    digest: Digest,
+    location: Option<String>,
+    size: u64,
+    recorded: Option<u64>,
 }
 
 impl Registry {
@@ -110,31 +118,85 @@ impl Registry {
         let store = self.store();
         let meta = self.meta();
         let listing = store.list().await?;
-        let rows: HashMap<String, u64> = meta.blob_rows().await?.into_iter().collect();
+        // Every object by the store's name for it.
+        let mut listed: HashMap<String, &Listed> =
+            listing.blobs.iter().map(|l| (l.key.clone(), l)).collect();
+        let mut work = Vec::new();
+        let mut missing = Vec::new();
+        for (name, size, location) in meta.blob_rows().await? {
+            let Ok(digest) = name.parse::<Digest>() else {
+                report.problem(
+                    format!("the database holds an invalid digest {name:?}"),
+                    None,
+                );
+                continue;
+            };
+            let key = store.key_of(BlobRef {
+                digest: &digest,
+                location: location.as_deref(),
+            });
+            match listed.remove(&key) {
+                Some(l) => work.push(ToHash {
+                    digest,
+                    location,
+                    size: l.size,
+                    recorded: Some(size),
+                }),
+                None => missing.push((name, location)),
+            }
+        }
+        // Objects no row names: hash those named by their digest (a note if
+        // whole, a problem if corrupt); others are just unreferenced.
+        let mut unreferenced: Vec<&Listed> = listed.into_values().collect();
+        unreferenced.sort_by(|a, b| a.key.cmp(&b.key));
+        for l in unreferenced {
+            match &l.digest {
+                Some(d) => work.push(ToHash {
+                    digest: d.clone(),
+                    location: None,
+                    size: l.size,
+                    recorded: None,
+                }),
+                None => report.note(format!(
+                    "object {} ({} bytes) has no database row: unreferenced (an interrupted \
+                     push or a delete); garbage collection reclaims it",
+                    l.key, l.size
+                )),
+            }
+        }
 
-        // Store -> database, re-hashing every blob.
-        report.blobs = listing.blobs.len() as u64;
-        report.bytes = listing.blobs.iter().map(|(_, size)| size).sum();
+        // Re-hash every blob.
+        report.blobs = work.len() as u64;
+        report.bytes = work.iter().map(|w| w.size).sum();
         progress(CheckProgress::Start {
             blobs: report.blobs,
             bytes: report.bytes,
         });
-        let hashed: Vec<(Digest, u64, Result<Digest>)> = futures::stream::iter(&listing.blobs)
-            .map(|(digest, size)| async move {
-                let actual = hash_blob(store, digest).await;
-                progress(CheckProgress::Hashed { bytes: *size });
-                (digest.clone(), *size, actual)
+        let hashed: Vec<(&ToHash, Result<Digest>)> = futures::stream::iter(&work)
+            .map(|w| async move {
+                let blob = BlobRef {
+                    digest: &w.digest,
+                    location: w.location.as_deref(),
+                };
+                let actual = hash_blob(store, blob).await;
+                progress(CheckProgress::Hashed { bytes: w.size });
+                (w, actual)
             })
             .buffer_unordered(opts.jobs.max(1))
             .collect()
             .await;
         let mut lost = Vec::new();
-        for (digest, size, actual) in hashed {
-            let name = digest.to_string();
+        for (w, actual) in hashed {
+            let name = w.digest.to_string();
+            let size = w.size;
+            let blob = BlobRef {
+                digest: &w.digest,
+                location: w.location.as_deref(),
+            };
             match actual {
-                Ok(actual) if actual != digest => {
+                Ok(actual) if actual != w.digest => {
                     let repaired = if opts.repair {
-                        store.quarantine(&digest).await?;
+                        store.quarantine(blob).await?;
                         let repos = meta.drop_blob(&name).await?;
                         Some(format!(
                             "moved to the quarantine; unlinked from {} repositor{} ({}): clients push it again",
@@ -151,12 +213,12 @@ impl Registry {
                     );
                     lost.push(name);
                 }
-                Ok(_) => match rows.get(&name) {
+                Ok(_) => match w.recorded {
                     None => report.note(format!(
                         "blob {name} ({size} bytes) has no database row: unreferenced \
                          (an interrupted push or a delete); garbage collection reclaims it"
                     )),
-                    Some(&recorded) if recorded != size => report.problem(
+                    Some(recorded) if recorded != size => report.problem(
                         format!("blob {name} has {size} bytes, the database records {recorded}"),
                         None,
                     ),
@@ -167,13 +229,10 @@ impl Registry {
         }
 
         // Database -> store.
-        let present: std::collections::HashSet<String> =
-            listing.blobs.iter().map(|(d, _)| d.to_string()).collect();
-        let mut missing: Vec<&String> = rows.keys().filter(|d| !present.contains(*d)).collect();
         missing.sort();
-        for name in missing {
+        for (name, _) in missing {
             let repaired = if opts.repair {
-                let repos = meta.drop_blob(name).await?;
+                let repos = meta.drop_blob(&name).await?;
                 Some(format!(
                     "forgotten; unlinked from {}: clients push it again",
                     repos.join(", ")
@@ -197,7 +256,7 @@ impl Registry {
         // Manifests: their bytes against their digest, and what they name.
         let mut bad_manifests = Vec::new();
         report.manifests = meta
-            .each_manifest(|repo, digest, content| {
+            .each_manifest(&mut |repo: String, digest: String, content: Vec<u8>| {
                 let ok = digest
                     .parse::<Digest>()
                     .map(|d| Digest::of(d.algorithm(), &content) == d)

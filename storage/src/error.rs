@@ -130,11 +130,27 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {}
 
-impl From<sqlx::Error> for Error {
-    fn from(e: sqlx::Error) -> Self {
-        let code = match &e {
-            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => ErrorCode::Unavailable,
-            sqlx::Error::Database(db) => {
+/// What a database error means for the request: the backend is out of
+/// reach or busy for now (503), or full (507), or something else (500).
+fn database_code(e: &sqlx::Error) -> ErrorCode {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::WorkerCrashed => ErrorCode::Unavailable,
+        sqlx::Error::Database(db) => {
+            if let Some(pg) = db.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                let code = pg.code();
+                match code {
+                    "53100" => ErrorCode::StorageFull, // disk_full
+                    // Connections, resources, shutdown, lock waits, and
+                    // transactions that lost a race after their retries.
+                    "53000" | "53200" | "53300" | "55P03" | "57014" | "57P01" | "57P02"
+                    | "57P03" | "40001" | "40P01" => ErrorCode::Unavailable,
+                    c if c.starts_with("08") => ErrorCode::Unavailable,
+                    _ => ErrorCode::Internal,
+                }
+            } else {
                 // SQLite's primary result code is the low byte of the
                 // extended one sqlx reports.
                 match db
@@ -147,10 +163,18 @@ impl From<sqlx::Error> for Error {
                     _ => ErrorCode::Internal,
                 }
             }
-            _ => ErrorCode::Internal,
-        };
+        }
+        _ => ErrorCode::Internal,
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        let code = database_code(&e);
         let message = match code {
-            ErrorCode::Unavailable => format!("metadata database busy, retry later: {e}"),
+            ErrorCode::Unavailable => {
+                format!("metadata database unavailable or busy, retry later: {e}")
+            }
             ErrorCode::StorageFull => format!("metadata database: disk full: {e}"),
             _ => format!("metadata database: {e}"),
         };

@@ -278,7 +278,8 @@ impl Registry {
             return Ok((config_digest, None));
         }
         let digest: Digest = config_digest.parse()?;
-        let size = self.blob_size(repo, &digest).await?;
+        let blob = self.blob(repo, &digest).await?;
+        let size = blob.size;
         if size > MAX_CONFIG_BYTES {
             return Err(Error::new(
                 ErrorCode::SizeInvalid,
@@ -286,7 +287,7 @@ impl Registry {
             ));
         }
         let bytes: Vec<u8> = self
-            .blob_bytes(&digest, None)
+            .blob_bytes(&digest, &blob, None)
             .await?
             .try_fold(
                 Vec::with_capacity(size as usize),
@@ -421,9 +422,9 @@ impl Registry {
     /// Which images in the registry use a blob.
     pub async fn blob_detail(&self, digest: &Digest) -> Result<BlobDetail> {
         let d = digest.to_string();
-        let size = self
+        let (size, _) = self
             .meta()
-            .blob_size_any(&d)
+            .blob_any(&d)
             .await?
             .ok_or_else(|| Error::blob_unknown(digest))?;
         Ok(BlobDetail {

@@ -10,9 +10,13 @@ pub mod error;
 pub mod inspect;
 pub mod manifest;
 pub mod metadata;
+pub mod migrate;
 pub mod names;
 pub mod service;
 
+pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
-pub use service::{ChunkSpec, Policy, PushedManifest, Registry};
+pub use service::{
+    BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry, StorageBackend,
+};

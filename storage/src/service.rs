@@ -1,7 +1,10 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
-use crate::blobstore::{AppendLimits, BlobStore, ByteStream, LocalBlobStore};
+use crate::blobstore::{
+    AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
+    SessionBook, SessionLock,
+};
 use crate::cache::Cache;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
@@ -12,6 +15,56 @@ use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// Where the metadata lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaBackend {
+    /// Embedded, `registry.db` in the data directory.
+    Sqlite,
+    /// A PostgreSQL database shared by several nodes (`postgres://...`).
+    Postgres(String),
+}
+
+impl MetaBackend {
+    pub async fn open(&self, data_dir: &Path, busy_timeout: Duration) -> Result<Metadata> {
+        match self {
+            MetaBackend::Sqlite => {
+                Metadata::open_sqlite(&data_dir.join("registry.db"), busy_timeout).await
+            }
+            MetaBackend::Postgres(url) => Metadata::open_postgres(url, busy_timeout).await,
+        }
+    }
+}
+
+/// Where the blobs live.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StorageBackend {
+    /// Under `<data_dir>/blobs` (the default).
+    #[default]
+    Local,
+    /// In an S3 bucket.
+    S3(S3Config),
+}
+
+/// Upload-session state for the blob store, in the metadata database.
+struct MetaSessions(Metadata);
+
+#[async_trait::async_trait]
+impl SessionBook for MetaSessions {
+    async fn load(&self, key: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        self.0.upload_state(upload_id_of(key)).await
+    }
+
+    async fn save(&self, key: &str, version: i64, state: &[u8]) -> Result<bool> {
+        self.0
+            .save_upload_state(upload_id_of(key), version, state)
+            .await
+    }
+
+    async fn try_lock(&self, key: &str) -> Result<Option<SessionLock>> {
+        self.0.try_lock_upload(upload_id_of(key)).await
+    }
+}
 
 /// Limits and switches that change what the registry accepts.
 #[derive(Debug, Clone)]
@@ -44,6 +97,23 @@ pub struct Registry {
     cache: Cache,
 }
 
+/// A committed blob as a repository sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    /// The store's name for its bytes, when not derived from the digest.
+    pub location: Option<Arc<str>>,
+}
+
+impl BlobInfo {
+    pub fn as_ref<'a>(&'a self, digest: &'a Digest) -> BlobRef<'a> {
+        BlobRef {
+            digest,
+            location: self.location.as_deref(),
+        }
+    }
+}
+
 /// Result of a manifest push.
 #[derive(Debug, Clone)]
 pub struct PushedManifest {
@@ -61,18 +131,48 @@ pub struct ChunkSpec {
 impl Registry {
     /// Open the default embedded backend: local disk + SQLite under `data_dir`.
     pub async fn open_local(data_dir: &Path, policy: Policy) -> Result<Registry> {
+        Registry::open(data_dir, &MetaBackend::Sqlite, policy).await
+    }
+
+    /// Blobs on local disk under `data_dir`, metadata in `meta`.
+    pub async fn open(data_dir: &Path, meta: &MetaBackend, policy: Policy) -> Result<Registry> {
+        Registry::open_with(data_dir, meta, &StorageBackend::Local, policy).await
+    }
+
+    /// Blobs in `storage`, metadata in `meta` (`data_dir` holds the local
+    /// ones, if any).
+    pub async fn open_with(
+        data_dir: &Path,
+        meta: &MetaBackend,
+        storage: &StorageBackend,
+        policy: Policy,
+    ) -> Result<Registry> {
         std::fs::create_dir_all(data_dir)?;
-        let meta = Metadata::open(&data_dir.join("registry.db"), policy.db_busy_timeout).await?;
-        let blobs = Arc::new(LocalBlobStore::open(data_dir)?);
+        let meta = meta.open(data_dir, policy.db_busy_timeout).await?;
+        let blobs: Arc<dyn BlobStore> = match storage {
+            StorageBackend::Local => Arc::new(LocalBlobStore::open(data_dir)?),
+            StorageBackend::S3(cfg) => Arc::new(S3BlobStore::open(
+                cfg,
+                Arc::new(MetaSessions(meta.clone())),
+            )?),
+        };
         Ok(Registry::new(meta, blobs, policy))
     }
 
     pub fn new(meta: Metadata, blobs: Arc<dyn BlobStore>, policy: Policy) -> Registry {
+        // With other nodes, nothing is cached until their changes can be
+        // heard.
+        let cache = Cache::default();
+        cache.apply(metadata::Invalidation::Lost);
+        let heard = cache.clone();
+        if !meta.watch(Arc::new(move |change| heard.apply(change))) {
+            cache.apply(metadata::Invalidation::Listening);
+        }
         Registry {
             meta,
             blobs,
             policy,
-            cache: Cache::default(),
+            cache,
         }
     }
 
@@ -88,35 +188,53 @@ impl Registry {
         &self.policy
     }
 
+    /// Whether the metadata database and the blob store both answer.
     pub async fn health(&self) -> Result<()> {
-        self.meta.ping().await
+        self.meta.ping().await?;
+        self.blobs.ping().await
     }
 
     // ---- pull --------------------------------------------------------------
 
-    /// Size of a blob readable in `repo`.
-    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
+    /// A blob readable in `repo`: its size and where its bytes are.
+    pub async fn blob(&self, repo: &str, digest: &Digest) -> Result<BlobInfo> {
         validate_name(repo)?;
-        if let Some(size) = self.cache.link(repo, digest) {
-            return Ok(size);
+        if let Some(blob) = self.cache.link(repo, digest) {
+            return Ok(blob);
         }
         let seen = self.cache.epoch();
-        match self.meta.linked_blob_size(repo, digest).await? {
-            Some(size) => {
-                self.cache.fill_link(seen, repo, digest, size);
-                Ok(size)
+        match self.meta.linked_blob(repo, digest).await? {
+            Some((size, location)) => {
+                let blob = BlobInfo {
+                    size,
+                    location: location.map(Arc::from),
+                };
+                self.cache.fill_link(seen, repo, digest, blob.clone());
+                Ok(blob)
             }
             None => Err(Error::blob_unknown(digest)),
         }
     }
 
-    /// Bytes of a blob already checked with [`Registry::blob_size`].
+    /// Size of a blob readable in `repo`.
+    pub async fn blob_size(&self, repo: &str, digest: &Digest) -> Result<u64> {
+        Ok(self.blob(repo, digest).await?.size)
+    }
+
+    /// Bytes of a blob found with [`Registry::blob`].
     pub async fn blob_bytes(
         &self,
         digest: &Digest,
+        blob: &BlobInfo,
         range: Option<Range<u64>>,
     ) -> Result<ByteStream> {
-        self.blobs.get(digest, range).await
+        self.blobs.get(blob.as_ref(digest), range).await
+    }
+
+    /// Where a client may fetch a blob found with [`Registry::blob`]
+    /// itself (a presigned URL), if the store redirects downloads.
+    pub async fn blob_redirect(&self, digest: &Digest, blob: &BlobInfo) -> Result<Option<String>> {
+        self.blobs.redirect(blob.as_ref(digest)).await
     }
 
     pub async fn manifest(&self, repo: &str, reference: &str) -> Result<StoredManifest> {
@@ -254,7 +372,7 @@ impl Registry {
         // link: a crash in between leaves an unreferenced blob, never a link
         // to missing bytes.
         match self.blobs.upload_finish(&key, last, digest).await {
-            Ok(size) => self.meta.link_blob(repo, digest, size, Some(id)).await,
+            Ok(done) => self.link_committed(repo, digest, done, Some(id)).await,
             Err(e) if e.code == ErrorCode::DigestInvalid => {
                 self.meta.delete_upload(id).await?;
                 Err(e)
@@ -264,6 +382,34 @@ impl Registry {
                 Err(e)
             }
         }
+    }
+
+    /// Link a blob just committed. If another upload of the same digest
+    /// got there first (under another name), this copy is redundant: the
+    /// recorded one serves, and this one goes.
+    async fn link_committed(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        done: Committed,
+        upload: Option<&str>,
+    ) -> Result<()> {
+        self.meta
+            .link_blob(repo, digest, done.size, done.location.as_deref(), upload)
+            .await?;
+        if let Some(ours) = &done.location {
+            let recorded = self.meta.blob_any(&digest.to_string()).await?;
+            if recorded.as_ref().and_then(|(_, l)| l.as_ref()) != Some(ours) {
+                let duplicate = BlobRef {
+                    digest,
+                    location: Some(ours),
+                };
+                if let Err(e) = self.blobs.delete(duplicate).await {
+                    tracing::warn!(error = %e, location = %ours, "could not remove a duplicate blob object");
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One-request upload (`POST ?digest=`).
@@ -310,13 +456,19 @@ impl Registry {
         if validate_name(from).is_err() {
             return Ok(false);
         }
-        let Some(size) = self.meta.linked_blob_size(from, digest).await? else {
+        let Some((size, location)) = self.meta.linked_blob(from, digest).await? else {
             return Ok(false);
         };
-        if self.blobs.stat(digest).await?.is_none() {
+        let blob = BlobRef {
+            digest,
+            location: location.as_deref(),
+        };
+        if self.blobs.stat(blob).await?.is_none() {
             return Ok(false);
         }
-        self.meta.link_blob(repo, digest, size, None).await?;
+        self.meta
+            .link_blob(repo, digest, size, location.as_deref(), None)
+            .await?;
         Ok(true)
     }
 
@@ -490,4 +642,9 @@ impl Registry {
 pub(crate) fn session_key(repo: &str, id: &str) -> String {
     let repo_hash = Digest::sha256_of(repo.as_bytes());
     format!("{id}-{}", &repo_hash.hex()[..16])
+}
+
+/// The upload id in a [`session_key`].
+fn upload_id_of(key: &str) -> &str {
+    key.rsplit_once('-').map_or(key, |(id, _)| id)
 }

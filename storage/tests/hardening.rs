@@ -3,18 +3,15 @@
 
 use bytes::Bytes;
 use futures::StreamExt;
-use sqlx::Connection;
-use std::path::Path;
 use std::time::Duration;
 use storage::blobstore::ByteStream;
 use storage::{ChunkSpec, Digest, ErrorCode, Policy, Registry};
 
+mod common;
+use common::Backend;
+
 fn body(data: &[u8]) -> ByteStream {
     futures::stream::iter([Ok(Bytes::copy_from_slice(data))]).boxed()
-}
-
-async fn open(dir: &Path) -> Registry {
-    Registry::open_local(dir, Policy::default()).await.unwrap()
 }
 
 async fn push_blob(reg: &Registry, repo: &str, data: &[u8]) -> Digest {
@@ -45,18 +42,16 @@ fn index(child: &Digest, media_type: &str, size: usize) -> Vec<u8> {
     .unwrap()
 }
 
-/// Entries of the upload staging directory.
-fn staged(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir.join("uploads"))
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect()
-}
-
 #[tokio::test]
 async fn unparseable_reference_reads_as_unknown_but_push_refuses_it() {
+    for b in common::backends().await {
+        unparseable_reference_reads_as_unknown_but_push_refuses_it_on(&b).await;
+    }
+}
+
+async fn unparseable_reference_reads_as_unknown_but_push_refuses_it_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     for reference in [
         ".INVALID_MANIFEST_NAME",
         "sha256:xyz",
@@ -75,8 +70,14 @@ async fn unparseable_reference_reads_as_unknown_but_push_refuses_it() {
 
 #[tokio::test]
 async fn descriptors_must_describe_the_stored_content() {
+    for b in common::backends().await {
+        descriptors_must_describe_the_stored_content_on(&b).await;
+    }
+}
+
+async fn descriptors_must_describe_the_stored_content_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     let layer_bytes = vec![7u8; 2 << 20];
     let cfg = push_blob(&reg, "app", b"{}").await;
     let layer = push_blob(&reg, "app", &layer_bytes).await;
@@ -128,8 +129,14 @@ async fn descriptors_must_describe_the_stored_content() {
 
 #[tokio::test]
 async fn identical_final_puts_at_once_both_succeed_or_one_is_unknown() {
+    for b in common::backends().await {
+        identical_final_puts_at_once_both_succeed_or_one_is_unknown_on(&b).await;
+    }
+}
+
+async fn identical_final_puts_at_once_both_succeed_or_one_is_unknown_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     for round in 0..20u32 {
         let data: Vec<u8> = (0..300_000u32).map(|i| (i * 31 + round) as u8).collect();
         let digest = Digest::sha256_of(&data);
@@ -146,25 +153,36 @@ async fn identical_final_puts_at_once_both_succeed_or_one_is_unknown() {
                 },
             ))
         };
-        let (a, b) = tokio::join!(
+        let (ra, rb) = tokio::join!(
             reg.finish_upload("app", &id, &digest, last()),
             reg.finish_upload("app", &id, &digest, last())
         );
-        for r in [&a, &b] {
+        for r in [&ra, &rb] {
             if let Err(e) = r {
                 assert_eq!(e.code, ErrorCode::BlobUploadUnknown, "round {round}: {e}");
             }
         }
-        assert!(a.is_ok() || b.is_ok(), "round {round}: one must win");
+        assert!(ra.is_ok() || rb.is_ok(), "round {round}: one must win");
         assert_eq!(reg.blob_size("app", &digest).await.unwrap(), 300_000);
-        assert!(staged(dir.path()).is_empty(), "round {round}: debris left");
+        let left = b.objects(dir.path()).list("uploads").await;
+        assert!(
+            left.is_empty(),
+            "{} round {round}: debris left: {left:?}",
+            b.name
+        );
     }
 }
 
 #[tokio::test]
 async fn a_patch_racing_the_final_put_leaves_nothing_behind() {
+    for b in common::backends().await {
+        a_patch_racing_the_final_put_leaves_nothing_behind_on(&b).await;
+    }
+}
+
+async fn a_patch_racing_the_final_put_leaves_nothing_behind_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     for round in 0..20u32 {
         let data: Vec<u8> = (0..3_000_000u32).map(|i| (i * 7 + round) as u8).collect();
         let digest = Digest::sha256_of(&data);
@@ -185,21 +203,29 @@ async fn a_patch_racing_the_final_put_leaves_nothing_behind() {
                 finished.unwrap();
             }
         }
+        let left = b.objects(dir.path()).list("uploads").await;
         assert!(
-            staged(dir.path()).is_empty(),
-            "round {round}: orphan staging file"
+            left.is_empty(),
+            "{} round {round}: orphan staging object: {left:?}",
+            b.name
         );
     }
 }
 
 #[tokio::test]
 async fn a_retry_after_the_database_failed_the_link_succeeds() {
+    for b in common::backends().await {
+        a_retry_after_the_database_failed_the_link_succeeds_on(&b).await;
+    }
+}
+
+async fn a_retry_after_the_database_failed_the_link_succeeds_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
     let policy = Policy {
         db_busy_timeout: Duration::from_millis(200),
         ..Policy::default()
     };
-    let reg = Registry::open_local(dir.path(), policy).await.unwrap();
+    let reg = common::open_with(b, dir.path(), policy).await;
     let data = vec![3u8; 1 << 20];
     let digest = Digest::sha256_of(&data);
     let id = reg.start_upload("app").await.unwrap();
@@ -207,21 +233,14 @@ async fn a_retry_after_the_database_failed_the_link_succeeds() {
         .await
         .unwrap();
 
-    // Another process holds the database's write lock past the timeout.
-    let db = dir.path().join("registry.db");
-    let mut other = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
-        .await
-        .unwrap();
-    sqlx::query("BEGIN EXCLUSIVE")
-        .execute(&mut other)
-        .await
-        .unwrap();
+    // Another client holds the database's write lock past the timeout.
+    let locker = common::Locker::hold(b, dir.path()).await;
     let e = reg
         .finish_upload("app", &id, &digest, None)
         .await
         .unwrap_err();
-    assert_eq!(e.code, ErrorCode::Unavailable, "{e}");
-    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    assert_eq!(e.code, ErrorCode::Unavailable, "{}: {e}", b.name);
+    locker.release().await;
 
     // The bytes were committed before the link failed: the retry finds them.
     reg.finish_upload("app", &id, &digest, None).await.unwrap();
@@ -234,15 +253,22 @@ async fn a_retry_after_the_database_failed_the_link_succeeds() {
 
 #[tokio::test]
 async fn purge_counts_only_what_it_removes() {
+    for b in common::backends().await {
+        purge_counts_only_what_it_removes_on(&b).await;
+    }
+}
+
+async fn purge_counts_only_what_it_removes_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     // Not a session name: not ours to remove, and never counted.
-    std::fs::write(dir.path().join("uploads").join("notes.txt"), b"x").unwrap();
+    let objects = b.objects(dir.path());
+    objects.put("uploads/notes.txt", b"x").await;
     for _ in 0..3 {
         assert_eq!(
             reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(),
             0
         );
     }
-    assert_eq!(staged(dir.path()), ["notes.txt"]);
+    assert_eq!(objects.list("uploads").await, ["notes.txt"], "{}", b.name);
 }

@@ -6,12 +6,11 @@ use std::time::Duration;
 use storage::blobstore::ByteStream;
 use storage::{ChunkSpec, Digest, ErrorCode, Policy, Registry};
 
+mod common;
+use common::Backend;
+
 fn body(data: &[u8]) -> ByteStream {
     futures::stream::iter([Ok(Bytes::copy_from_slice(data))]).boxed()
-}
-
-async fn open(dir: &std::path::Path) -> Registry {
-    Registry::open_local(dir, Policy::default()).await.unwrap()
 }
 
 async fn push_blob(reg: &Registry, repo: &str, data: &[u8]) -> Digest {
@@ -38,8 +37,14 @@ fn image_manifest(config: &Digest, layer: &Digest, subject: Option<&Digest>) -> 
 
 #[tokio::test]
 async fn blobs_are_per_repository_until_mounted() {
+    for b in common::backends().await {
+        blobs_are_per_repository_until_mounted_on(&b).await;
+    }
+}
+
+async fn blobs_are_per_repository_until_mounted_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     let d = push_blob(&reg, "team/a", b"layer").await;
     assert_eq!(reg.blob_size("team/a", &d).await.unwrap(), 5);
     let err = reg.blob_size("team/b", &d).await.unwrap_err();
@@ -47,29 +52,21 @@ async fn blobs_are_per_repository_until_mounted() {
     assert!(!reg.mount("team/b", &d, "team/c").await.unwrap());
     assert!(reg.mount("team/b", &d, "team/a").await.unwrap());
     assert_eq!(reg.blob_size("team/b", &d).await.unwrap(), 5);
-    // Stored once on disk whatever the number of repositories.
-    let files = walk(&dir.path().join("blobs"));
-    assert_eq!(files, 1);
-}
-
-fn walk(p: &std::path::Path) -> usize {
-    std::fs::read_dir(p)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            if e.file_type().unwrap().is_dir() {
-                walk(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
+    // Stored once whatever the number of repositories.
+    let stored = b.objects(dir.path()).list("blobs").await;
+    assert_eq!(stored.len(), 1, "{}: {stored:?}", b.name);
 }
 
 #[tokio::test]
 async fn manifests_tags_referrers_and_deletes() {
+    for b in common::backends().await {
+        manifests_tags_referrers_and_deletes_on(&b).await;
+    }
+}
+
+async fn manifests_tags_referrers_and_deletes_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     let cfg = push_blob(&reg, "app", b"{}").await;
     let layer = push_blob(&reg, "app", b"layer").await;
     let missing = Digest::sha256_of(b"missing");
@@ -128,13 +125,19 @@ async fn manifests_tags_referrers_and_deletes() {
 
 #[tokio::test]
 async fn oversized_manifest_and_disabled_deletes() {
+    for b in common::backends().await {
+        oversized_manifest_and_disabled_deletes_on(&b).await;
+    }
+}
+
+async fn oversized_manifest_and_disabled_deletes_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
     let policy = Policy {
         max_manifest_bytes: 100,
         delete_enabled: false,
         ..Policy::default()
     };
-    let reg = Registry::open_local(dir.path(), policy).await.unwrap();
+    let reg = common::open_with(b, dir.path(), policy).await;
     let err = reg
         .put_manifest("app", "v1", None, &[b' '; 101])
         .await
@@ -149,8 +152,14 @@ async fn oversized_manifest_and_disabled_deletes() {
 
 #[tokio::test]
 async fn abandoned_uploads_are_purged() {
+    for b in common::backends().await {
+        abandoned_uploads_are_purged_on(&b).await;
+    }
+}
+
+async fn abandoned_uploads_are_purged_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     let id = reg.start_upload("app").await.unwrap();
     reg.upload_chunk("app", &id, body(b"partial"), ChunkSpec::default())
         .await
@@ -162,13 +171,14 @@ async fn abandoned_uploads_are_purged() {
     );
     // A staging file no session owns (a crash between steps) is debris; a
     // session active within the TTL stays, and survives a restart.
-    std::fs::write(dir.path().join("uploads").join("orphan"), b"x").unwrap();
+    let objects = b.objects(dir.path());
+    objects.put(&objects.session_key("orphan"), b"x").await;
     assert_eq!(
         reg.purge_uploads(Duration::from_secs(3600)).await.unwrap(),
         1
     );
     drop(reg);
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     assert_eq!(reg.upload_status("app", &id).await.unwrap(), 7);
     // Once idle past the cut-off, the session and its bytes are gone.
     assert_eq!(reg.purge_uploads_idle_since(i64::MAX).await.unwrap(), 1);
@@ -177,17 +187,23 @@ async fn abandoned_uploads_are_purged() {
         ErrorCode::BlobUploadUnknown
     );
     assert_eq!(
-        std::fs::read_dir(dir.path().join("uploads"))
-            .unwrap()
-            .count(),
-        0
+        objects.list("uploads").await,
+        Vec::<String>::new(),
+        "{}",
+        b.name
     );
 }
 
 #[tokio::test]
 async fn manifest_with_more_references_than_one_batch() {
+    for b in common::backends().await {
+        manifest_with_more_references_than_one_batch_on(&b).await;
+    }
+}
+
+async fn manifest_with_more_references_than_one_batch_on(b: &Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let reg = open(dir.path()).await;
+    let reg = common::open(b, dir.path()).await;
     let config =
         br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
     let cfg = push_blob(&reg, "big", config).await;

@@ -13,6 +13,8 @@
 //!   and the checks that an attack was refused and changed nothing.
 //! * [`client_auth`]: what the tests of token auth with the real clients
 //!   (`tests/auth_clients_*.rs`) share.
+//! * [`cluster`]: registry nodes on S3 + PostgreSQL behind nginx, and S3 and
+//!   PostgreSQL servers a test may stop and start.
 //!
 //! The tests expect the daemons started by `scripts/start-daemons.sh`; their
 //! addresses come from environment variables (see [`require_env`]). A test
@@ -23,6 +25,7 @@ pub mod attack;
 pub mod auth;
 pub mod bench;
 pub mod client_auth;
+pub mod cluster;
 pub mod cmd;
 pub mod http;
 pub mod oci;

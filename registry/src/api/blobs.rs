@@ -16,7 +16,8 @@ pub async fn get(
     method: &Method,
 ) -> ApiResult {
     let digest: Digest = digest.parse()?;
-    let size = reg.blob_size(name, &digest).await?;
+    let blob = reg.blob(name, &digest).await?;
+    let size = blob.size;
     let etag = format!("\"{digest}\"");
     let common = [
         (DOCKER_CONTENT_DIGEST, digest.to_string()),
@@ -30,6 +31,15 @@ pub async fn get(
     ];
     if etag_matches(headers, &etag) {
         return Ok(empty(StatusCode::NOT_MODIFIED, &common));
+    }
+    // A store that serves downloads itself (S3): the client fetches the
+    // bytes there (Docker and containerd follow, `Range` included).
+    if method == Method::GET {
+        if let Some(url) = reg.blob_redirect(&digest, &blob).await? {
+            let mut h = common.to_vec();
+            h.push((header::LOCATION, url));
+            return Ok(empty(StatusCode::TEMPORARY_REDIRECT, &h));
+        }
     }
     let range = match header_str(headers, &header::RANGE).map(|r| parse_range(r, size)) {
         Some(Ok(r)) => r,
@@ -51,7 +61,7 @@ pub async fn get(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
-        Body::from_stream(reg.blob_bytes(&digest, range.clone()).await?)
+        Body::from_stream(reg.blob_bytes(&digest, &blob, range.clone()).await?)
     };
     let mut builder = Response::builder()
         .status(status)

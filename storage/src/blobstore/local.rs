@@ -20,7 +20,7 @@ use super::pipeline::{
 };
 use super::place;
 use super::read::file_stream;
-use super::{AppendLimits, BlobListing, BlobStore, ByteStream};
+use super::{AppendLimits, BlobListing, BlobRef, BlobStore, ByteStream, Committed, Listed};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, ErrorCode, Result};
 use async_trait::async_trait;
@@ -141,7 +141,8 @@ impl LocalBlobStore {
 
     /// Session ids come from URLs: only our own uuid shape may reach the
     /// filesystem.
-    fn valid_id(id: &str) -> bool {
+    /// A session key as the registry makes them (also S3's rule).
+    pub(crate) fn valid_id(id: &str) -> bool {
         !id.is_empty()
             && id.len() <= 64
             && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
@@ -395,7 +396,8 @@ async fn hash_file(path: PathBuf, len: u64, algorithm: Algorithm) -> Result<Hash
 
 #[async_trait]
 impl BlobStore for LocalBlobStore {
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>> {
+    async fn stat(&self, blob: BlobRef<'_>) -> Result<Option<u64>> {
+        let digest = blob.digest;
         match self.store.head(&Self::blob_path(digest)).await {
             Ok(meta) => Ok(Some(meta.size)),
             Err(object_store::Error::NotFound { .. }) => Ok(None),
@@ -403,7 +405,8 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream> {
+    async fn get(&self, blob: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream> {
+        let digest = blob.digest;
         let opts = GetOptions {
             range: range.clone().map(GetRange::Bounded),
             ..Default::default()
@@ -422,7 +425,8 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn delete(&self, digest: &Digest) -> Result<()> {
+    async fn delete(&self, blob: BlobRef<'_>) -> Result<()> {
+        let digest = blob.digest;
         match self.store.delete(&Self::blob_path(digest)).await {
             Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -453,11 +457,46 @@ impl BlobStore for LocalBlobStore {
         self.append(id, session, body, limits).await
     }
 
-    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64> {
-        self.upload_finish(id, None, expected).await
+    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed> {
+        BlobStore::upload_finish(self, id, None, expected).await
     }
 
     async fn upload_finish(
+        &self,
+        id: &str,
+        last: Option<(ByteStream, AppendLimits)>,
+        expected: &Digest,
+    ) -> Result<Committed> {
+        let size = self.finish(id, last, expected).await?;
+        Ok(Committed {
+            size,
+            location: None,
+        })
+    }
+
+    async fn upload_abort(&self, id: &str) -> Result<()> {
+        self.abort(id).await
+    }
+
+    fn key_of(&self, blob: BlobRef<'_>) -> String {
+        Self::blob_path(blob.digest).to_string()
+    }
+
+    async fn upload_list(&self) -> Result<Vec<(String, i64)>> {
+        self.list_uploads().await
+    }
+
+    async fn list(&self) -> Result<BlobListing> {
+        self.list_blobs().await
+    }
+
+    async fn quarantine(&self, blob: BlobRef<'_>) -> Result<()> {
+        self.quarantine_blob(blob).await
+    }
+}
+
+impl LocalBlobStore {
+    async fn finish(
         &self,
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
@@ -488,7 +527,7 @@ impl BlobStore for LocalBlobStore {
         self.commit(id, session, expected).await
     }
 
-    async fn upload_abort(&self, id: &str) -> Result<()> {
+    async fn abort(&self, id: &str) -> Result<()> {
         if !Self::valid_id(id) {
             return Ok(());
         }
@@ -505,14 +544,15 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
-    async fn list(&self) -> Result<BlobListing> {
+    async fn list_blobs(&self) -> Result<BlobListing> {
         let root = self.root.clone();
         Ok(spawn_blocking(move || walk_blobs(&root))
             .await
             .map_err(Error::internal)??)
     }
 
-    async fn quarantine(&self, digest: &Digest) -> Result<()> {
+    async fn quarantine_blob(&self, blob: BlobRef<'_>) -> Result<()> {
+        let digest = blob.digest;
         let from = self.blob_file(digest);
         let dir = self
             .root
@@ -531,7 +571,7 @@ impl BlobStore for LocalBlobStore {
         Ok(())
     }
 
-    async fn upload_list(&self) -> Result<Vec<(String, i64)>> {
+    async fn list_uploads(&self) -> Result<Vec<(String, i64)>> {
         let mut out = Vec::new();
         let mut dir = tokio::fs::read_dir(self.root.join("uploads")).await?;
         while let Some(entry) = dir.next_entry().await? {
@@ -589,7 +629,11 @@ fn walk_blobs(root: &Path) -> std::io::Result<BlobListing> {
                 let digest = format!("{alg}:{name}").parse::<Digest>().ok();
                 match digest {
                     Some(d) if meta.is_file() && name.starts_with(shard.as_str()) => {
-                        out.blobs.push((d, meta.len()))
+                        out.blobs.push(Listed {
+                            key: format!("blobs/{alg}/{shard}/{name}"),
+                            digest: Some(d),
+                            size: meta.len(),
+                        })
                     }
                     _ => out.strays.push(format!("blobs/{alg}/{shard}/{name}")),
                 }

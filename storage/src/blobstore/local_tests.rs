@@ -1,6 +1,7 @@
 //! Unit tests of the local blob store.
 
 use super::*;
+use crate::blobstore::BlobRef;
 
 fn body(parts: Vec<&'static [u8]>) -> ByteStream {
     futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
@@ -42,14 +43,14 @@ async fn chunked_upload_commit_and_range_read() {
         .await
         .unwrap();
     let digest = Digest::sha256_of(b"hello world");
-    assert_eq!(store.upload_commit("u1", &digest).await.unwrap(), 11);
-    assert_eq!(store.stat(&digest).await.unwrap(), Some(11));
+    assert_eq!(store.upload_commit("u1", &digest).await.unwrap().size, 11);
+    assert_eq!(store.stat(BlobRef::of(&digest)).await.unwrap(), Some(11));
     assert_eq!(
-        read_all(store.get(&digest, None).await.unwrap()).await,
+        read_all(store.get(BlobRef::of(&digest), None).await.unwrap()).await,
         b"hello world"
     );
     assert_eq!(
-        read_all(store.get(&digest, Some(6..9)).await.unwrap()).await,
+        read_all(store.get(BlobRef::of(&digest), Some(6..9)).await.unwrap()).await,
         b"wor"
     );
     // The staging file went with the commit.
@@ -88,7 +89,7 @@ async fn short_chunk_rolls_back_and_restart_rehashes() {
     let wrong = Digest::sha256_of(b"nope");
     let err = store.upload_commit("u2", &wrong).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::DigestInvalid);
-    assert_eq!(store.stat(&wrong).await.unwrap(), None);
+    assert_eq!(store.stat(BlobRef::of(&wrong)).await.unwrap(), None);
     assert!(store.upload_list().await.unwrap().is_empty());
 }
 
@@ -122,7 +123,7 @@ async fn whole_small_blob_skips_staging() {
         .await
         .unwrap_err();
     assert_eq!(err.code, ErrorCode::DigestInvalid);
-    assert_eq!(store.stat(&wrong).await.unwrap(), None);
+    assert_eq!(store.stat(BlobRef::of(&wrong)).await.unwrap(), None);
     // The right one, twice (the second finds the blob there).
     for id in ["w2", "w3"] {
         store.upload_create(id).await.unwrap();
@@ -133,19 +134,23 @@ async fn whole_small_blob_skips_staging() {
                 &digest,
             )
             .await
-            .unwrap();
+            .unwrap()
+            .size;
         assert_eq!(size, 13);
     }
     assert_eq!(
-        read_all(store.get(&digest, None).await.unwrap()).await,
+        read_all(store.get(BlobRef::of(&digest), None).await.unwrap()).await,
         data
     );
     assert!(store.upload_list().await.unwrap().is_empty());
     // A session with no bytes yet commits the empty blob.
     store.upload_create("w4").await.unwrap();
     let empty = Digest::sha256_of(b"");
-    assert_eq!(store.upload_finish("w4", None, &empty).await.unwrap(), 0);
-    assert_eq!(store.stat(&empty).await.unwrap(), Some(0));
+    assert_eq!(
+        store.upload_finish("w4", None, &empty).await.unwrap().size,
+        0
+    );
+    assert_eq!(store.stat(BlobRef::of(&empty)).await.unwrap(), Some(0));
 }
 
 /// Append `data` to session `id` as one chunk with no limits.
@@ -166,8 +171,8 @@ async fn session_without_bytes_survives_restart_as_empty() {
     assert_eq!(store.upload_size("e1").await.unwrap(), 0);
     append(&store, "e1", b"abc").await;
     let digest = Digest::sha256_of(b"abc");
-    assert_eq!(store.upload_commit("e1", &digest).await.unwrap(), 3);
-    assert_eq!(store.stat(&digest).await.unwrap(), Some(3));
+    assert_eq!(store.upload_commit("e1", &digest).await.unwrap().size, 3);
+    assert_eq!(store.stat(BlobRef::of(&digest)).await.unwrap(), Some(3));
 }
 
 #[tokio::test]
@@ -178,7 +183,7 @@ async fn sha512_commit() {
     append(&store, "u3", b"data").await;
     let d = Digest::of(Algorithm::Sha512, b"data");
     store.upload_commit("u3", &d).await.unwrap();
-    assert_eq!(store.stat(&d).await.unwrap(), Some(4));
+    assert_eq!(store.stat(BlobRef::of(&d)).await.unwrap(), Some(4));
 }
 
 fn big(seed: u8, len: usize) -> Vec<u8> {
@@ -232,8 +237,11 @@ async fn large_chunks_chain_their_hash_and_roll_back_whole() {
     let all = [a, b, c].concat();
     let digest = Digest::sha256_of(&all);
     assert_eq!(
-        store.upload_commit("u4", &digest).await.unwrap(),
+        store.upload_commit("u4", &digest).await.unwrap().size,
         all.len() as u64
     );
-    assert_eq!(read_all(store.get(&digest, None).await.unwrap()).await, all);
+    assert_eq!(
+        read_all(store.get(BlobRef::of(&digest), None).await.unwrap()).await,
+        all
+    );
 }

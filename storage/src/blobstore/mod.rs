@@ -9,9 +9,13 @@ mod local;
 mod pipeline;
 mod place;
 mod read;
+pub mod s3;
+mod sessions;
 mod windows;
 
 pub use local::LocalBlobStore;
+pub use s3::{S3BlobStore, S3Config};
+pub use sessions::{LocalSessionLocks, SessionBook, SessionLock};
 pub use windows::file_source;
 
 use crate::digest::Digest;
@@ -35,17 +39,79 @@ pub struct AppendLimits {
     pub max_total: Option<u64>,
 }
 
+/// Where a committed blob's bytes are: its digest, and the store's own
+/// name for them when that is not derived from the digest (an S3 object
+/// kept under the name of the multipart upload that wrote it: renaming it
+/// would copy every byte).
+#[derive(Debug, Clone, Copy)]
+pub struct BlobRef<'a> {
+    pub digest: &'a Digest,
+    pub location: Option<&'a str>,
+}
+
+impl<'a> BlobRef<'a> {
+    pub fn of(digest: &'a Digest) -> BlobRef<'a> {
+        BlobRef {
+            digest,
+            location: None,
+        }
+    }
+}
+
+/// A committed upload: its size, and where the store put it (`None`: under
+/// the digest's own name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    pub size: u64,
+    pub location: Option<String>,
+}
+
+/// Where a blob stored under its digest lives, relative to the store's
+/// root: `blobs/<algorithm>/<first two hex digits>/<hex>`, the same on disk
+/// and in S3 (so `registry migrate` copies names as they are).
+pub fn digest_key(digest: &Digest) -> String {
+    let hex = digest.hex();
+    format!(
+        "blobs/{}/{}/{}",
+        digest.algorithm().as_str(),
+        &hex[..2],
+        hex
+    )
+}
+
+/// A blob's digest from its [`digest_key`], if `key` is one.
+pub fn parse_digest_key(key: &str) -> Option<Digest> {
+    let rest = key.strip_prefix("blobs/")?;
+    let mut parts = rest.split('/');
+    let (alg, fan, hex) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || hex.get(..2) != Some(fan) {
+        return None;
+    }
+    format!("{alg}:{hex}").parse().ok()
+}
+
 #[async_trait]
 pub trait BlobStore: Send + Sync + 'static {
+    /// Whether the store can be reached (for `/readyz`).
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Size of a committed blob, or `None` if absent.
-    async fn stat(&self, digest: &Digest) -> Result<Option<u64>>;
+    async fn stat(&self, blob: BlobRef<'_>) -> Result<Option<u64>>;
 
     /// Stream a committed blob, or a byte range of it (already validated
     /// against the size by the caller).
-    async fn get(&self, digest: &Digest, range: Option<Range<u64>>) -> Result<ByteStream>;
+    async fn get(&self, blob: BlobRef<'_>, range: Option<Range<u64>>) -> Result<ByteStream>;
+
+    /// A URL the client may fetch the blob from directly (a presigned GET),
+    /// if this store serves redirects.
+    async fn redirect(&self, _blob: BlobRef<'_>) -> Result<Option<String>> {
+        Ok(None)
+    }
 
     /// Remove a committed blob (garbage collection only).
-    async fn delete(&self, digest: &Digest) -> Result<()>;
+    async fn delete(&self, blob: BlobRef<'_>) -> Result<()>;
 
     /// Start a new, empty upload session.
     async fn upload_create(&self, id: &str) -> Result<()>;
@@ -61,8 +127,8 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Verify the upload hashes to `expected` and atomically make it the blob
     /// `expected`. On mismatch the session is discarded and nothing becomes
-    /// visible. Returns the blob size.
-    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<u64>;
+    /// visible.
+    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed>;
 
     /// Append an optional last chunk, then commit as
     /// [`BlobStore::upload_commit`]. A store may write a small blob that
@@ -72,7 +138,7 @@ pub trait BlobStore: Send + Sync + 'static {
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<u64>;
+    ) -> Result<Committed>;
 
     /// Discard an upload session and its bytes.
     async fn upload_abort(&self, id: &str) -> Result<()>;
@@ -85,15 +151,28 @@ pub trait BlobStore: Send + Sync + 'static {
     /// blobs are kept (for `registry check`).
     async fn list(&self) -> Result<BlobListing>;
 
+    /// The store's name for a blob (to match listings and database rows).
+    fn key_of(&self, blob: BlobRef<'_>) -> String;
+
     /// Move a committed blob out of service into a quarantine area (kept
     /// for inspection, never served); absent blobs are a no-op.
-    async fn quarantine(&self, digest: &Digest) -> Result<()>;
+    async fn quarantine(&self, blob: BlobRef<'_>) -> Result<()>;
+}
+
+/// An object where blobs are kept.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// [`BlobStore::key_of`] of it.
+    pub key: String,
+    /// The digest its name says, for blobs stored under their digest.
+    pub digest: Option<Digest>,
+    pub size: u64,
 }
 
 /// What [`BlobStore::list`] found.
 #[derive(Debug, Default)]
 pub struct BlobListing {
-    pub blobs: Vec<(Digest, u64)>,
+    pub blobs: Vec<Listed>,
     /// Entries that are not blobs of ours (by name), as store paths.
     pub strays: Vec<String>,
 }

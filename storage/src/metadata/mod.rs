@@ -1,63 +1,22 @@
-//! The metadata database: repositories, blob links, manifests, tags and
-//! upload sessions. All SQL of the registry lives in this module.
-//!
-//! SQLite commits one writer at a time: writes go through a small pool of
-//! writer connections (multi-statement transactions take the lock up front
-//! with BEGIN IMMEDIATE, single statements wait in busy_timeout) and reads
-//! through a separate pool that WAL lets run alongside.
+//! The metadata database: repositories, blob links, manifests, tags,
+//! upload sessions and accounts. All SQL of the registry lives in this
+//! module, once per database: SQLite (the embedded default, `sqlite/`) and
+//! PostgreSQL (several stateless nodes, `postgres/`), behind one trait that
+//! the domain code calls without knowing which.
 
-mod accounts;
-pub mod busy;
-mod check;
-mod group;
-mod inspect;
-mod manifests;
+pub mod postgres;
+pub mod sqlite;
+mod types;
 
-pub use accounts::{RobotRow, SessionRow, UserRow};
-pub use check::DanglingRef;
-pub use inspect::{BlobUse, RepoSummary, TagRow};
+pub use sqlite::busy;
+pub use types::*;
 
 use crate::digest::Digest;
-use crate::error::{Error, Result};
-use group::{group_commit, grouped, Pending};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use crate::error::Result;
+use crate::manifest::ParsedManifest;
+use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[derive(Clone)]
-pub struct Metadata {
-    writer: SqlitePool,
-    reader: SqlitePool,
-    /// Repository name → id, filled only with committed rows. Repositories
-    /// are never deleted, so an entry never goes stale; it saves every
-    /// push a lookup on the single writer connection.
-    repo_ids: Arc<Mutex<HashMap<String, i64>>>,
-    /// New upload sessions, written in groups ([`group_commit`]).
-    new_uploads: tokio::sync::mpsc::UnboundedSender<Pending<(String, String)>>,
-}
-
-/// A manifest as stored: its exact bytes and the type it was pushed with.
-#[derive(Debug, Clone)]
-pub struct StoredManifest {
-    pub digest: Digest,
-    pub media_type: String,
-    pub content: Vec<u8>,
-}
-
-/// A manifest whose `subject` is some digest (referrers API).
-#[derive(Debug, Clone)]
-pub struct Referrer {
-    pub digest: String,
-    pub media_type: String,
-    pub size: i64,
-    pub artifact_type: Option<String>,
-    pub annotations: Option<serde_json::Value>,
-}
 
 pub fn now() -> i64 {
     SystemTime::now()
@@ -66,259 +25,164 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// `(id, repository)` of new upload sessions.
-async fn insert_uploads(
-    writer: SqlitePool,
-    rows: Vec<(String, String)>,
-) -> std::result::Result<(), sqlx::Error> {
-    let values: Vec<String> = (0..rows.len())
-        .map(|i| format!("(${}, ${}, $1, $1)", 2 * i + 2, 2 * i + 3))
-        .collect();
-    let sql = format!(
-        "INSERT INTO uploads (id, repo, created_at, updated_at) VALUES {}",
-        values.join(", ")
-    );
-    let mut q = sqlx::query(&sql).bind(now());
-    for (id, repo) in rows {
-        q = q.bind(id).bind(repo);
-    }
-    q.execute(&writer).await.map(|_| ())
-}
-
-impl Metadata {
-    /// Open (creating and migrating) the database at `path`; a write waits
-    /// at most `busy_timeout` for another writer's lock.
-    pub async fn open(path: &Path, busy_timeout: std::time::Duration) -> Result<Metadata> {
-        let opts = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            // WAL + NORMAL is durable across process crashes; only an OS
-            // crash can lose the last commits, never corrupt the database.
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(busy_timeout)
-            // Checkpoint every 32 MiB of WAL instead of 4: a checkpoint
-            // fsyncs twice and rewrites the hot pages, which small pushes
-            // touch over and over.
-            .pragma("wal_autocheckpoint", "8192")
-            .foreign_keys(true);
-        // Several writer connections: SQLite still commits one at a time,
-        // but each connection has its own worker thread, so round trips
-        // overlap instead of queueing. Multi-statement transactions take
-        // the write lock up front (BEGIN IMMEDIATE) so none can fail on a
-        // read-to-write upgrade; single statements wait in busy_timeout.
-        let writer = SqlitePoolOptions::new()
-            .max_connections(4)
-            .after_connect(move |conn, _| Box::pin(busy::install(conn, busy_timeout)))
-            .connect_with(opts.clone())
-            .await?;
-        MIGRATOR
-            .run(&writer)
-            .await
-            .map_err(|e| Error::internal(format!("database migration failed: {e}")))?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(8)
-            .connect_with(opts.read_only(true))
-            .await?;
-        let (new_uploads, rx) = tokio::sync::mpsc::unbounded_channel();
-        tokio::spawn(group_commit(writer.clone(), rx, insert_uploads));
-        Ok(Metadata {
-            writer,
-            reader,
-            repo_ids: Arc::default(),
-            new_uploads,
-        })
-    }
-
-    /// Cheap liveness probe of the database.
-    pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.reader).await?;
-        Ok(())
-    }
-
-    fn cached_repo_id(&self, name: &str) -> Option<i64> {
-        self.repo_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(name)
-            .copied()
-    }
-
-    fn remember_repo_id(&self, name: &str, id: i64) {
-        self.repo_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(name.to_owned(), id);
-    }
-
-    async fn repo_id(&self, name: &str) -> Result<Option<i64>> {
-        if let Some(id) = self.cached_repo_id(name) {
-            return Ok(Some(id));
-        }
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_optional(&self.reader)
-            .await?;
-        if let Some(id) = id {
-            self.remember_repo_id(name, id);
-        }
-        Ok(id)
-    }
-
-    /// The id of `name`, creating the repository if needed (in a commit of
-    /// its own, so the id is real once returned).
-    async fn ensure_repo(&self, name: &str) -> Result<i64> {
-        if let Some(id) = self.repo_id(name).await? {
-            return Ok(id);
-        }
-        sqlx::query(
-            "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(name)
-        .bind(now())
-        .execute(&self.writer)
-        .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.writer)
-            .await?;
-        self.remember_repo_id(name, id);
-        Ok(id)
-    }
-
-    pub async fn repo_exists(&self, name: &str) -> Result<bool> {
-        Ok(self.repo_id(name).await?.is_some())
-    }
-
-    // ---- blobs -------------------------------------------------------------
-
-    /// Record a committed blob, link it into `repo` (creating the repo) and
-    /// end upload session `upload`, in one round trip to the writer. Should
-    /// a later statement fail, a `blobs` row without a link is harmless
-    /// (nothing can read it) and a leftover session is purged.
-    pub async fn link_blob(
+/// Everything the registry asks of its metadata database.
+#[async_trait]
+pub trait MetaStore: Send + Sync + 'static {
+    async fn ping(&self) -> Result<()>;
+    async fn repo_exists(&self, name: &str) -> Result<bool>;
+    async fn link_blob(
         &self,
         repo: &str,
         digest: &Digest,
         size: u64,
+        location: Option<&str>,
         upload: Option<&str>,
-    ) -> Result<()> {
-        let repo_id = self.ensure_repo(repo).await?;
-        sqlx::query(
-            "INSERT INTO blobs (digest, size, created_at) VALUES ($1, $2, $3)
-               ON CONFLICT (digest) DO NOTHING;
-             INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
-               ON CONFLICT (repo_id, digest) DO NOTHING;
-             DELETE FROM uploads WHERE id = $5;",
-        )
-        .bind(digest.to_string())
-        .bind(size as i64)
-        .bind(now())
-        .bind(repo_id)
-        .bind(upload)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    /// Size of a blob if it is linked in `repo`.
-    pub async fn linked_blob_size(&self, repo: &str, digest: &Digest) -> Result<Option<u64>> {
-        let size: Option<i64> = sqlx::query_scalar(
-            "SELECT b.size FROM repo_blobs rb
-             JOIN repositories r ON r.id = rb.repo_id
-             JOIN blobs b ON b.digest = rb.digest
-             WHERE r.name = $1 AND rb.digest = $2",
-        )
-        .bind(repo)
-        .bind(digest.to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        Ok(size.map(|s| s as u64))
-    }
-
-    /// Repositories a blob is linked in, in name order (at most `limit`).
-    pub async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT r.name FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id
-             WHERE rb.digest = $1 ORDER BY r.name LIMIT $2",
-        )
-        .bind(digest.to_string())
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?)
-    }
-
-    /// Remove the link of a blob from a repository; the bytes stay for any
-    /// other repository (garbage collection reclaims unreferenced ones).
-    pub async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        self.delete_in_repo("repo_blobs", "digest", &digest.to_string(), repo)
-            .await
-    }
-
-    /// Delete the row of `table` (a per-repository table; names are ours,
-    /// never input) whose `column` is `value`; true if there was one.
-    async fn delete_in_repo(
+    ) -> Result<()>;
+    async fn linked_blob(
         &self,
-        table: &str,
-        column: &str,
-        value: &str,
         repo: &str,
-    ) -> Result<bool> {
-        let sql = format!(
-            "DELETE FROM {table} WHERE {column} = $1
-             AND repo_id = (SELECT id FROM repositories WHERE name = $2)"
-        );
-        let done = sqlx::query(&sql)
-            .bind(value)
-            .bind(repo)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>>;
+    async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>>;
+    async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
+    async fn create_upload(&self, id: &str, repo: &str) -> Result<()>;
+    async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool>;
+    async fn touch_upload(&self, id: &str) -> Result<()>;
+    async fn delete_upload(&self, id: &str) -> Result<bool>;
+    async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>>;
+    async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool>;
+    /// The writer lock of upload `id`, if free (see
+    /// [`crate::blobstore::SessionBook::try_lock`]).
+    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>>;
+    async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        parsed: &ParsedManifest,
+        content: &[u8],
+        tag: Option<&str>,
+    ) -> Result<()>;
+    async fn manifest_by_digest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>>;
+    async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<StoredManifest>>;
+    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool>;
+    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool>;
+    async fn list_tags(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<String>>>;
+    async fn catalog(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>>;
+    async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>>;
+    async fn repo_summaries(
+        &self,
+        filter: Option<&str>,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RepoSummary>>;
+    async fn tag_rows(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<TagRow>>>;
+    async fn blob_uses(&self, blobs: &[String]) -> Result<Vec<BlobUse>>;
+    async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>>;
+    async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>>;
+    async fn dangling_refs(&self) -> Result<Vec<DanglingRef>>;
+    async fn each_manifest(
+        &self,
+        each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
+    ) -> Result<u64>;
+    async fn drop_blob(&self, digest: &str) -> Result<Vec<String>>;
+    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>>;
+    async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
+    async fn manifest_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<ManifestRow>>;
+    async fn add_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+        groups: &[String],
+    ) -> Result<bool>;
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
+    async fn delete_user(&self, name: &str) -> Result<bool>;
+    async fn user(&self, name: &str) -> Result<Option<UserRow>>;
+    async fn users(&self) -> Result<Vec<UserRow>>;
+    async fn add_robot(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+    ) -> Result<bool>;
+    async fn delete_robot(&self, name: &str) -> Result<bool>;
+    async fn robot(&self, name: &str) -> Result<Option<RobotRow>>;
+    async fn robots(&self) -> Result<Vec<RobotRow>>;
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<()>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>>;
+    async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    /// Tell `on` of every change other nodes make to what this node
+    /// caches; false if this database has one node only (nothing to hear).
+    fn watch(&self, _on: Arc<dyn Fn(Invalidation) + Send + Sync>) -> bool {
+        false
+    }
+}
+
+/// The metadata database in use.
+#[derive(Clone)]
+pub struct Metadata(Arc<dyn MetaStore>);
+
+impl Metadata {
+    pub fn new(store: impl MetaStore) -> Metadata {
+        Metadata(Arc::new(store))
     }
 
-    // ---- uploads -----------------------------------------------------------
-
-    /// Record a new upload session; returns once its row is committed.
-    pub async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
-        grouped(&self.new_uploads, (id.to_owned(), repo.to_owned())).await
+    /// The embedded SQLite database at `path` (see [`sqlite::SqliteMeta::open`]).
+    pub async fn open_sqlite(
+        path: &std::path::Path,
+        busy_timeout: std::time::Duration,
+    ) -> Result<Metadata> {
+        Ok(Metadata::new(
+            sqlite::SqliteMeta::open(path, busy_timeout).await?,
+        ))
     }
+}
 
-    /// True when upload `id` exists and belongs to `repo`.
-    pub async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM uploads WHERE id = $1 AND repo = $2")
-                .bind(id)
-                .bind(repo)
-                .fetch_optional(&self.reader)
-                .await?;
-        Ok(found.is_some())
+impl Metadata {
+    /// The PostgreSQL database at `url` (see [`postgres::PgMeta::open`]).
+    pub async fn open_postgres(url: &str, busy_timeout: std::time::Duration) -> Result<Metadata> {
+        Ok(Metadata::new(
+            postgres::PgMeta::open(url, busy_timeout).await?,
+        ))
     }
+}
 
-    pub async fn touch_upload(&self, id: &str) -> Result<()> {
-        sqlx::query("UPDATE uploads SET updated_at = $1 WHERE id = $2")
-            .bind(now())
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
+impl std::ops::Deref for Metadata {
+    type Target = dyn MetaStore;
 
-    pub async fn delete_upload(&self, id: &str) -> Result<bool> {
-        let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
-            .bind(id)
-            .execute(&self.writer)
-            .await?;
-        Ok(done.rows_affected() > 0)
-    }
-
-    /// `(id, repository)` of the sessions not touched since `before` (unix
-    /// seconds), or of all sessions.
-    pub async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
-        Ok(
-            sqlx::query_as("SELECT id, repo FROM uploads WHERE $1 IS NULL OR updated_at < $1")
-                .bind(before)
-                .fetch_all(&self.reader)
-                .await?,
-        )
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
 }

@@ -15,6 +15,7 @@ pub mod work_auth;
 mod work_blobs;
 mod work_listing;
 pub mod work_logging;
+pub mod work_s3;
 mod work_small;
 mod work_ui;
 
@@ -89,6 +90,7 @@ impl Sizes {
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
     "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
+    "s3",
 ];
 
 pub struct Options {
@@ -220,6 +222,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "tags" => work_listing::tags(&mut bench, i).await,
                 "catalog" => work_listing::catalog(&mut bench, i).await,
                 "ui" => work_ui::ui(&mut bench, i).await,
+                "s3" => work_s3::s3(&mut bench, i).await,
                 _ => unreachable!(),
             };
             r.with_context(|| format!("workload {w} on {who}"))?;

@@ -4,6 +4,9 @@ use super::report::{fmt_num, fmt_ratio, Report, Verdict};
 use super::work_auth::{GET_OFF, GET_ON, HEAD_OFF, HEAD_ON, TOKEN_P50};
 use super::work_blobs::PULL_IN_TURN;
 use super::work_logging::{LOG_OFF, LOG_ON, NGINX_LOG_ON};
+use super::work_s3::{
+    MANIFEST_PG, MANIFEST_SQLITE, NODE_PULL, NODE_PUSH, NODE_RSS, RAW_GET, RAW_PUT, REDIRECT_CPU,
+};
 
 fn rows<'a>(r: &'a Report, has: &'a [&str]) -> impl Iterator<Item = &'a str> + 'a {
     r.rows
@@ -27,6 +30,41 @@ fn ratio_at_least(r: &Report, out: &mut Vec<Verdict>, has: &[&str], min: f64) {
 fn ours_of(r: &Report, prefix: &str) -> Option<f64> {
     let row = r.rows.iter().find(|row| row.label.starts_with(prefix))?;
     r.get(&row.label, "ours")
+}
+
+/// `ours` of the row starting with `prefix`, and the row's label.
+fn labelled<'a>(r: &'a Report, prefix: &str) -> Option<(&'a str, f64)> {
+    let row = r.rows.iter().find(|row| row.label.starts_with(prefix))?;
+    Some((row.label.as_str(), r.get(&row.label, "ours")?))
+}
+
+fn s3(r: &Report, v: &mut Vec<Verdict>) {
+    let share = |v: &mut Vec<Verdict>, what: &str, ours: &str, base: &str, min: f64| {
+        if let (Some((_, a)), Some((_, b))) = (labelled(r, ours), labelled(r, base)) {
+            v.push(Verdict {
+                target: format!("{what}: ≥ {:.0} % of {base}", min * 100.0),
+                measured: format!("{:.0} % ({} of {})", a / b * 100.0, fmt_num(a), fmt_num(b)),
+                met: Some(a >= min * b),
+            });
+        }
+    };
+    share(v, NODE_PUSH, NODE_PUSH, RAW_PUT, 0.8);
+    share(v, NODE_PULL, NODE_PULL, RAW_GET, 0.8);
+    share(v, MANIFEST_PG, MANIFEST_PG, MANIFEST_SQLITE, 0.5);
+    if let Some((_, ms)) = labelled(r, REDIRECT_CPU) {
+        v.push(Verdict {
+            target: format!("{REDIRECT_CPU}: under 1 ms"),
+            measured: format!("{} ms", fmt_num(ms)),
+            met: Some(ms < 1.0),
+        });
+    }
+    if let Some((label, mib)) = labelled(r, NODE_RSS) {
+        v.push(Verdict {
+            target: format!("{label}: ≤ 64 MiB"),
+            measured: format!("{} MiB", fmt_num(mib)),
+            met: Some(mib <= 64.0),
+        });
+    }
 }
 
 fn logging(r: &Report, v: &mut Vec<Verdict>) {
@@ -92,6 +130,7 @@ fn auth(r: &Report, v: &mut Vec<Verdict>) {
 pub fn verdicts(r: &Report) -> Vec<Verdict> {
     let mut v = Vec::new();
     logging(r, &mut v);
+    s3(r, &mut v);
     auth(r, &mut v);
     let sha = r
         .limits
@@ -172,7 +211,7 @@ pub fn verdicts(r: &Report) -> Vec<Verdict> {
             });
         }
     }
-    let rss: Vec<f64> = rows(r, &["peak RSS"])
+    let rss: Vec<f64> = rows(r, &["server peak RSS"])
         .filter_map(|l| r.get(l, "ours"))
         .collect();
     if let Some(max) = rss.iter().copied().reduce(f64::max) {

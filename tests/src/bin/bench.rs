@@ -30,7 +30,8 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only these workloads (comma-separated): push, pull, range,
-    /// reads, small, tags, catalog, ui, huge.
+    /// reads, logging, auth, small, tags, catalog, ui, huge, s3 (S3 +
+    /// PostgreSQL: needs s3s-fs and Debian's postgresql, run as root).
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Size of the big blob, MiB.

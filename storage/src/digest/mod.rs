@@ -1,5 +1,8 @@
 //! Content digests: parsing, validation and incremental hashing.
 
+mod resumable;
+pub use resumable::ResumableSha256;
+
 use crate::error::{Error, ErrorCode, Result};
 use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
@@ -41,6 +44,11 @@ impl Digest {
 
     pub fn hex(&self) -> &str {
         &self.hex
+    }
+
+    /// A digest from a hash just computed (`hex` in lower case).
+    pub(crate) fn from_parts(algorithm: Algorithm, hex: String) -> Digest {
+        Digest { algorithm, hex }
     }
 
     /// Digest of a complete in-memory value (manifests; never whole blobs).

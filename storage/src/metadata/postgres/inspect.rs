@@ -1,43 +1,9 @@
-//! Read-only queries behind the web view and `/api/v1`: summaries of
-//! repositories and tags, and which images use a blob.
+//! Read-only queries behind the web view and `/api/v1`, on PostgreSQL.
 
-use super::Metadata;
+use super::PgMeta;
 use crate::error::Result;
-use serde::{Deserialize, Serialize};
+use crate::metadata::{BlobUse, RepoSummary, TagRow};
 use sqlx::Row;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct RepoSummary {
-    pub name: String,
-    pub tag_count: i64,
-    /// Bytes of the distinct blobs linked in the repository.
-    pub size: i64,
-    /// Unix seconds of the last tag push, if any.
-    pub last_push: Option<i64>,
-}
-
-/// A tag with the manifest it points at (exact bytes, for platforms).
-#[derive(Debug, Clone)]
-pub struct TagRow {
-    pub tag: String,
-    pub digest: String,
-    pub media_type: String,
-    pub pushed: i64,
-    pub content: Vec<u8>,
-    /// Config + layer bytes of the manifest, or of all children of an index.
-    pub size: i64,
-}
-
-/// One manifest that references a blob, with a tag that reaches it (the
-/// manifest's own tag, or the tag of an index containing it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct BlobUse {
-    #[serde(skip)]
-    pub blob: String,
-    pub repository: String,
-    pub manifest: String,
-    pub tag: Option<String>,
-}
 
 /// `LIKE` pattern matching `needle` anywhere, with wildcards escaped.
 fn contains_pattern(needle: &str) -> String {
@@ -48,7 +14,7 @@ fn contains_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
-impl Metadata {
+impl PgMeta {
     pub async fn repo_summaries(
         &self,
         filter: Option<&str>,
@@ -58,17 +24,17 @@ impl Metadata {
         let rows = sqlx::query(
             "SELECT r.name,
                (SELECT COUNT(*) FROM tags t WHERE t.repo_id = r.id),
-               (SELECT COALESCE(SUM(b.size), 0) FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest
+               (SELECT COALESCE(SUM(b.size), 0)::BIGINT FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest
                  WHERE rb.repo_id = r.id),
                (SELECT MAX(t.updated_at) FROM tags t WHERE t.repo_id = r.id)
              FROM repositories r
-             WHERE r.name > $1 AND ($2 IS NULL OR r.name LIKE $2 ESCAPE '\\')
+             WHERE r.name > $1 AND ($2::TEXT IS NULL OR r.name ILIKE $2 ESCAPE '\\')
              ORDER BY r.name LIMIT $3",
         )
         .bind(last.unwrap_or(""))
         .bind(filter.map(contains_pattern))
         .bind(limit)
-        .fetch_all(&self.reader)
+        .fetch_all(&self.pool)
         .await?;
         Ok(rows
             .into_iter()
@@ -94,7 +60,7 @@ impl Metadata {
         };
         let rows = sqlx::query(
             "SELECT t.name, t.digest, m.media_type, t.updated_at, m.content,
-               (SELECT COALESCE(SUM(b.size), 0) FROM manifest_refs mr JOIN blobs b ON b.digest = mr.ref_digest
+               (SELECT COALESCE(SUM(b.size), 0)::BIGINT FROM manifest_refs mr JOIN blobs b ON b.digest = mr.ref_digest
                  WHERE mr.repo_id = t.repo_id AND mr.kind = 'blob'
                    AND (mr.manifest_digest = t.digest OR mr.manifest_digest IN
                      (SELECT c.ref_digest FROM manifest_refs c
@@ -105,7 +71,7 @@ impl Metadata {
         .bind(repo_id)
         .bind(last.unwrap_or(""))
         .bind(limit)
-        .fetch_all(&self.reader)
+        .fetch_all(&self.pool)
         .await?;
         Ok(Some(
             rows.into_iter()
@@ -126,8 +92,7 @@ impl Metadata {
         if blobs.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (1..=blobs.len()).map(|i| format!("${i}")).collect();
-        let sql = format!(
+        let q = sqlx::query(
             "SELECT DISTINCT mr.ref_digest, r.name, mr.manifest_digest, COALESCE(t.name, pt.name)
              FROM manifest_refs mr
              JOIN repositories r ON r.id = mr.repo_id
@@ -135,15 +100,11 @@ impl Metadata {
              LEFT JOIN manifest_refs p ON p.repo_id = mr.repo_id AND p.kind = 'manifest'
                AND p.ref_digest = mr.manifest_digest
              LEFT JOIN tags pt ON pt.repo_id = p.repo_id AND pt.digest = p.manifest_digest
-             WHERE mr.kind = 'blob' AND mr.ref_digest IN ({})
+             WHERE mr.kind = 'blob' AND mr.ref_digest = ANY($1)
              ORDER BY r.name, mr.manifest_digest",
-            placeholders.join(", ")
-        );
-        let mut q = sqlx::query(&sql);
-        for b in blobs {
-            q = q.bind(b);
-        }
-        let rows = q.fetch_all(&self.reader).await?;
+        )
+        .bind(blobs);
+        let rows = q.fetch_all(&self.pool).await?;
         Ok(rows
             .into_iter()
             .map(|r| BlobUse {
@@ -155,12 +116,12 @@ impl Metadata {
             .collect())
     }
 
-    /// Size of a blob if any repository links it.
-    pub async fn blob_size_any(&self, digest: &str) -> Result<Option<i64>> {
+    /// Size and location of a blob if the registry has it.
+    pub async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>> {
         Ok(
-            sqlx::query_scalar("SELECT size FROM blobs WHERE digest = $1")
+            sqlx::query_as("SELECT size, location FROM blobs WHERE digest = $1")
                 .bind(digest)
-                .fetch_optional(&self.reader)
+                .fetch_optional(&self.pool)
                 .await?,
         )
     }

@@ -1,27 +1,19 @@
 //! Queries of `registry check`: every row that claims something about the
 //! blob store or about other rows, and the repair of a lost blob.
 
-use super::Metadata;
+use super::SqliteMeta;
 use crate::error::Result;
+use crate::metadata::DanglingRef;
 use futures::TryStreamExt;
 
-/// A manifest reference with nothing behind it in its repository.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DanglingRef {
-    pub repo: String,
-    pub manifest: String,
-    /// `blob` or `manifest`.
-    pub kind: String,
-    pub digest: String,
-}
-
-impl Metadata {
+impl SqliteMeta {
     /// Every `(digest, size)` the database holds as a committed blob.
-    pub async fn blob_rows(&self) -> Result<Vec<(String, u64)>> {
-        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT digest, size FROM blobs")
-            .fetch_all(&self.reader)
-            .await?;
-        Ok(rows.into_iter().map(|(d, s)| (d, s as u64)).collect())
+    pub async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>> {
+        let rows: Vec<(String, i64, Option<String>)> =
+            sqlx::query_as("SELECT digest, size, location FROM blobs")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows.into_iter().map(|(d, s, l)| (d, s as u64, l)).collect())
     }
 
     /// References of manifests to blobs not linked in their repository, or
@@ -55,7 +47,7 @@ impl Metadata {
     /// in memory at a time.
     pub async fn each_manifest(
         &self,
-        mut each: impl FnMut(String, String, Vec<u8>),
+        each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
     ) -> Result<u64> {
         let mut rows = sqlx::query_as::<_, (String, String, Vec<u8>)>(
             "SELECT r.name, m.digest, m.content FROM manifests m

@@ -1,38 +1,9 @@
 //! Users, robot accounts and web sessions. Secrets are stored hashed (the
 //! registry hashes them; this module never sees a password).
 
-use super::{now, Metadata};
+use super::{retrying, PgMeta};
 use crate::error::Result;
-
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserRow {
-    pub name: String,
-    pub password_hash: String,
-    pub admin: bool,
-    pub groups: Vec<String>,
-    pub created_at: i64,
-    pub password_changed_at: i64,
-}
-
-/// A robot account as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RobotRow {
-    pub name: String,
-    pub secret_hash: String,
-    /// Scope patterns, as written at creation.
-    pub scopes: Vec<String>,
-    pub expires_at: Option<i64>,
-    pub created_at: i64,
-}
-
-/// A signed-in web session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRow {
-    pub user: String,
-    pub csrf: String,
-    pub expires_at: i64,
-}
+use crate::metadata::{now, RobotRow, SessionRow, UserRow};
 
 type UserTuple = (String, String, bool, String, i64, i64);
 
@@ -62,7 +33,7 @@ fn robot_row((name, secret_hash, scopes, expires_at, created_at): RobotTuple) ->
 const USER_COLUMNS: &str = "name, password_hash, admin, groups, created_at, password_changed_at";
 const ROBOT_COLUMNS: &str = "name, secret_hash, scopes, expires_at, created_at";
 
-impl Metadata {
+impl PgMeta {
     /// Add a user; false if the name is taken.
     pub async fn add_user(
         &self,
@@ -81,7 +52,7 @@ impl Metadata {
         .bind(admin)
         .bind(serde_json::to_string(groups).expect("strings serialize"))
         .bind(now)
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -89,22 +60,29 @@ impl Metadata {
     /// Replace a user's password hash (and end its web sessions); false if
     /// there is no such user.
     pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE name = $1;
-             DELETE FROM web_sessions WHERE user_name = $1;",
-        )
-        .bind(name)
-        .bind(password_hash)
-        .bind(now())
-        .execute(&self.writer)
-        .await?;
-        Ok(done.rows_affected() >= 1)
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            let done = sqlx::query(
+                "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE name = $1",
+            )
+            .bind(name)
+            .bind(password_hash)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("DELETE FROM web_sessions WHERE user_name = $1")
+                .bind(name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done.rows_affected() >= 1)
+        })?)
     }
 
     pub async fn delete_user(&self, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM users WHERE name = $1")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -113,14 +91,14 @@ impl Metadata {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE name = $1");
         let row: Option<UserTuple> = sqlx::query_as(&sql)
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(user_row))
     }
 
     pub async fn users(&self) -> Result<Vec<UserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY name");
-        let rows: Vec<UserTuple> = sqlx::query_as(&sql).fetch_all(&self.reader).await?;
+        let rows: Vec<UserTuple> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(user_row).collect())
     }
 
@@ -141,7 +119,7 @@ impl Metadata {
         .bind(scopes.join(" "))
         .bind(expires_at)
         .bind(now())
-        .execute(&self.writer)
+        .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -149,7 +127,7 @@ impl Metadata {
     pub async fn delete_robot(&self, name: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM robots WHERE name = $1")
             .bind(name)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -158,14 +136,14 @@ impl Metadata {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots WHERE name = $1");
         let row: Option<RobotTuple> = sqlx::query_as(&sql)
             .bind(name)
-            .fetch_optional(&self.reader)
+            .fetch_optional(&self.pool)
             .await?;
         Ok(row.map(robot_row))
     }
 
     pub async fn robots(&self) -> Result<Vec<RobotRow>> {
         let sql = format!("SELECT {ROBOT_COLUMNS} FROM robots ORDER BY name");
-        let rows: Vec<RobotTuple> = sqlx::query_as(&sql).fetch_all(&self.reader).await?;
+        let rows: Vec<RobotTuple> = sqlx::query_as(&sql).fetch_all(&self.pool).await?;
         Ok(rows.into_iter().map(robot_row).collect())
     }
 
@@ -178,17 +156,20 @@ impl Metadata {
         expires_at: i64,
     ) -> Result<()> {
         let now = now();
+        sqlx::query("DELETE FROM web_sessions WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
-            "DELETE FROM web_sessions WHERE expires_at < $5;
-             INSERT INTO web_sessions (id_hash, user_name, csrf, created_at, expires_at)
-             VALUES ($1, $2, $3, $5, $4);",
+            "INSERT INTO web_sessions (id_hash, user_name, csrf, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(id_hash)
         .bind(user)
         .bind(csrf)
-        .bind(expires_at)
         .bind(now)
-        .execute(&self.writer)
+        .bind(expires_at)
+        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -201,7 +182,7 @@ impl Metadata {
         )
         .bind(id_hash)
         .bind(now())
-        .fetch_optional(&self.reader)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|(user, csrf, expires_at)| SessionRow {
             user,
@@ -213,7 +194,7 @@ impl Metadata {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         sqlx::query("DELETE FROM web_sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .execute(&self.writer)
+            .execute(&self.pool)
             .await?;
         Ok(())
     }

@@ -1,14 +1,15 @@
 //! Manifests, tags and listings: the manifest write (with its reference
 //! checks) and the reads of the pull and discovery paths.
 
-use super::{now, Metadata, Referrer, StoredManifest};
+use super::SqliteMeta;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{Described, ParsedManifest};
+use crate::metadata::{now, Referrer, StoredManifest};
 use sqlx::Row;
 use std::collections::HashMap;
 
-impl Metadata {
+impl SqliteMeta {
     // ---- manifests and tags ------------------------------------------------
 
     /// Store a manifest (and point `tag` at it) after checking that all it

@@ -1,0 +1,258 @@
+//! [`SqliteMeta`] as a [`MetaStore`]: each method is the inherent one.
+
+use super::SqliteMeta;
+use crate::digest::Digest;
+use crate::error::Result;
+use crate::manifest::ParsedManifest;
+use crate::metadata::*;
+use async_trait::async_trait;
+
+#[async_trait]
+impl MetaStore for SqliteMeta {
+    async fn ping(&self) -> Result<()> {
+        SqliteMeta::ping(self).await
+    }
+
+    async fn repo_exists(&self, name: &str) -> Result<bool> {
+        SqliteMeta::repo_exists(self, name).await
+    }
+
+    async fn link_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        size: u64,
+        location: Option<&str>,
+        upload: Option<&str>,
+    ) -> Result<()> {
+        SqliteMeta::link_blob(self, repo, digest, size, location, upload).await
+    }
+
+    async fn linked_blob(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<(u64, Option<String>)>> {
+        SqliteMeta::linked_blob(self, repo, digest).await
+    }
+
+    async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>> {
+        SqliteMeta::repos_with_blob(self, digest, limit).await
+    }
+
+    async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        SqliteMeta::unlink_blob(self, repo, digest).await
+    }
+
+    async fn create_upload(&self, id: &str, repo: &str) -> Result<()> {
+        SqliteMeta::create_upload(self, id, repo).await
+    }
+
+    async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool> {
+        SqliteMeta::upload_in_repo(self, id, repo).await
+    }
+
+    async fn touch_upload(&self, id: &str) -> Result<()> {
+        SqliteMeta::touch_upload(self, id).await
+    }
+
+    async fn delete_upload(&self, id: &str) -> Result<bool> {
+        SqliteMeta::delete_upload(self, id).await
+    }
+
+    async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>> {
+        SqliteMeta::upload_state(self, id).await
+    }
+
+    async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool> {
+        SqliteMeta::save_upload_state(self, id, version, state).await
+    }
+
+    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>> {
+        SqliteMeta::try_lock_upload(self, id).await
+    }
+
+    async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>> {
+        SqliteMeta::uploads(self, before).await
+    }
+
+    async fn put_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        parsed: &ParsedManifest,
+        content: &[u8],
+        tag: Option<&str>,
+    ) -> Result<()> {
+        SqliteMeta::put_manifest(self, repo, digest, parsed, content, tag).await
+    }
+
+    async fn manifest_by_digest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+    ) -> Result<Option<StoredManifest>> {
+        SqliteMeta::manifest_by_digest(self, repo, digest).await
+    }
+
+    async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<StoredManifest>> {
+        SqliteMeta::manifest_by_tag(self, repo, tag).await
+    }
+
+    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
+        SqliteMeta::delete_manifest(self, repo, digest).await
+    }
+
+    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
+        SqliteMeta::delete_tag(self, repo, tag).await
+    }
+
+    async fn list_tags(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<String>>> {
+        SqliteMeta::list_tags(self, repo, last, limit).await
+    }
+
+    async fn catalog(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>> {
+        SqliteMeta::catalog(self, last, limit).await
+    }
+
+    async fn referrers(
+        &self,
+        repo: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Referrer>> {
+        SqliteMeta::referrers(self, repo, subject, artifact_type).await
+    }
+
+    async fn repo_summaries(
+        &self,
+        filter: Option<&str>,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<RepoSummary>> {
+        SqliteMeta::repo_summaries(self, filter, last, limit).await
+    }
+
+    async fn tag_rows(
+        &self,
+        repo: &str,
+        last: Option<&str>,
+        limit: i64,
+    ) -> Result<Option<Vec<TagRow>>> {
+        SqliteMeta::tag_rows(self, repo, last, limit).await
+    }
+
+    async fn blob_uses(&self, blobs: &[String]) -> Result<Vec<BlobUse>> {
+        SqliteMeta::blob_uses(self, blobs).await
+    }
+
+    async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>> {
+        SqliteMeta::blob_any(self, digest).await
+    }
+
+    async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>> {
+        SqliteMeta::blob_rows(self).await
+    }
+
+    async fn dangling_refs(&self) -> Result<Vec<DanglingRef>> {
+        SqliteMeta::dangling_refs(self).await
+    }
+
+    async fn each_manifest(
+        &self,
+        each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
+    ) -> Result<u64> {
+        SqliteMeta::each_manifest(self, each).await
+    }
+
+    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>> {
+        SqliteMeta::blob_links(self).await
+    }
+
+    async fn all_tags(&self) -> Result<Vec<(String, String, String)>> {
+        SqliteMeta::all_tags(self).await
+    }
+
+    async fn manifest_page(
+        &self,
+        after: Option<(&str, &str)>,
+        limit: i64,
+    ) -> Result<Vec<crate::metadata::ManifestRow>> {
+        SqliteMeta::manifest_page(self, after, limit).await
+    }
+
+    async fn drop_blob(&self, digest: &str) -> Result<Vec<String>> {
+        SqliteMeta::drop_blob(self, digest).await
+    }
+
+    async fn add_user(
+        &self,
+        name: &str,
+        password_hash: &str,
+        admin: bool,
+        groups: &[String],
+    ) -> Result<bool> {
+        SqliteMeta::add_user(self, name, password_hash, admin, groups).await
+    }
+
+    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
+        SqliteMeta::set_password(self, name, password_hash).await
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        SqliteMeta::delete_user(self, name).await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<UserRow>> {
+        SqliteMeta::user(self, name).await
+    }
+
+    async fn users(&self) -> Result<Vec<UserRow>> {
+        SqliteMeta::users(self).await
+    }
+
+    async fn add_robot(
+        &self,
+        name: &str,
+        secret_hash: &str,
+        scopes: &[String],
+        expires_at: Option<i64>,
+    ) -> Result<bool> {
+        SqliteMeta::add_robot(self, name, secret_hash, scopes, expires_at).await
+    }
+
+    async fn delete_robot(&self, name: &str) -> Result<bool> {
+        SqliteMeta::delete_robot(self, name).await
+    }
+
+    async fn robot(&self, name: &str) -> Result<Option<RobotRow>> {
+        SqliteMeta::robot(self, name).await
+    }
+
+    async fn robots(&self) -> Result<Vec<RobotRow>> {
+        SqliteMeta::robots(self).await
+    }
+
+    async fn create_session(
+        &self,
+        id_hash: &str,
+        user: &str,
+        csrf: &str,
+        expires_at: i64,
+    ) -> Result<()> {
+        SqliteMeta::create_session(self, id_hash, user, csrf, expires_at).await
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>> {
+        SqliteMeta::session(self, id_hash).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        SqliteMeta::delete_session(self, id_hash).await
+    }
+}

@@ -1,0 +1,121 @@
+//! What the metadata database holds, as the rest of the registry sees it.
+
+use crate::digest::Digest;
+use serde::{Deserialize, Serialize};
+
+/// A manifest as stored: its exact bytes and the type it was pushed with.
+#[derive(Debug, Clone)]
+pub struct StoredManifest {
+    pub digest: Digest,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
+
+/// A manifest whose `subject` is some digest (referrers API).
+#[derive(Debug, Clone)]
+pub struct Referrer {
+    pub digest: String,
+    pub media_type: String,
+    pub size: i64,
+    pub artifact_type: Option<String>,
+    pub annotations: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoSummary {
+    pub name: String,
+    pub tag_count: i64,
+    /// Bytes of the distinct blobs linked in the repository.
+    pub size: i64,
+    /// Unix seconds of the last tag push, if any.
+    pub last_push: Option<i64>,
+}
+
+/// A tag with the manifest it points at (exact bytes, for platforms).
+#[derive(Debug, Clone)]
+pub struct TagRow {
+    pub tag: String,
+    pub digest: String,
+    pub media_type: String,
+    pub pushed: i64,
+    pub content: Vec<u8>,
+    /// Config + layer bytes of the manifest, or of all children of an index.
+    pub size: i64,
+}
+
+/// One manifest that references a blob, with a tag that reaches it (the
+/// manifest's own tag, or the tag of an index containing it).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BlobUse {
+    #[serde(skip)]
+    pub blob: String,
+    pub repository: String,
+    pub manifest: String,
+    pub tag: Option<String>,
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub name: String,
+    pub password_hash: String,
+    pub admin: bool,
+    pub groups: Vec<String>,
+    pub created_at: i64,
+    pub password_changed_at: i64,
+}
+
+/// A robot account as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RobotRow {
+    pub name: String,
+    pub secret_hash: String,
+    /// Scope patterns, as written at creation.
+    pub scopes: Vec<String>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A signed-in web session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    pub user: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+/// A manifest reference with nothing behind it in its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DanglingRef {
+    pub repo: String,
+    pub manifest: String,
+    /// `blob` or `manifest`.
+    pub kind: String,
+    pub digest: String,
+}
+
+/// A change another node made that this node's caches must forget
+/// (PostgreSQL notifications; see `postgres/watch.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A tag moved or went.
+    Tag { repo: String, tag: String },
+    /// A manifest went (and the tags on it).
+    Manifest { repo: String, digest: String },
+    /// A blob link went.
+    Link { repo: String, digest: String },
+    /// Notifications may have been missed: forget everything, and cache
+    /// nothing until [`Invalidation::Listening`].
+    Lost,
+    /// Listening (again): caching may resume.
+    Listening,
+}
+
+/// A manifest as stored, for copying it elsewhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestRow {
+    pub repo: String,
+    pub digest: String,
+    pub media_type: String,
+    pub content: Vec<u8>,
+}
