@@ -14,6 +14,7 @@ pub mod failure;
 pub mod gate;
 pub mod history_cli;
 pub mod inspect_api;
+pub mod linger;
 pub mod logging;
 pub mod migrate_cli;
 pub mod paging;

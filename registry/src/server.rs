@@ -45,6 +45,9 @@ pub fn router(registry: Registry, gate: Arc<Gate>, session_ttl: u64) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .with_state(state)
+        .layer(axum::middleware::map_request(
+            |req: axum::extract::Request| async move { req.map(crate::linger::Lingering::wrap) },
+        ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),

@@ -267,3 +267,39 @@ fn downloads_stream_with_range_when_redirects_are_off() {
     assert_eq!(count(&c.nodes, "GET", "/v2/cl/range/blobs/", 307), 0);
     both_nodes_served(&c, "/v2/cl/range/blobs/");
 }
+
+#[test]
+fn early_refusals_reach_the_client_through_the_load_balancer() {
+    // Answered before the body is read (a manifest over the limit by its
+    // Content-Length, a PATCH to an unknown upload): the node reads the
+    // rest after answering, so nginx, still sending the body, passes the
+    // answer on instead of a 502 (found by the conformance runner through
+    // nginx: a TCP reset destroyed the 413).
+    let c = Cluster::start(2, "");
+    let client = Client::new(&c.url());
+    let big = vec![b' '; (4 << 20) + (512 << 10)];
+    for round in 0..10 {
+        let r = client.put_manifest_raw(
+            "cl/early",
+            "oversize",
+            "application/vnd.oci.image.manifest.v1+json",
+            big.clone(),
+        );
+        assert_eq!(r.status, 413, "round {round}: {}", r.describe());
+        let r = client.send(
+            client
+                .request(
+                    reqwest::Method::PATCH,
+                    "/v2/cl/early/blobs/uploads/7a1b6a3e-0000-4000-8000-000000000000",
+                )
+                .header("content-type", "application/octet-stream")
+                .body(vec![7u8; 8 << 20]),
+        );
+        assert_eq!(r.status, 404, "round {round}: {}", r.describe());
+    }
+    let errors = std::fs::read_to_string(c.lb.dir.join("error.log")).unwrap_or_default();
+    assert!(
+        !errors.contains("prematurely") && !errors.contains("reset by peer"),
+        "{errors}"
+    );
+}

@@ -50,8 +50,8 @@ pub async fn put(
     body: Body,
 ) -> ApiResult {
     let limit = reg.policy().max_manifest_bytes;
-    // Refused before a byte of the body is read: hyper then closes the
-    // connection instead of reading the rest.
+    // Refused before a byte of the body is read; the rest is read and
+    // discarded after the answer, within bounds (`crate::linger`).
     if content_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }
