@@ -1,6 +1,8 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
+mod history;
+
 use crate::blobstore::{
     AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
     SessionBook, SessionLock,

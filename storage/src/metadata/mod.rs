@@ -107,6 +107,8 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn drop_blob(&self, digest: &str) -> Result<Vec<String>>;
     async fn blob_links(&self) -> Result<Vec<(String, String, u64)>>;
     async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
+    /// The last `limit` changes of `repo:tag`, newest first.
+    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>>;
     async fn manifest_page(
         &self,
         after: Option<(&str, &str)>,

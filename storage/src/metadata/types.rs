@@ -119,3 +119,16 @@ pub struct ManifestRow {
     pub media_type: String,
     pub content: Vec<u8>,
 }
+
+/// One change of a tag (`tag_history`), newest first when listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TagChange {
+    /// What the tag pointed at before (none: it was created).
+    pub old_digest: Option<String>,
+    /// What it points at after (none: it was deleted).
+    pub new_digest: Option<String>,
+    /// `push`, `delete` or `rollback`.
+    pub action: String,
+    /// Unix seconds.
+    pub at: i64,
+}

@@ -10,6 +10,7 @@
 mod accounts;
 mod check;
 mod export;
+mod history;
 mod inspect;
 mod manifests;
 mod store;

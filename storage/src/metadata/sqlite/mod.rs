@@ -11,6 +11,7 @@ pub mod busy;
 mod check;
 mod export;
 mod group;
+mod history;
 mod inspect;
 mod manifests;
 mod store;

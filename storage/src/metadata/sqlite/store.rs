@@ -178,6 +178,10 @@ impl MetaStore for SqliteMeta {
         SqliteMeta::all_tags(self).await
     }
 
+    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
+        SqliteMeta::tag_history(self, repo, tag, limit).await
+    }
+
     async fn manifest_page(
         &self,
         after: Option<(&str, &str)>,
