@@ -3,6 +3,8 @@
 
 mod history;
 
+pub use history::Rollback;
+
 use crate::blobstore::{
     AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
     SessionBook, SessionLock,

@@ -109,6 +109,9 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
     /// The last `limit` changes of `repo:tag`, newest first.
     async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>>;
+    /// Point `repo:tag` at a stored manifest, recording `action`; false
+    /// when it already points there.
+    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool>;
     async fn manifest_page(
         &self,
         after: Option<(&str, &str)>,

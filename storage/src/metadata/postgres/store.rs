@@ -182,6 +182,10 @@ impl MetaStore for PgMeta {
         PgMeta::tag_history(self, repo, tag, limit).await
     }
 
+    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool> {
+        PgMeta::move_tag(self, repo, tag, digest, action).await
+    }
+
     async fn manifest_page(
         &self,
         after: Option<(&str, &str)>,
