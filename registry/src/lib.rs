@@ -24,6 +24,8 @@ pub mod remote;
 pub mod routes;
 pub mod sendfile;
 pub mod server;
+pub mod tag_api;
+pub mod tag_cli;
 pub mod tls;
 pub mod watch;
 pub mod web;

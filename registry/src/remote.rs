@@ -33,6 +33,29 @@ pub async fn get(base: &str, path: &str) -> Result<(StatusCode, String), Failure
     Ok((status, body))
 }
 
+/// `method base + path` with an optional JSON body and Basic credentials:
+/// the status and body, or a failure that says why no answer came.
+pub async fn send(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    json: Option<&serde_json::Value>,
+    credentials: Option<(&str, &str)>,
+) -> Result<(StatusCode, String), Failure> {
+    let base = base.trim_end_matches('/');
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    if let Some(body) = json {
+        req = req.json(body);
+    }
+    if let Some((user, password)) = credentials {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.map_err(|e| unreachable(base, &e))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| unreachable(base, &e))?;
+    Ok((status, body))
+}
+
 fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
     if e.is_builder() {
         return Failure::usage(format!(

@@ -121,7 +121,7 @@ pub struct ManifestRow {
 }
 
 /// One change of a tag (`tag_history`), newest first when listed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TagChange {
     /// What the tag pointed at before (none: it was created).
     pub old_digest: Option<String>,
