@@ -34,6 +34,9 @@ impl Registry {
         target: Rollback,
     ) -> Result<(Option<String>, String)> {
         validate_name(repo)?;
+        if self.tag_is_immutable(repo, tag).await? {
+            return Err(Error::tag_immutable(repo, tag));
+        }
         let history = self.tag_history(repo, tag, MAX_CHANGES).await?;
         let current = history.first().and_then(|c| c.new_digest.clone());
         let to = match target {

@@ -11,6 +11,7 @@ mod accounts;
 mod check;
 mod export;
 mod history;
+mod immutability;
 mod inspect;
 mod manifests;
 mod store;

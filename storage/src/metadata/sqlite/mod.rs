@@ -12,6 +12,7 @@ mod check;
 mod export;
 mod group;
 mod history;
+mod immutability;
 mod inspect;
 mod manifests;
 mod store;
