@@ -145,6 +145,18 @@ async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
             Json(serde_json::json!({ "repositories": repos, "next": next })).into_response(),
         );
     }
+    if let Some(name) = path
+        .strip_prefix("repositories/")
+        .and_then(|p| p.strip_suffix("/immutability"))
+    {
+        if !readable(name) {
+            return Err(storage::Error::name_unknown(name).into());
+        }
+        let setting = reg.immutability(name).await?;
+        return Ok(
+            Json(serde_json::json!({ "name": name, "immutability": setting })).into_response(),
+        );
+    }
     if let Some((name, tag)) = path
         .strip_prefix("repositories/")
         .and_then(|p| p.strip_suffix("/history"))

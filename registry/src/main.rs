@@ -43,6 +43,9 @@ enum Command {
     /// A tag's history, and rolling it back: history, rollback.
     #[command(subcommand)]
     Tag(registry::tag_cli::TagCommand),
+    /// Repository settings: immutable.
+    #[command(subcommand)]
+    Repo(registry::repo_cli::RepoCommand),
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -62,6 +65,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::User(c) => accounts_cli::user(c).await,
         Command::Robot(c) => accounts_cli::robot(c).await,
         Command::Tag(c) => registry::tag_cli::run(c).await,
+        Command::Repo(c) => registry::repo_cli::run(c).await,
     }
 }
 

@@ -3,20 +3,9 @@
 
 use crate::failure::Failure;
 use crate::present::{ago, short_digest};
-use crate::remote;
-use clap::{Args, Subcommand};
+use crate::remote::{self, credentials, Remote};
+use clap::Subcommand;
 use storage::metadata::TagChange;
-
-#[derive(Debug, Args)]
-pub struct Remote {
-    /// Registry base URL.
-    #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:5000")]
-    pub url: String,
-    /// User or robot (`robot+NAME`) to sign in as; the password or secret
-    /// comes from REGISTRY_PASSWORD.
-    #[arg(long, env = "REGISTRY_USERNAME")]
-    pub username: Option<String>,
-}
 
 #[derive(Debug, Subcommand)]
 pub enum TagCommand {
@@ -54,16 +43,6 @@ fn split(reference: &str) -> Result<(&str, &str), Failure> {
             "{reference}: give the tag as REPO:TAG"
         ))),
     }
-}
-
-fn credentials(remote: &Remote) -> Result<Option<(String, String)>, Failure> {
-    let Some(user) = &remote.username else {
-        return Ok(None);
-    };
-    let password = std::env::var("REGISTRY_PASSWORD").map_err(|_| {
-        Failure::usage("--username needs the password (or robot secret) in REGISTRY_PASSWORD")
-    })?;
-    Ok(Some((user.clone(), password)))
 }
 
 fn refused(reference: &str, status: reqwest::StatusCode, body: &str) -> Failure {
