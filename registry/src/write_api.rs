@@ -50,21 +50,21 @@ async fn caller(
     Ok((caller, subject))
 }
 
-/// `action` on `name`, else 403 (or unknown, for a repository the caller
-/// may not even read: no name leaks).
-fn authorize(
+/// None when `action` on `name` is allowed; else the refusal: 403, or
+/// unknown for a repository the caller may not even read (no name leaks).
+fn refusal(
     state: &AppState,
     subject: &Caller,
     name: &str,
     action: auth::Action,
-) -> Result<(), Response> {
+) -> Option<Response> {
     if state.gate.allows(subject, name, action) {
-        return Ok(());
+        return None;
     }
     if !state.gate.allows(subject, name, auth::Action::Pull) {
-        return Err(ApiError(storage::Error::name_unknown(name)).into_response());
+        return Some(ApiError(storage::Error::name_unknown(name)).into_response());
     }
-    Err(crate::gate::denied(Some(&format!(
+    Some(crate::gate::denied(Some(&format!(
         "repository:{name}:{}",
         action.as_str()
     ))))
@@ -107,7 +107,7 @@ pub async fn post(
     else {
         return not_found();
     };
-    if let Err(r) = authorize(&state, &subject, name, auth::Action::Push) {
+    if let Some(r) = refusal(&state, &subject, name, auth::Action::Push) {
         return r;
     }
     let body: RollbackBody = match json(req, "{\"to\": \"<digest>\"} or {\"steps\": N}").await {
@@ -156,7 +156,7 @@ pub async fn put(
     else {
         return not_found();
     };
-    if let Err(r) = authorize(&state, &subject, name, auth::Action::Delete) {
+    if let Some(r) = refusal(&state, &subject, name, auth::Action::Delete) {
         return r;
     }
     let setting: Immutability =
