@@ -50,24 +50,33 @@ async fn caller(
     Ok((caller, subject))
 }
 
-/// None when `action` on `name` is allowed; else the refusal: 403, or
-/// unknown for a repository the caller may not even read (no name leaks).
+/// None when `action` on `name` is allowed; else the refusal: 401 with a
+/// challenge for a caller without credentials, 403, or unknown for a
+/// repository the caller may not even read (no name leaks).
 fn refusal(
     state: &AppState,
-    subject: &Caller,
+    headers: &axum::http::HeaderMap,
+    (caller, subject): (&Caller, &Caller),
     name: &str,
     action: auth::Action,
 ) -> Option<Response> {
     if state.gate.allows(subject, name, action) {
         return None;
     }
+    let scope = format!("repository:{name}:{}", action.as_str());
+    if caller.is_anonymous() {
+        return Some(crate::gate::unauthorized(
+            &state.gate,
+            headers,
+            Some(&scope),
+            false,
+            "authentication required",
+        ));
+    }
     if !state.gate.allows(subject, name, auth::Action::Pull) {
         return Some(ApiError(storage::Error::name_unknown(name)).into_response());
     }
-    Some(crate::gate::denied(Some(&format!(
-        "repository:{name}:{}",
-        action.as_str()
-    ))))
+    Some(crate::gate::denied(Some(&scope)))
 }
 
 /// A small JSON body (an empty one is the default).
@@ -107,7 +116,13 @@ pub async fn post(
     else {
         return not_found();
     };
-    if let Some(r) = refusal(&state, &subject, name, auth::Action::Push) {
+    if let Some(r) = refusal(
+        &state,
+        &headers,
+        (&caller, &subject),
+        name,
+        auth::Action::Push,
+    ) {
         return r;
     }
     let body: RollbackBody = match json(req, "{\"to\": \"<digest>\"} or {\"steps\": N}").await {
@@ -156,7 +171,13 @@ pub async fn put(
     else {
         return not_found();
     };
-    if let Some(r) = refusal(&state, &subject, name, auth::Action::Delete) {
+    if let Some(r) = refusal(
+        &state,
+        &headers,
+        (&caller, &subject),
+        name,
+        auth::Action::Delete,
+    ) {
         return r;
     }
     let setting: Immutability =
