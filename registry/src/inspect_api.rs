@@ -147,6 +147,34 @@ async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
     }
     if let Some(name) = path
         .strip_prefix("repositories/")
+        .and_then(|p| p.strip_suffix("/immutability"))
+    {
+        if !readable(name) {
+            return Err(storage::Error::name_unknown(name).into());
+        }
+        let setting = reg.immutability(name).await?;
+        return Ok(
+            Json(serde_json::json!({ "name": name, "immutability": setting })).into_response(),
+        );
+    }
+    if let Some((name, tag)) = path
+        .strip_prefix("repositories/")
+        .and_then(|p| p.strip_suffix("/history"))
+        .and_then(|p| p.rsplit_once("/tags/"))
+    {
+        // Unreadable is unknown: no name leaks through the history.
+        if !readable(name) {
+            return Err(storage::Error::name_unknown(name).into());
+        }
+        let limit = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(100);
+        let changes = reg.tag_history(name, tag, limit).await?;
+        return Ok(
+            Json(serde_json::json!({ "name": name, "tag": tag, "changes": changes }))
+                .into_response(),
+        );
+    }
+    if let Some(name) = path
+        .strip_prefix("repositories/")
         .and_then(|p| p.strip_suffix("/tags"))
     {
         let (tags, next) = tags_page(reg, name, &page, readable).await?;

@@ -21,12 +21,15 @@ pub mod paging;
 pub mod preflight;
 pub mod present;
 pub mod remote;
+pub mod repo_cli;
 pub mod routes;
 pub mod sendfile;
 pub mod server;
+pub mod tag_cli;
 pub mod tls;
 pub mod watch;
 pub mod web;
+pub mod write_api;
 
 /// `0.1.0 (commit 1a2b3c4d5e6f)`: the version and the git commit the binary
 /// was built from (`unknown` outside a git checkout).

@@ -40,6 +40,12 @@ enum Command {
     /// Robot accounts for CI and clusters: add, list, del.
     #[command(subcommand)]
     Robot(accounts_cli::RobotCommand),
+    /// A tag's history, and rolling it back: history, rollback.
+    #[command(subcommand)]
+    Tag(registry::tag_cli::TagCommand),
+    /// Repository settings: immutable.
+    #[command(subcommand)]
+    Repo(registry::repo_cli::RepoCommand),
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -58,6 +64,8 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Config(c) => config_cli::run(c).await,
         Command::User(c) => accounts_cli::user(c).await,
         Command::Robot(c) => accounts_cli::robot(c).await,
+        Command::Tag(c) => registry::tag_cli::run(c).await,
+        Command::Repo(c) => registry::repo_cli::run(c).await,
     }
 }
 

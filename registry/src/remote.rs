@@ -3,6 +3,7 @@
 //! error answer).
 
 use crate::failure::Failure;
+use clap::Args;
 use reqwest::StatusCode;
 
 /// The reason of an error answer: the message of its OCI error body, else
@@ -28,6 +29,29 @@ pub async fn get(base: &str, path: &str) -> Result<(StatusCode, String), Failure
     let resp = reqwest::get(&url)
         .await
         .map_err(|e| unreachable(base, &e))?;
+    let status = resp.status();
+    let body = resp.text().await.map_err(|e| unreachable(base, &e))?;
+    Ok((status, body))
+}
+
+/// `method base + path` with an optional JSON body and Basic credentials:
+/// the status and body, or a failure that says why no answer came.
+pub async fn send(
+    base: &str,
+    method: reqwest::Method,
+    path: &str,
+    json: Option<&serde_json::Value>,
+    credentials: Option<(&str, &str)>,
+) -> Result<(StatusCode, String), Failure> {
+    let base = base.trim_end_matches('/');
+    let mut req = reqwest::Client::new().request(method, format!("{base}{path}"));
+    if let Some(body) = json {
+        req = req.json(body);
+    }
+    if let Some((user, password)) = credentials {
+        req = req.basic_auth(user, Some(password));
+    }
+    let resp = req.send().await.map_err(|e| unreachable(base, &e))?;
     let status = resp.status();
     let body = resp.text().await.map_err(|e| unreachable(base, &e))?;
     Ok((status, body))
@@ -59,4 +83,27 @@ fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
     } else {
         Failure::operational(format!("cannot reach the registry at {base}: {root}"))
     }
+}
+
+/// Where a command finds the registry, and as whom.
+#[derive(Debug, Args)]
+pub struct Remote {
+    /// Registry base URL.
+    #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:5000")]
+    pub url: String,
+    /// User or robot (`robot+NAME`) to sign in as; the password or secret
+    /// comes from REGISTRY_PASSWORD.
+    #[arg(long, env = "REGISTRY_USERNAME")]
+    pub username: Option<String>,
+}
+
+/// The credentials of `--username`, with the password from `REGISTRY_PASSWORD`.
+pub fn credentials(remote: &Remote) -> Result<Option<(String, String)>, Failure> {
+    let Some(user) = &remote.username else {
+        return Ok(None);
+    };
+    let password = std::env::var("REGISTRY_PASSWORD").map_err(|_| {
+        Failure::usage("--username needs the password (or robot secret) in REGISTRY_PASSWORD")
+    })?;
+    Ok(Some((user.clone(), password)))
 }

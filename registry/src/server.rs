@@ -28,7 +28,12 @@ pub fn router(registry: Registry, gate: Arc<Gate>, session_ttl: u64) -> Router {
         .route("/v2", get(api::base).head(api::base))
         .route("/v2/", get(api::base).head(api::base))
         .route("/v2/{*path}", any(api::dispatch))
-        .route("/api/v1/{*path}", get(crate::inspect_api::dispatch))
+        .route(
+            "/api/v1/{*path}",
+            get(crate::inspect_api::dispatch)
+                .post(crate::write_api::post)
+                .put(crate::write_api::put),
+        )
         .route("/", get(crate::web::index))
         .route("/ui", get(crate::web::index))
         .route(

@@ -105,6 +105,18 @@ impl Error {
             .with_detail(serde_json::json!({ "reference": reference.to_string() }))
     }
 
+    /// ECR's wording, which `docker push` shows after `tag invalid: `.
+    pub fn tag_immutable(repo: &str, tag: &str) -> Self {
+        Error::new(
+            ErrorCode::TagInvalid,
+            format!(
+                "The image tag '{tag}' already exists in the '{repo}' repository and cannot be \
+                 overwritten because the repository is immutable."
+            ),
+        )
+        .with_detail(serde_json::json!({ "name": repo, "tag": tag }))
+    }
+
     pub fn name_unknown(name: &str) -> Self {
         Error::new(
             ErrorCode::NameUnknown,

@@ -18,5 +18,5 @@ pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
 pub use service::{
-    BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry, StorageBackend,
+    BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry, Rollback, StorageBackend,
 };

@@ -1,6 +1,11 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
+mod history;
+mod immutability;
+
+pub use history::Rollback;
+
 use crate::blobstore::{
     AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
     SessionBook, SessionLock,
@@ -510,8 +515,12 @@ impl Registry {
             }
             Reference::Tag(tag) => (Digest::of(Algorithm::Sha256, body), Some(tag.as_str())),
         };
+        let keep_existing = match tag {
+            Some(tag) => self.tag_is_immutable(repo, tag).await?,
+            None => false,
+        };
         self.meta
-            .put_manifest(repo, &digest, &parsed, body, tag)
+            .put_manifest(repo, &digest, &parsed, body, tag, keep_existing)
             .await?;
         if let Some(tag) = tag {
             self.cache.set_tag(repo, tag, &digest);

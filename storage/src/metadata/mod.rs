@@ -55,6 +55,9 @@ pub trait MetaStore: Send + Sync + 'static {
     /// [`crate::blobstore::SessionBook::try_lock`]).
     async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>>;
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
+    /// Store a manifest, and point `tag` at it. With `keep_existing` (an
+    /// immutable tag) a tag that points elsewhere is not moved: the whole
+    /// write is refused with [`crate::Error::tag_immutable`].
     async fn put_manifest(
         &self,
         repo: &str,
@@ -62,6 +65,7 @@ pub trait MetaStore: Send + Sync + 'static {
         parsed: &ParsedManifest,
         content: &[u8],
         tag: Option<&str>,
+        keep_existing: bool,
     ) -> Result<()>;
     async fn manifest_by_digest(
         &self,
@@ -107,6 +111,14 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn drop_blob(&self, digest: &str) -> Result<Vec<String>>;
     async fn blob_links(&self) -> Result<Vec<(String, String, u64)>>;
     async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
+    /// The last `limit` changes of `repo:tag`, newest first.
+    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>>;
+    /// Point `repo:tag` at a stored manifest, recording `action`; false
+    /// when it already points there.
+    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool>;
+    /// A repository's tag immutability; None: no such repository.
+    async fn immutability(&self, repo: &str) -> Result<Option<Immutability>>;
+    async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()>;
     async fn manifest_page(
         &self,
         after: Option<(&str, &str)>,

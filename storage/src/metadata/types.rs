@@ -119,3 +119,85 @@ pub struct ManifestRow {
     pub media_type: String,
     pub content: Vec<u8>,
 }
+
+/// One change of a tag (`tag_history`), newest first when listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TagChange {
+    /// What the tag pointed at before (none: it was created).
+    pub old_digest: Option<String>,
+    /// What it points at after (none: it was deleted).
+    pub new_digest: Option<String>,
+    /// `push`, `delete` or `rollback`.
+    pub action: String,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// A repository's tag immutability (ECR's `IMMUTABLE` with exclusions).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Immutability {
+    pub immutable: bool,
+    /// Tags matching one of these globs (`*`: any run) still move.
+    #[serde(default)]
+    pub exclude: Vec<String>,
+}
+
+impl Immutability {
+    /// Whether `tag` may not be moved.
+    pub fn protects(&self, tag: &str) -> bool {
+        self.immutable && !self.exclude.iter().any(|p| glob(p, tag))
+    }
+}
+
+/// `pattern` with `*` matching any run of characters, else literal.
+fn glob(pattern: &str, s: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = s.strip_prefix(first) else {
+        return false;
+    };
+    let parts: Vec<&str> = parts.collect();
+    let Some((last, middle)) = parts.split_last() else {
+        return rest.is_empty();
+    };
+    for p in middle {
+        match rest.find(p) {
+            Some(i) => rest = &rest[i + p.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
+}
+
+#[cfg(test)]
+mod immutability_tests {
+    use super::*;
+
+    #[test]
+    fn exclusions_are_globs() {
+        let i = Immutability {
+            immutable: true,
+            exclude: vec![
+                "latest".into(),
+                "dev-*".into(),
+                "*-snapshot".into(),
+                "a*b*c".into(),
+            ],
+        };
+        for free in [
+            "latest",
+            "dev-",
+            "dev-42",
+            "x-snapshot",
+            "abc",
+            "a-b-c",
+            "aXbYc",
+        ] {
+            assert!(!i.protects(free), "{free}");
+        }
+        for kept in ["v1", "latest2", "xdev-1", "snapshot", "ab", "acb", "a-b-cd"] {
+            assert!(i.protects(kept), "{kept}");
+        }
+        assert!(!Immutability::default().protects("v1"));
+    }
+}

@@ -84,6 +84,7 @@ impl PgMeta {
         parsed: &ParsedManifest,
         content: &[u8],
         tag: Option<&str>,
+        keep_existing: bool,
     ) -> Result<()> {
         let repo_id = match self.repo_id(repo).await? {
             Some(id) => id,
@@ -144,17 +145,36 @@ impl PgMeta {
                 .await?;
             }
             if let Some(tag) = tag {
-                sqlx::query(
+                // An immutable tag is only ever created; a concurrent first
+                // push of another digest wins the insert, and this one is
+                // refused below.
+                let on_conflict = if keep_existing {
+                    "DO NOTHING"
+                } else {
+                    "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at"
+                };
+                sqlx::query(&format!(
                     "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (repo_id, name) DO UPDATE
-                     SET digest = excluded.digest, updated_at = excluded.updated_at",
-                )
+                     ON CONFLICT (repo_id, name) {on_conflict}"
+                ))
                 .bind(repo_id)
                 .bind(tag)
                 .bind(&digest)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                if keep_existing {
+                    let held: Option<String> = sqlx::query_scalar(
+                        "SELECT digest FROM tags WHERE repo_id = $1 AND name = $2",
+                    )
+                    .bind(repo_id)
+                    .bind(tag)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if held.as_deref() != Some(digest.as_str()) {
+                        return Ok(Err(Error::tag_immutable(repo, tag)));
+                    }
+                }
             }
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Ok(()))

@@ -10,6 +10,8 @@
 mod accounts;
 mod check;
 mod export;
+mod history;
+mod immutability;
 mod inspect;
 mod manifests;
 mod store;

@@ -83,8 +83,9 @@ impl MetaStore for PgMeta {
         parsed: &ParsedManifest,
         content: &[u8],
         tag: Option<&str>,
+        keep_existing: bool,
     ) -> Result<()> {
-        PgMeta::put_manifest(self, repo, digest, parsed, content, tag).await
+        PgMeta::put_manifest(self, repo, digest, parsed, content, tag, keep_existing).await
     }
 
     async fn manifest_by_digest(
@@ -176,6 +177,22 @@ impl MetaStore for PgMeta {
 
     async fn all_tags(&self) -> Result<Vec<(String, String, String)>> {
         PgMeta::all_tags(self).await
+    }
+
+    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
+        PgMeta::tag_history(self, repo, tag, limit).await
+    }
+
+    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool> {
+        PgMeta::move_tag(self, repo, tag, digest, action).await
+    }
+
+    async fn immutability(&self, repo: &str) -> Result<Option<Immutability>> {
+        PgMeta::immutability(self, repo).await
+    }
+
+    async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()> {
+        PgMeta::set_immutability(self, repo, i).await
     }
 
     async fn manifest_page(

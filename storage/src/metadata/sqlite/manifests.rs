@@ -22,6 +22,7 @@ impl SqliteMeta {
         parsed: &ParsedManifest,
         content: &[u8],
         tag: Option<&str>,
+        keep_existing: bool,
     ) -> Result<()> {
         let missing_blob = |d: &Described| {
             Error::new(
@@ -97,9 +98,15 @@ impl SqliteMeta {
             sql.push_str(&refs_insert(&mut next, first.len()));
         }
         if tag.is_some() {
+            // An immutable tag is only ever created: checked below.
+            let on_conflict = if keep_existing {
+                "DO NOTHING"
+            } else {
+                "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at"
+            };
             sql.push_str(&format!(
                 "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, ${next}, $2, $9)
-                 ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at;"
+                 ON CONFLICT (repo_id, name) {on_conflict};"
             ));
         }
         let mut q = sqlx::query(&sql)
@@ -119,6 +126,18 @@ impl SqliteMeta {
             q = q.bind(tag);
         }
         q.execute(&mut *tx).await?;
+        if let (Some(tag), true) = (tag, keep_existing) {
+            let held: Option<String> =
+                sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
+                    .bind(repo_id)
+                    .bind(tag)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if held.as_deref() != Some(digest.to_string().as_str()) {
+                // Dropping the transaction rolls the manifest back too.
+                return Err(Error::tag_immutable(repo, tag));
+            }
+        }
         // Manifests with more references than one batch: the rest.
         for (n, batch) in rest.chunks(BATCH).enumerate() {
             let mut next = 3;

@@ -11,6 +11,8 @@ pub mod busy;
 mod check;
 mod export;
 mod group;
+mod history;
+mod immutability;
 mod inspect;
 mod manifests;
 mod store;

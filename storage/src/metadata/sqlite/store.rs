@@ -83,8 +83,9 @@ impl MetaStore for SqliteMeta {
         parsed: &ParsedManifest,
         content: &[u8],
         tag: Option<&str>,
+        keep_existing: bool,
     ) -> Result<()> {
-        SqliteMeta::put_manifest(self, repo, digest, parsed, content, tag).await
+        SqliteMeta::put_manifest(self, repo, digest, parsed, content, tag, keep_existing).await
     }
 
     async fn manifest_by_digest(
@@ -176,6 +177,22 @@ impl MetaStore for SqliteMeta {
 
     async fn all_tags(&self) -> Result<Vec<(String, String, String)>> {
         SqliteMeta::all_tags(self).await
+    }
+
+    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
+        SqliteMeta::tag_history(self, repo, tag, limit).await
+    }
+
+    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool> {
+        SqliteMeta::move_tag(self, repo, tag, digest, action).await
+    }
+
+    async fn immutability(&self, repo: &str) -> Result<Option<Immutability>> {
+        SqliteMeta::immutability(self, repo).await
+    }
+
+    async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()> {
+        SqliteMeta::set_immutability(self, repo, i).await
     }
 
     async fn manifest_page(
