@@ -4,36 +4,9 @@
 
 mod common;
 
-use bytes::Bytes;
-use futures::StreamExt;
-use storage::blobstore::ByteStream;
-use storage::{Digest, ErrorCode, Registry};
+use storage::{Digest, ErrorCode};
 
-const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn body(data: &[u8]) -> ByteStream {
-    futures::stream::iter([Ok(Bytes::copy_from_slice(data))]).boxed()
-}
-
-/// An image whose layer holds `salt`; its manifest bytes.
-async fn image(reg: &Registry, repo: &str, salt: &str) -> Vec<u8> {
-    let config = b"{}";
-    let cd = Digest::sha256_of(config);
-    reg.upload_monolithic(repo, &cd, body(config), Some(2))
-        .await
-        .unwrap();
-    let ld = Digest::sha256_of(salt.as_bytes());
-    reg.upload_monolithic(repo, &ld, body(salt.as_bytes()), Some(salt.len() as u64))
-        .await
-        .unwrap();
-    serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI,
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.to_string(), "size": salt.len()}],
-    }))
-    .unwrap()
-}
+use common::{image, OCI};
 
 fn change(
     old: Option<&Digest>,

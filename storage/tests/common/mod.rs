@@ -247,3 +247,34 @@ impl Locker {
         }
     }
 }
+
+/// The media type of the test images.
+pub const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
+
+/// A request body of `data`.
+pub fn body(data: &[u8]) -> storage::blobstore::ByteStream {
+    use futures::StreamExt;
+    futures::stream::iter([Ok(bytes::Bytes::copy_from_slice(data))]).boxed()
+}
+
+/// An image whose one layer holds `salt`, its blobs pushed to `repo`; its
+/// manifest bytes.
+pub async fn image(reg: &Registry, repo: &str, salt: &str) -> Vec<u8> {
+    use storage::Digest;
+    let config = b"{}";
+    let cd = Digest::sha256_of(config);
+    reg.upload_monolithic(repo, &cd, body(config), Some(2))
+        .await
+        .unwrap();
+    let ld = Digest::sha256_of(salt.as_bytes());
+    reg.upload_monolithic(repo, &ld, body(salt.as_bytes()), Some(salt.len() as u64))
+        .await
+        .unwrap();
+    serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.to_string(), "size": salt.len()}],
+    }))
+    .unwrap()
+}
