@@ -32,10 +32,16 @@ fn the_soft_open_files_limit_is_raised_to_the_hard_limit() {
         .expect("open files line");
     let fields: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(fields[3], hard.to_string(), "soft limit not raised: {line}");
-    assert!(
-        reg.log_text()
-            .contains(&format!("\"open_files_limit\":{hard}")),
-        "startup line does not report the limit:\n{}",
-        reg.log_tail(5)
-    );
+    // The startup line is written by the log thread, a moment after the
+    // registry answers.
+    let want = format!("\"open_files_limit\":{hard}");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !reg.log_text().contains(&want) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "startup line does not report the limit:\n{}",
+            reg.log_tail(5)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

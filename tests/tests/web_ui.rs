@@ -147,12 +147,27 @@ async fn screenshot(c: &Client, name: &str) {
     std::fs::write(screenshot_dir().join(name), png).unwrap();
 }
 
+/// The texts of the elements matching `css`, read again if the page
+/// replaced them meanwhile (a stale element: it was still loading).
 async fn texts(c: &Client, css: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    for e in c.find_all(Locator::Css(css)).await.unwrap() {
-        out.push(e.text().await.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    'again: loop {
+        let mut out = Vec::new();
+        for e in c.find_all(Locator::Css(css)).await.unwrap() {
+            match e.text().await {
+                Ok(t) => out.push(t),
+                Err(err)
+                    if Instant::now() < deadline
+                        && format!("{err:?}").contains("StaleElementReference") =>
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue 'again;
+                }
+                Err(err) => panic!("text of {css}: {err:?}"),
+            }
+        }
+        return out;
     }
-    out
 }
 
 /// Wait until the browser has navigated to a URL containing `part`.
