@@ -19,7 +19,7 @@ fn code(r: &e2e::http::Resp) -> String {
 
 #[test]
 fn tag_writes_need_the_right_permission_and_header_credentials() {
-    let reg = AuthRegistry::start(CONFIG);
+    let mut reg = AuthRegistry::start(CONFIG);
     let dev = reg.add_user("dev", &[]);
     let puller = reg.add_robot("puller", &["repository:dev/*:pull"], Some("1d"));
     let pusher = reg.add_robot("pusher", &["repository:dev/*:pull,push"], Some("1d"));
@@ -125,4 +125,6 @@ fn tag_writes_need_the_right_permission_and_header_credentials() {
         refused.combined()
     );
     reg.note_secret("dev's password", &dev.secret);
+    // Neither the password nor the robots' secrets reached the log.
+    reg.assert_no_secret_logged();
 }

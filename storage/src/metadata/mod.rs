@@ -5,6 +5,7 @@
 //! the domain code calls without knowing which.
 
 pub mod postgres;
+mod sql;
 pub mod sqlite;
 mod types;
 

@@ -3,21 +3,18 @@
 
 use super::SqliteMeta;
 use crate::error::{Error, ErrorCode, Result};
+use crate::metadata::sql;
 use crate::metadata::{now, TagChange};
 
 impl SqliteMeta {
     pub async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
-        let rows: Vec<(Option<String>, Option<String>, String, i64)> = sqlx::query_as(
-            "SELECT h.old_digest, h.new_digest, h.action, h.at FROM tag_history h
-             JOIN repositories r ON r.id = h.repo_id
-             WHERE r.name = $1 AND h.tag = $2
-             ORDER BY h.id DESC LIMIT $3",
-        )
-        .bind(repo)
-        .bind(tag)
-        .bind(limit)
-        .fetch_all(&self.reader)
-        .await?;
+        let rows: Vec<(Option<String>, Option<String>, String, i64)> =
+            sqlx::query_as(sql::TAG_HISTORY)
+                .bind(repo)
+                .bind(tag)
+                .bind(limit)
+                .fetch_all(&self.reader)
+                .await?;
         Ok(rows
             .into_iter()
             .map(|(old_digest, new_digest, action, at)| TagChange {
@@ -44,46 +41,38 @@ impl SqliteMeta {
             return Err(Error::name_unknown(repo));
         };
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let known: Option<String> =
-            sqlx::query_scalar("SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2")
-                .bind(repo_id)
-                .bind(digest)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let known: Option<String> = sqlx::query_scalar(sql::MANIFEST_DIGEST)
+            .bind(repo_id)
+            .bind(digest)
+            .fetch_optional(&mut *tx)
+            .await?;
         if known.is_none() {
             return Err(Error::new(
                 ErrorCode::ManifestUnknown,
                 format!("{repo}@{digest} is no longer stored"),
             ));
         }
-        let current: Option<String> =
-            sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
-                .bind(repo_id)
-                .bind(tag)
-                .fetch_optional(&mut *tx)
-                .await?;
+        let current: Option<String> = sqlx::query_scalar(sql::TAG_DIGEST)
+            .bind(repo_id)
+            .bind(tag)
+            .fetch_optional(&mut *tx)
+            .await?;
         if current.as_deref() == Some(digest) {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at",
-        )
-        .bind(repo_id)
-        .bind(tag)
-        .bind(digest)
-        .bind(now())
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "UPDATE tag_history SET action = $3 WHERE id =
-               (SELECT MAX(id) FROM tag_history WHERE repo_id = $1 AND tag = $2)",
-        )
-        .bind(repo_id)
-        .bind(tag)
-        .bind(action)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query(sql::MOVE_TAG)
+            .bind(repo_id)
+            .bind(tag)
+            .bind(digest)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::NAME_ACTION)
+            .bind(repo_id)
+            .bind(tag)
+            .bind(action)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
