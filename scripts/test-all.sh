@@ -406,7 +406,19 @@ run_fuzz() {
 
 run_tests() {
     # shellcheck disable=SC2086
-    timeout "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-}
+    timeout "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-} 2>&1 |
+        tee "$RUN_DIR/cargo-test.log"
+}
+
+# The failed tests and why, at the very end of the output (CI shows its tail).
+failed_tests() {
+    local f="$RUN_DIR/cargo-test.log"
+    [ -f "$f" ] || return 0
+    grep -qE '^test .* FAILED$|^error: test failed' "$f" || return 0
+    log "failed tests"
+    grep -E '^test .* FAILED$|^error: test failed' "$f" | head -20 >&2
+    # The first lines of each failure's panic message.
+    grep -E -A4 "panicked at" "$f" | head -60 >&2
 }
 
 # -------------------------------------------------------------------- steps
@@ -447,6 +459,7 @@ step "conformance against the CNCF registry" run_conformance_cncf
 step "fuzz" run_fuzz
 
 summary
+failed_tests
 if [ "$FAILED" -ne 0 ]; then
     log "FAILED"
     exit 1

@@ -95,6 +95,30 @@ pub struct MetadataConfig {
     pub url: Option<String>,
 }
 
+/// `[gc]`: online garbage collection (README, "Garbage collection").
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GcConfig {
+    /// Collect every this many seconds in the background; 0: only on
+    /// demand (`registry gc`).
+    pub interval_secs: u64,
+    /// What became unreferenced less than this long ago is kept: a push in
+    /// flight (blobs first, manifest last) never loses its blobs.
+    pub grace_secs: u64,
+    /// A manifest a tag pointed at stays restorable (rollback) this long.
+    pub retention_secs: u64,
+}
+
+impl Default for GcConfig {
+    fn default() -> Self {
+        GcConfig {
+            interval_secs: 3600,
+            grace_secs: 3600,
+            retention_secs: 7 * 86_400,
+        }
+    }
+}
+
 /// The resolved configuration of `registry serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -147,6 +171,7 @@ pub struct Config {
     pub session_ttl_secs: u64,
     pub storage: StorageConfig,
     pub metadata: MetadataConfig,
+    pub gc: GcConfig,
 }
 
 impl Default for Config {
@@ -175,6 +200,7 @@ impl Default for Config {
             session_ttl_secs: 12 * 3600,
             storage: StorageConfig::default(),
             metadata: MetadataConfig::default(),
+            gc: GcConfig::default(),
         }
     }
 }
@@ -206,6 +232,15 @@ pub struct ServeArgs {
     /// Discard upload sessions idle this many seconds [default: 86400].
     #[arg(long, env = "REGISTRY_UPLOAD_TTL_SECS")]
     pub upload_ttl_secs: Option<u64>,
+    /// Collect garbage every this many seconds; 0: only on demand [default: 3600].
+    #[arg(long, env = "REGISTRY_GC_INTERVAL_SECS")]
+    pub gc_interval_secs: Option<u64>,
+    /// Keep what became unreferenced less than this many seconds ago [default: 3600].
+    #[arg(long, env = "REGISTRY_GC_GRACE_SECS")]
+    pub gc_grace_secs: Option<u64>,
+    /// Keep manifests a tag left this many seconds, for rollbacks [default: 604800].
+    #[arg(long, env = "REGISTRY_GC_RETENTION_SECS")]
+    pub gc_retention_secs: Option<u64>,
     /// Grace period for in-flight requests on shutdown [default: 30].
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
@@ -301,6 +336,15 @@ impl Config {
         }
         if args.metadata_url.is_some() {
             cfg.metadata.url = args.metadata_url.clone();
+        }
+        if let Some(v) = args.gc_interval_secs {
+            cfg.gc.interval_secs = v;
+        }
+        if let Some(v) = args.gc_grace_secs {
+            cfg.gc.grace_secs = v;
+        }
+        if let Some(v) = args.gc_retention_secs {
+            cfg.gc.retention_secs = v;
         }
         cfg.validate()?;
         if args.max_blob_bytes.is_some() {

@@ -12,6 +12,8 @@ pub mod conn;
 pub mod error;
 pub mod failure;
 pub mod gate;
+pub mod gc_api;
+pub mod gc_cli;
 pub mod history_cli;
 pub mod inspect_api;
 pub mod linger;

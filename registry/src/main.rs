@@ -46,6 +46,8 @@ enum Command {
     /// Repository settings: immutable.
     #[command(subcommand)]
     Repo(registry::repo_cli::RepoCommand),
+    /// Collect garbage now on a running registry (or see what would go).
+    Gc(registry::gc_cli::GcArgs),
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -66,6 +68,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Robot(c) => accounts_cli::robot(c).await,
         Command::Tag(c) => registry::tag_cli::run(c).await,
         Command::Repo(c) => registry::repo_cli::run(c).await,
+        Command::Gc(args) => registry::gc_cli::run(args).await,
     }
 }
 

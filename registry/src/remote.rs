@@ -57,7 +57,7 @@ pub async fn send(
     Ok((status, body))
 }
 
-fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
+pub fn unreachable(base: &str, e: &reqwest::Error) -> Failure {
     if e.is_builder() {
         return Failure::usage(format!(
             "invalid registry URL {base} (use --url http://HOST:PORT)"

@@ -95,6 +95,9 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
         if rest.starts_with("blobs/") {
             return ("/api/v1/blobs/{digest}", None);
         }
+        if rest == "gc" {
+            return ("/api/v1/gc", None);
+        }
         return ("/api/v1/{unknown}", None);
     }
     if let Some(rest) = path.strip_prefix("/ui/") {

@@ -18,11 +18,17 @@ use storage::Registry;
 use tokio::net::TcpListener;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-pub fn router(registry: Registry, gate: Arc<Gate>, session_ttl: u64) -> Router {
+pub fn router(
+    registry: Registry,
+    gate: Arc<Gate>,
+    session_ttl: u64,
+    gc: crate::config::GcConfig,
+) -> Router {
     let state = AppState {
         registry,
         gate,
         session_ttl,
+        gc,
     };
     Router::new()
         .route("/v2", get(api::base).head(api::base))
@@ -153,6 +159,36 @@ fn spawn_upload_purger(registry: Registry, ttl: Duration) {
     });
 }
 
+/// Collect garbage every `interval` (a run another node holds the lease
+/// for is skipped: that node collects for all).
+fn spawn_collector(registry: Registry, gc: crate::config::GcConfig) {
+    if gc.interval_secs == 0 {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(gc.interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // The first tick is now: give a starting node a moment's peace.
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            let opts = storage::GcOptions {
+                grace: Duration::from_secs(gc.grace_secs),
+                retention: Duration::from_secs(gc.retention_secs),
+                dry_run: false,
+                now: None,
+            };
+            match registry.gc(opts, &|_| {}).await {
+                Ok(_) => {}
+                Err(e) if e.code == storage::ErrorCode::Unavailable => {
+                    tracing::debug!(error = %e, "garbage collection skipped")
+                }
+                Err(e) => tracing::warn!(error = %e, "garbage collection failed"),
+            }
+        }
+    });
+}
+
 pub async fn serve(cfg: Config) -> Result<(), Failure> {
     // The address first: a busy port is the commonest mistake, and says so
     // before anything is touched.
@@ -177,6 +213,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
+    spawn_collector(registry.clone(), cfg.gc.clone());
     spawn_memory_trim();
     let listener = TcpListener::from_std(listener).map_err(|e| listen_failure(&cfg.listen, &e))?;
     tracing::info!(
@@ -203,7 +240,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     };
     conn::serve(
         listener,
-        router(registry, gate, cfg.session_ttl_secs),
+        router(registry, gate, cfg.session_ttl_secs, cfg.gc.clone()),
         limits,
         transport,
         shutdown_signal(),

@@ -4,6 +4,7 @@
 //! - `POST /api/v1/repositories/<name>/tags/<tag>/rollback` with
 //!   `{"to": "<digest>"}` or `{"steps": N}` (default one step): move a tag
 //!   back (a blue/green rollback); needs push.
+//! - `POST /api/v1/gc`: collect garbage now (see `gc_api`); administrators.
 //! - `PUT /api/v1/repositories/<name>/immutability` with `{"immutable":
 //!   true, "exclude": ["latest"]}`: ECR's tag immutability; needs delete
 //!   (the strongest per-repository right: it decides what pushes may do).
@@ -109,6 +110,14 @@ pub async fn post(
         Err(r) => return r,
     };
     let path = req.uri().path().to_owned();
+    if path == "/api/v1/gc" {
+        let body: crate::gc_api::GcBody =
+            match json(req, "{\"dry_run\": true, \"grace_secs\": 3600}").await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+        return crate::gc_api::collect(&state, &headers, (&caller, &subject), body).await;
+    }
     let Some((name, tag)) = path
         .strip_prefix("/api/v1/repositories/")
         .and_then(|p| p.strip_suffix("/rollback"))

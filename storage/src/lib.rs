@@ -8,6 +8,7 @@ pub mod check;
 pub mod digest;
 pub mod error;
 pub mod inspect;
+pub mod lifecycle;
 pub mod manifest;
 pub mod metadata;
 pub mod migrate;
@@ -18,5 +19,6 @@ pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
 pub use service::{
-    BlobInfo, ChunkSpec, MetaBackend, Policy, PushedManifest, Registry, Rollback, StorageBackend,
+    BlobInfo, ChunkSpec, GcOptions, GcReport, MetaBackend, Policy, PushedManifest, Registry,
+    Rollback, StorageBackend,
 };

@@ -1,9 +1,12 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
+mod gc;
 mod history;
 mod immutability;
 
+pub(crate) use gc::delete_each;
+pub use gc::{GcOptions, GcReport};
 pub use history::Rollback;
 
 use crate::blobstore::{
@@ -372,6 +375,9 @@ impl Registry {
         // From here the row may go: later requests ask the database.
         self.cache.drop_upload(id);
         let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
+        // Held from before the bytes are placed until the link commits: a
+        // collection removing this digest meanwhile would delete them.
+        let _fence = self.meta.enter_fence(&digest.to_string()).await?;
         // Commit ends the session whatever the outcome (a bad digest
         // discards it); a bad last chunk leaves it as it was. Bytes before
         // link: a crash in between leaves an unreferenced blob, never a link
@@ -461,6 +467,8 @@ impl Registry {
         if validate_name(from).is_err() {
             return Ok(false);
         }
+        // The bytes checked here must still be there when the link commits.
+        let _fence = self.meta.enter_fence(&digest.to_string()).await?;
         let Some((size, location)) = self.meta.linked_blob(from, digest).await? else {
             return Ok(false);
         };

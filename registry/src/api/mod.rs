@@ -30,6 +30,8 @@ pub struct AppState {
     pub gate: Arc<Gate>,
     /// Lifetime of a web sign-in, seconds.
     pub session_ttl: u64,
+    /// Defaults of collections asked for through the API.
+    pub gc: crate::config::GcConfig,
 }
 
 /// `GET /v2/`: 200 for whoever may use the registry; with authentication

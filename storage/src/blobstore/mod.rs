@@ -5,6 +5,7 @@
 //! here, while bytes arrive, so a blob only becomes visible after its digest
 //! has been verified.
 
+mod fences;
 mod local;
 mod pipeline;
 mod place;
@@ -13,9 +14,10 @@ pub mod s3;
 mod sessions;
 mod windows;
 
+pub use fences::LocalFences;
 pub use local::LocalBlobStore;
 pub use s3::{S3BlobStore, S3Config};
-pub use sessions::{LocalSessionLocks, SessionBook, SessionLock};
+pub use sessions::{LocalSessionLocks, Release, SessionBook, SessionLock};
 pub use windows::file_source;
 
 use crate::digest::Digest;
@@ -112,6 +114,11 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Remove a committed blob (garbage collection only).
     async fn delete(&self, blob: BlobRef<'_>) -> Result<()>;
+
+    /// Remove many committed blobs; one outcome per blob, in order.
+    async fn delete_many(&self, blobs: &[BlobRef<'_>]) -> Vec<Result<()>> {
+        crate::service::delete_each(self, blobs).await
+    }
 
     /// Start a new, empty upload session.
     async fn upload_create(&self, id: &str) -> Result<()>;

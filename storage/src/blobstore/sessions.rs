@@ -8,12 +8,38 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// Held while a request writes to an upload session; released on drop.
-pub struct SessionLock(#[allow(dead_code)] Box<dyn Send + Sync>);
+/// A lock that can be released and waited for (dropping it releases it
+/// too, possibly a moment later).
+#[async_trait]
+pub trait Release: Send + Sync {
+    async fn release(self: Box<Self>);
+}
+
+/// Dropped, and so released, at once.
+struct OnDrop<T>(T);
+
+#[async_trait]
+impl<T: Send + Sync> Release for OnDrop<T> {
+    async fn release(self: Box<Self>) {}
+}
+
+/// Held while a request writes to an upload session (or a blob fence, or
+/// the collection lease); released on drop.
+pub struct SessionLock(Box<dyn Release>);
 
 impl SessionLock {
     pub fn new(guard: impl Send + Sync + 'static) -> SessionLock {
+        SessionLock(Box::new(OnDrop(guard)))
+    }
+
+    /// A lock whose release takes a round trip (a database lock).
+    pub fn releasing(guard: impl Release + 'static) -> SessionLock {
         SessionLock(Box::new(guard))
+    }
+
+    /// Release it now, and return once it is released.
+    pub async fn release(self) {
+        self.0.release().await
     }
 }
 

@@ -4,6 +4,7 @@
 //! PostgreSQL (several stateless nodes, `postgres/`), behind one trait that
 //! the domain code calls without knowing which.
 
+pub mod gc;
 pub mod postgres;
 mod sql;
 pub mod sqlite;
@@ -155,6 +156,33 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    // ---- garbage collection (see `gc`) ----------------------------------
+    /// Review due manifests (at most `limit`), removing the garbage.
+    async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep>;
+    /// Review due blob links (at most `limit`), removing the unreferenced.
+    async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep>;
+    /// Blobs due for review (at most `limit`).
+    async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>>;
+    /// Remove the rows of those of `digests` (whose fences the caller
+    /// holds) no one uses; `forced` ones need not be due.
+    async fn gc_blobs(
+        &self,
+        clock: GcClock,
+        digests: &[String],
+        forced: &[String],
+    ) -> Result<GcStep>;
+    /// What a collection would remove now, changing nothing.
+    async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep>;
+    /// Hold a digest's blob fence shared (see [`crate::blobstore::LocalFences`]).
+    async fn enter_fence(&self, digest: &str) -> Result<crate::blobstore::SessionLock>;
+    /// Take the fences of those of `digests` no one holds, exclusively.
+    async fn take_fences(
+        &self,
+        digests: &[String],
+    ) -> Result<(Vec<String>, crate::blobstore::SessionLock)>;
+    /// The right to collect: one collection at a time across all nodes.
+    async fn try_gc_lease(&self) -> Result<Option<crate::blobstore::SessionLock>>;
 
     /// Tell `on` of every change other nodes make to what this node
     /// caches; false if this database has one node only (nothing to hear).

@@ -201,3 +201,65 @@ mod immutability_tests {
         assert!(!Immutability::default().protects("v1"));
     }
 }
+
+/// The clock and limits of one garbage collection (unix seconds).
+#[derive(Debug, Clone, Copy)]
+pub struct GcClock {
+    pub now: i64,
+    /// Unreferenced for at least this long before anything is removed.
+    pub grace: i64,
+    /// A manifest a tag pointed at stays this long after the tag left it.
+    pub retention: i64,
+}
+
+impl GcClock {
+    /// Queue rows at or before this are due for review.
+    pub fn cut(&self) -> i64 {
+        self.now - self.grace
+    }
+}
+
+/// A manifest a collection removed (or would remove).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GcManifest {
+    pub repo: String,
+    pub digest: String,
+    pub size: u64,
+}
+
+/// A blob a collection removed (or would remove).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct GcBlob {
+    pub digest: String,
+    pub size: u64,
+    /// The store's name for it when not its digest's.
+    #[serde(skip)]
+    pub location: Option<String>,
+}
+
+/// What one step of a collection did.
+#[derive(Debug, Clone, Default)]
+pub struct GcStep {
+    /// Queue rows looked at.
+    pub reviewed: u64,
+    pub manifests: Vec<GcManifest>,
+    /// `(repository, digest)` links removed.
+    pub links: Vec<(String, String)>,
+    pub blobs: Vec<GcBlob>,
+    /// Digests whose last link this step removed, unreferenced everywhere:
+    /// their blobs go in the same collection (the link waited out the grace).
+    pub orphaned: Vec<String>,
+    /// The step stopped at its limit: there is more due.
+    pub more: bool,
+}
+
+impl GcStep {
+    pub fn absorb(&mut self, other: GcStep) {
+        self.reviewed += other.reviewed;
+        self.manifests.extend(other.manifests);
+        self.links.extend(other.links);
+        self.blobs.extend(other.blobs);
+        self.orphaned.extend(other.orphaned);
+        self.more |= other.more;
+    }
+}

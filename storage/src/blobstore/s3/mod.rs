@@ -321,6 +321,34 @@ impl BlobStore for S3BlobStore {
         }
     }
 
+    /// S3's bulk delete: up to 1000 objects per request.
+    async fn delete_many(&self, blobs: &[BlobRef<'_>]) -> Vec<Result<()>> {
+        let paths: Vec<object_store::Result<object_store::path::Path>> = blobs
+            .iter()
+            .map(|b| Ok(self.path(&Self::blob_key(*b))))
+            .collect();
+        let outcomes: Vec<object_store::Result<object_store::path::Path>> = self
+            .s3
+            .delete_stream(futures::stream::iter(paths).boxed())
+            .collect()
+            .await;
+        let mut out: Vec<Result<()>> = outcomes
+            .into_iter()
+            .map(|o| match o {
+                Ok(_) => Ok(()),
+                Err(e) if is_not_found(&e) => Ok(()),
+                Err(e) => Err(s3_error(e)),
+            })
+            .collect();
+        // A failed bulk request reports once for all its objects.
+        out.resize_with(blobs.len(), || {
+            Err(Error::internal(
+                "the bulk delete did not report this object",
+            ))
+        });
+        out
+    }
+
     async fn upload_create(&self, _id: &str) -> Result<()> {
         // The session's database row is its whole state until bytes come.
         Ok(())

@@ -117,7 +117,7 @@ impl PgMeta {
                 "INSERT INTO manifests
                    (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                 ON CONFLICT (repo_id, digest) DO NOTHING",
+                 ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = manifests.created_at",
             )
             .bind(repo_id)
             .bind(&digest)
@@ -130,6 +130,19 @@ impl PgMeta {
             .bind(now)
             .execute(&mut *tx)
             .await?;
+            if tag.is_none() {
+                // Untagged: collectable once the grace period has passed,
+                // unless something names it by then.
+                sqlx::query(
+                    "INSERT INTO gc_manifest_queue (repo_id, digest, since) VALUES ($1, $2, $3)
+                     ON CONFLICT (repo_id, digest) DO UPDATE SET since = GREATEST(gc_manifest_queue.since, excluded.since)",
+                )
+                .bind(repo_id)
+                .bind(&digest)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
             if !refs.is_empty() {
                 sqlx::query(
                     "INSERT INTO manifest_refs (repo_id, manifest_digest, position, kind, ref_digest)

@@ -10,6 +10,8 @@
 mod accounts;
 mod check;
 mod export;
+mod fences;
+mod gc;
 mod history;
 mod immutability;
 mod inspect;
@@ -35,6 +37,8 @@ const RETRIES: usize = 5;
 #[derive(Clone)]
 pub struct PgMeta {
     pool: PgPool,
+    /// Connections that hold blob fences and the collection lease.
+    fence_pool: PgPool,
     /// Repository name → id; ids never change for a name (see SQLite's).
     repo_ids: Arc<Mutex<HashMap<String, i64>>>,
 }
@@ -80,14 +84,20 @@ impl PgMeta {
             // A database that does not answer makes requests fail fast
             // (503), not hang.
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
+        let fence_pool = PgPoolOptions::new()
+            .max_connections(16)
+            .min_connections(0)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_lazy_with(opts);
         MIGRATOR
             .run(&pool)
             .await
             .map_err(|e| Error::internal(format!("database migration failed: {e}")))?;
         Ok(PgMeta {
             pool,
+            fence_pool,
             repo_ids: Arc::default(),
         })
     }
@@ -180,9 +190,22 @@ impl PgMeta {
             .bind(location)
             .execute(&mut *tx)
             .await?;
+            // DO UPDATE, not NOTHING: it waits for a collection that holds
+            // the link, then links anew if that removed it.
             sqlx::query(
                 "INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($1, $2, $3)
-                 ON CONFLICT (repo_id, digest) DO NOTHING",
+                 ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = repo_blobs.created_at",
+            )
+            .bind(repo_id)
+            .bind(&digest)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+            // Unreferenced until a manifest names it: the grace period of
+            // collection starts now.
+            sqlx::query(
+                "INSERT INTO gc_link_queue (repo_id, digest, since) VALUES ($1, $2, $3)
+                 ON CONFLICT (repo_id, digest) DO UPDATE SET since = GREATEST(gc_link_queue.since, excluded.since)",
             )
             .bind(repo_id)
             .bind(&digest)

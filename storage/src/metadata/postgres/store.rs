@@ -280,4 +280,44 @@ impl MetaStore for PgMeta {
         PgMeta::watch(self, on);
         true
     }
+
+    async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        PgMeta::gc_manifests(self, clock, limit).await
+    }
+
+    async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        PgMeta::gc_links(self, clock, limit).await
+    }
+
+    async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
+        PgMeta::gc_due_blobs(self, clock, limit).await
+    }
+
+    async fn gc_blobs(
+        &self,
+        clock: GcClock,
+        digests: &[String],
+        forced: &[String],
+    ) -> Result<GcStep> {
+        PgMeta::gc_blobs(self, clock, digests, forced).await
+    }
+
+    async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep> {
+        PgMeta::gc_dry_run(self, clock).await
+    }
+
+    async fn enter_fence(&self, digest: &str) -> Result<crate::blobstore::SessionLock> {
+        PgMeta::enter_fence(self, digest).await
+    }
+
+    async fn take_fences(
+        &self,
+        digests: &[String],
+    ) -> Result<(Vec<String>, crate::blobstore::SessionLock)> {
+        PgMeta::take_fences(self, digests).await
+    }
+
+    async fn try_gc_lease(&self) -> Result<Option<crate::blobstore::SessionLock>> {
+        PgMeta::try_gc_lease(self).await
+    }
 }

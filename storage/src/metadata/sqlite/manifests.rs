@@ -97,6 +97,14 @@ impl SqliteMeta {
         if !first.is_empty() {
             sql.push_str(&refs_insert(&mut next, first.len()));
         }
+        if tag.is_none() {
+            // Untagged: collectable once the grace period has passed,
+            // unless something names it by then.
+            sql.push_str(
+                "INSERT INTO gc_manifest_queue (repo_id, digest, since) VALUES ($1, $2, $9)
+                 ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);",
+            );
+        }
         if tag.is_some() {
             // An immutable tag is only ever created: checked below.
             let on_conflict = if keep_existing {

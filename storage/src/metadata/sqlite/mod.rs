@@ -10,6 +10,7 @@ mod accounts;
 pub mod busy;
 mod check;
 mod export;
+mod gc;
 mod group;
 mod history;
 mod immutability;
@@ -40,6 +41,7 @@ pub struct SqliteMeta {
     /// New upload sessions, written in groups ([`group_commit`]).
     new_uploads: tokio::sync::mpsc::UnboundedSender<Pending<(String, String)>>,
     upload_locks: crate::blobstore::LocalSessionLocks,
+    fences: crate::blobstore::LocalFences,
 }
 
 /// `(id, repository)` of new upload sessions.
@@ -104,6 +106,7 @@ impl SqliteMeta {
             repo_ids: Arc::default(),
             new_uploads,
             upload_locks: Default::default(),
+            fences: Default::default(),
         })
     }
 
@@ -187,6 +190,8 @@ impl SqliteMeta {
                ON CONFLICT (digest) DO NOTHING;
              INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
                ON CONFLICT (repo_id, digest) DO NOTHING;
+             INSERT INTO gc_link_queue (repo_id, digest, since) VALUES ($4, $1, $3)
+               ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
              DELETE FROM uploads WHERE id = $5;",
         )
         .bind(digest.to_string())

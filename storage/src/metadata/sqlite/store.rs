@@ -272,4 +272,44 @@ impl MetaStore for SqliteMeta {
     async fn delete_session(&self, id_hash: &str) -> Result<()> {
         SqliteMeta::delete_session(self, id_hash).await
     }
+
+    async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        SqliteMeta::gc_manifests(self, clock, limit).await
+    }
+
+    async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        SqliteMeta::gc_links(self, clock, limit).await
+    }
+
+    async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
+        SqliteMeta::gc_due_blobs(self, clock, limit).await
+    }
+
+    async fn gc_blobs(
+        &self,
+        clock: GcClock,
+        digests: &[String],
+        forced: &[String],
+    ) -> Result<GcStep> {
+        SqliteMeta::gc_blobs(self, clock, digests, forced).await
+    }
+
+    async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep> {
+        SqliteMeta::gc_dry_run(self, clock).await
+    }
+
+    async fn enter_fence(&self, digest: &str) -> Result<crate::blobstore::SessionLock> {
+        SqliteMeta::enter_fence(self, digest).await
+    }
+
+    async fn take_fences(
+        &self,
+        digests: &[String],
+    ) -> Result<(Vec<String>, crate::blobstore::SessionLock)> {
+        SqliteMeta::take_fences(self, digests).await
+    }
+
+    async fn try_gc_lease(&self) -> Result<Option<crate::blobstore::SessionLock>> {
+        SqliteMeta::try_gc_lease(self).await
+    }
 }

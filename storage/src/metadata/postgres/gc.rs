@@ -1,0 +1,210 @@
+//! Garbage collection on PostgreSQL, where several nodes push while one
+//! collects. Each step locks what it may remove (`FOR UPDATE SKIP LOCKED`:
+//! a row a push holds is left for the next run, never waited for) and only
+//! then reads the facts it decides on, in a new statement that sees every
+//! push committed before the lock: a manifest write holds its children and
+//! blob links `FOR SHARE` and its tag's manifest by foreign key, so it
+//! either committed before the lock (and is seen) or waits for the
+//! collection and then finds what it names gone (and fails cleanly). The
+//! steps themselves are `metadata::gc`'s.
+
+use super::{retrying, PgMeta};
+use crate::error::Result;
+use crate::metadata::gc::{self, BelowRow, GcTx, LinkRow, ManifestRow};
+use crate::metadata::{GcClock, GcStep};
+use sqlx::PgConnection;
+use std::collections::HashSet;
+
+type Sql<T> = std::result::Result<T, sqlx::Error>;
+
+const KEYS: &str =
+    " WHERE (q.repo_id, q.digest) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))";
+
+struct Tx<'a>(&'a mut PgConnection);
+
+impl Tx<'_> {
+    /// Due `(repo id, digest)` of `queue` (at most `limit`), and of them
+    /// those whose `table` row this transaction now holds.
+    async fn due_locked(
+        &mut self,
+        queue: &str,
+        table: &str,
+        clock: GcClock,
+        limit: i64,
+    ) -> Sql<(Vec<i64>, Vec<String>, HashSet<(i64, String)>)> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
+            "SELECT repo_id, digest FROM {queue} WHERE since <= $1 ORDER BY since, repo_id, digest LIMIT $2"
+        ))
+        .bind(clock.cut())
+        .bind(limit)
+        .fetch_all(&mut *self.0)
+        .await?;
+        let (ids, digests): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
+        let locked = sqlx::query_as(&format!(
+            "SELECT repo_id, digest FROM {table}
+             WHERE (repo_id, digest) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
+             FOR UPDATE SKIP LOCKED"
+        ))
+        .bind(&ids)
+        .bind(&digests)
+        .fetch_all(&mut *self.0)
+        .await?
+        .into_iter()
+        .collect();
+        Ok((ids, digests, locked))
+    }
+}
+
+#[async_trait::async_trait]
+impl GcTx for Tx<'_> {
+    async fn manifest_facts(
+        &mut self,
+        clock: GcClock,
+        limit: i64,
+    ) -> Sql<(Vec<ManifestRow>, bool)> {
+        let (ids, digests, locked) = self
+            .due_locked("gc_manifest_queue", "manifests", clock, limit)
+            .await?;
+        let more = ids.len() as i64 == limit;
+        let rows: Vec<ManifestRow> = sqlx::query_as(&format!("{}{KEYS}", gc::MANIFEST_FACTS))
+            .bind(&ids)
+            .bind(&digests)
+            .fetch_all(&mut *self.0)
+            .await?;
+        // A stored manifest a push holds waits for the next run.
+        let rows = rows
+            .into_iter()
+            .filter(|r| r.4.is_none() || locked.contains(&(r.0, r.1.clone())))
+            .collect();
+        Ok((rows, more))
+    }
+
+    async fn link_facts(&mut self, clock: GcClock, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
+        let (ids, digests, locked) = self
+            .due_locked("gc_link_queue", "repo_blobs", clock, limit)
+            .await?;
+        let more = ids.len() as i64 == limit;
+        let rows: Vec<LinkRow> = sqlx::query_as(&format!("{}{KEYS}", gc::LINK_FACTS))
+            .bind(&ids)
+            .bind(&digests)
+            .fetch_all(&mut *self.0)
+            .await?;
+        let rows = rows
+            .into_iter()
+            .filter(|r| !r.4 || locked.contains(&(r.0, r.1.clone())))
+            .collect();
+        Ok((rows, more))
+    }
+
+    async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>> {
+        sqlx::query_as(gc::REFERRERS_BELOW)
+            .bind(repo_id)
+            .bind(digest)
+            .fetch_all(&mut *self.0)
+            .await
+    }
+
+    async fn exec(&mut self, sql: &'static str, repo_id: i64, digest: &str, n: i64) -> Sql<u64> {
+        Ok(sqlx::query(sql)
+            .bind(repo_id)
+            .bind(digest)
+            .bind(n)
+            .execute(&mut *self.0)
+            .await?
+            .rows_affected())
+    }
+
+    async fn blob_in_use(&mut self, digest: &str) -> Sql<bool> {
+        sqlx::query_scalar(gc::BLOB_IN_USE)
+            .bind(digest)
+            .fetch_one(&mut *self.0)
+            .await
+    }
+
+    async fn blob_row(&mut self, digest: &str) -> Sql<Option<(i64, Option<String>, Option<i64>)>> {
+        sqlx::query_as(gc::BLOB_ROW)
+            .bind(digest)
+            .fetch_optional(&mut *self.0)
+            .await
+    }
+
+    async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> Sql<()> {
+        if blob_too {
+            sqlx::query(gc::DELETE_BLOB)
+                .bind(digest)
+                .execute(&mut *self.0)
+                .await?;
+        }
+        sqlx::query(gc::DROP_BLOB_ROW)
+            .bind(digest)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+
+    async fn due_blobs(&mut self, clock: GcClock, limit: i64) -> Sql<Vec<String>> {
+        sqlx::query_scalar(gc::BLOB_DUE)
+            .bind(clock.cut())
+            .bind(limit)
+            .fetch_all(&mut *self.0)
+            .await
+    }
+
+    async fn lock_blobs(&mut self, digests: &[String]) -> Sql<()> {
+        // The caller holds the fences, so no link can appear; the row lock
+        // orders this against anything else touching the rows.
+        sqlx::query("SELECT digest FROM blobs WHERE digest = ANY($1) ORDER BY digest FOR UPDATE")
+            .bind(digests)
+            .execute(&mut *self.0)
+            .await?;
+        Ok(())
+    }
+}
+
+impl PgMeta {
+    pub async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            let step = gc::manifests(&mut Tx(&mut tx), clock, limit).await?;
+            tx.commit().await?;
+            Sql::Ok(step)
+        })?)
+    }
+
+    pub async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            let step = gc::links(&mut Tx(&mut tx), clock, limit).await?;
+            tx.commit().await?;
+            Sql::Ok(step)
+        })?)
+    }
+
+    pub async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
+        let mut conn = self.pool.acquire().await?;
+        Ok(Tx(&mut conn).due_blobs(clock, limit).await?)
+    }
+
+    pub async fn gc_blobs(
+        &self,
+        clock: GcClock,
+        digests: &[String],
+        forced: &[String],
+    ) -> Result<GcStep> {
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            let step = gc::blobs(&mut Tx(&mut tx), clock, digests, forced).await?;
+            tx.commit().await?;
+            Sql::Ok(step)
+        })?)
+    }
+
+    pub async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep> {
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            let all = gc::dry_run(&mut Tx(&mut tx), clock).await?;
+            tx.rollback().await?;
+            Sql::Ok(all)
+        })?)
+    }
+}
