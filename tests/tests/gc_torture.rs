@@ -1,7 +1,7 @@
 //! Online garbage collection under fire: eight clients push at once
 //! (Docker pushing images that share their busybox layer, and HTTP clients
 //! pushing images, multi-arch indexes and referrers) and delete tags, while
-//! a collection with a two-second grace period runs in a loop through the
+//! a collection with a one-second grace period runs in a loop through the
 //! API. At the end every image whose push was acknowledged and is still
 //! tagged pulls with Docker and with containerd (which verify every digest),
 //! and once collected to the end the store holds exactly the blobs that
@@ -14,7 +14,7 @@ use e2e::{
     DockerImages, Registry,
 };
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -130,7 +130,8 @@ fn docker_push(reference: &str, retries: &Mutex<u32>) -> bool {
 fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
     e2e::require_env("DOCKER_HOST");
     e2e::require_env("CONTAINERD_ADDRESS");
-    let reg = Registry::start_with(&["--gc-interval-secs", "0"]);
+    // No retention window: what a tag left is garbage once the grace ends.
+    let reg = Registry::start_with(&["--gc-interval-secs", "0", "--gc-retention-secs", "0"]);
     let host = reg.host();
 
     // Two images per Docker client, built up front, all sharing busybox.
@@ -147,18 +148,23 @@ fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
     let _images = DockerImages(cleanup);
 
     let stop = Arc::new(AtomicBool::new(false));
+    // Bytes the collector freed while the clients pushed.
+    let freed = Arc::new(AtomicU64::new(0));
     let collector = {
-        let (client, stop) = (reg.client(), stop.clone());
+        let (client, stop, freed) = (reg.client(), stop.clone(), freed.clone());
         std::thread::spawn(move || {
-            let (mut runs, mut freed) = (0u64, 0u64);
+            let mut runs = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let r = collect(&client, 2);
+                let r = collect(&client, 1);
                 runs += 1;
-                freed += r["bytes_freed"].as_u64().unwrap();
+                freed.fetch_add(r["bytes_freed"].as_u64().unwrap(), Ordering::Relaxed);
             }
-            (runs, freed)
+            runs
         })
     };
+    // The HTTP clients go on until the collector has freed something
+    // while they push (at least six rounds, at most a minute).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
 
     // Kept: (repository, tag, manifest digest, pushed by docker).
     let kept: Arc<Mutex<Vec<(String, String, String, bool)>>> = Arc::default();
@@ -193,11 +199,15 @@ fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
         }));
     }
     for c in 0..4 {
-        let (host, kept) = (host.clone(), kept.clone());
+        let (host, kept, freed) = (host.clone(), kept.clone(), freed.clone());
         clients.push(std::thread::spawn(move || {
             let client = Client::new(&format!("http://{host}"));
             let repo = format!("syn/c{c}");
-            for round in 0..6 {
+            let mut round = 0;
+            while round < 6
+                || (freed.load(Ordering::Relaxed) == 0 && std::time::Instant::now() < deadline)
+            {
+                round += 1;
                 let salt = format!("c{c}-r{round}");
                 let image = simple_image(&salt);
                 let tag = format!("img{round}");
@@ -238,7 +248,8 @@ fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
         c.join().expect("a client failed");
     }
     stop.store(true, Ordering::Relaxed);
-    let (runs, freed_during) = collector.join().expect("the collector failed");
+    let runs = collector.join().expect("the collector failed");
+    let freed_during = freed.load(Ordering::Relaxed);
     let kept = kept.lock().unwrap().clone();
     eprintln!(
         "{runs} collections ran during the pushes, freeing {freed_during} bytes; {} images kept; {} docker pushes retried",
@@ -246,6 +257,10 @@ fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
         retries.lock().unwrap()
     );
     assert!(runs >= 2, "the collector ran {runs} times");
+    assert!(
+        freed_during > 0,
+        "the collector freed nothing while the clients pushed"
+    );
     assert!(kept.len() >= 20, "{kept:?}");
 
     // Every acknowledged, still tagged image pulls, digests verified.

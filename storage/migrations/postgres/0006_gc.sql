@@ -1,6 +1,7 @@
 -- Online garbage collection: review queues filled by pushes and by
 -- triggers whenever a reference goes away (see the SQLite migration of the
--- same name for the rules, and README, "Garbage collection").
+-- same name for the rules, and README, "Garbage collection"). `since` is in
+-- unix milliseconds, by the database's clock.
 CREATE TABLE gc_manifest_queue (
     repo_id BIGINT NOT NULL,
     digest TEXT NOT NULL,
@@ -29,7 +30,7 @@ CREATE INDEX tag_history_old ON tag_history(repo_id, old_digest) WHERE old_diges
 
 CREATE FUNCTION registry_gc_queue() RETURNS trigger AS $$
 DECLARE
-    now BIGINT := EXTRACT(EPOCH FROM clock_timestamp())::BIGINT;
+    now BIGINT := (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT;
 BEGIN
     IF TG_TABLE_NAME = 'tags' THEN
         IF TG_OP = 'DELETE' OR OLD.digest IS DISTINCT FROM NEW.digest THEN
@@ -71,8 +72,8 @@ CREATE TRIGGER repo_blobs_gc AFTER DELETE ON repo_blobs
     FOR EACH ROW EXECUTE FUNCTION registry_gc_queue();
 
 INSERT INTO gc_manifest_queue (repo_id, digest, since)
-SELECT repo_id, digest, EXTRACT(EPOCH FROM now())::BIGINT FROM manifests;
+SELECT repo_id, digest, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT FROM manifests;
 INSERT INTO gc_link_queue (repo_id, digest, since)
-SELECT repo_id, digest, EXTRACT(EPOCH FROM now())::BIGINT FROM repo_blobs;
+SELECT repo_id, digest, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT FROM repo_blobs;
 INSERT INTO gc_blob_queue (digest, since)
-SELECT digest, EXTRACT(EPOCH FROM now())::BIGINT FROM blobs;
+SELECT digest, (EXTRACT(EPOCH FROM now()) * 1000)::BIGINT FROM blobs;

@@ -8,6 +8,7 @@
 CREATE TABLE gc_manifest_queue (
     repo_id INTEGER NOT NULL,
     digest TEXT NOT NULL,
+    -- Unix milliseconds, by the database's clock.
     since INTEGER NOT NULL,
     PRIMARY KEY (repo_id, digest)
 );
@@ -38,20 +39,20 @@ CREATE INDEX tag_history_old ON tag_history(repo_id, old_digest) WHERE old_diges
 CREATE TRIGGER gc_tag_update AFTER UPDATE OF digest ON tags
 WHEN OLD.digest IS NOT NEW.digest BEGIN
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    VALUES (OLD.repo_id, OLD.digest, CAST(strftime('%s', 'now') AS INTEGER))
+    VALUES (OLD.repo_id, OLD.digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    SELECT repo_id, subject, CAST(strftime('%s', 'now') AS INTEGER) FROM manifests
+    SELECT repo_id, subject, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM manifests
     WHERE repo_id = OLD.repo_id AND digest = OLD.digest AND subject IS NOT NULL
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
 END;
 
 CREATE TRIGGER gc_tag_delete AFTER DELETE ON tags BEGIN
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    VALUES (OLD.repo_id, OLD.digest, CAST(strftime('%s', 'now') AS INTEGER))
+    VALUES (OLD.repo_id, OLD.digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    SELECT repo_id, subject, CAST(strftime('%s', 'now') AS INTEGER) FROM manifests
+    SELECT repo_id, subject, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM manifests
     WHERE repo_id = OLD.repo_id AND digest = OLD.digest AND subject IS NOT NULL
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
 END;
@@ -61,18 +62,18 @@ END;
 -- an index), and so may the referrers whose subject it was.
 CREATE TRIGGER gc_ref_delete AFTER DELETE ON manifest_refs BEGIN
     INSERT INTO gc_link_queue (repo_id, digest, since)
-    SELECT OLD.repo_id, OLD.ref_digest, CAST(strftime('%s', 'now') AS INTEGER)
+    SELECT OLD.repo_id, OLD.ref_digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
     WHERE OLD.kind = 'blob'
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    SELECT OLD.repo_id, OLD.ref_digest, CAST(strftime('%s', 'now') AS INTEGER)
+    SELECT OLD.repo_id, OLD.ref_digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
     WHERE OLD.kind = 'manifest'
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
 END;
 
 CREATE TRIGGER gc_manifest_delete AFTER DELETE ON manifests BEGIN
     INSERT INTO gc_manifest_queue (repo_id, digest, since)
-    SELECT repo_id, digest, CAST(strftime('%s', 'now') AS INTEGER) FROM manifests
+    SELECT repo_id, digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM manifests
     WHERE repo_id = OLD.repo_id AND subject = OLD.digest
     ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
 END;
@@ -80,14 +81,14 @@ END;
 -- The last link of a blob may have gone (a blob DELETE, a collected link).
 CREATE TRIGGER gc_link_delete AFTER DELETE ON repo_blobs BEGIN
     INSERT INTO gc_blob_queue (digest, since)
-    VALUES (OLD.digest, CAST(strftime('%s', 'now') AS INTEGER))
+    VALUES (OLD.digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
     ON CONFLICT (digest) DO UPDATE SET since = MAX(since, excluded.since);
 END;
 
 -- What was stored before collection existed is reviewed once.
 INSERT INTO gc_manifest_queue (repo_id, digest, since)
-SELECT repo_id, digest, CAST(strftime('%s', 'now') AS INTEGER) FROM manifests;
+SELECT repo_id, digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM manifests;
 INSERT INTO gc_link_queue (repo_id, digest, since)
-SELECT repo_id, digest, CAST(strftime('%s', 'now') AS INTEGER) FROM repo_blobs;
+SELECT repo_id, digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM repo_blobs;
 INSERT INTO gc_blob_queue (digest, since)
-SELECT digest, CAST(strftime('%s', 'now') AS INTEGER) FROM blobs;
+SELECT digest, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) FROM blobs;

@@ -103,7 +103,7 @@ FROM gc_manifest_queue q
 LEFT JOIN manifests m ON m.repo_id = q.repo_id AND m.digest = q.digest
 LEFT JOIN repositories r ON r.id = q.repo_id";
 
-/// Which queued rows are due: `$1` cut, `$2` limit.
+/// Which queued rows are due: `$1` cut (milliseconds), `$2` limit.
 pub const QUEUE_DUE: &str = " WHERE q.since <= $1 ORDER BY q.since, q.repo_id, q.digest LIMIT $2";
 
 /// Referrers of `$2` in repository id `$1` with their own anchor facts:
@@ -124,7 +124,7 @@ pub const DELETE_DUE_MANIFEST: &str = "DELETE FROM manifests WHERE repo_id = $1 
 pub const DROP_MANIFEST_ROW: &str =
     "DELETE FROM gc_manifest_queue WHERE repo_id = $1 AND digest = $2 AND since = $3";
 
-/// Review a manifest again at `$3`.
+/// Review a manifest again at `$3` (milliseconds).
 pub const REQUEUE_MANIFEST: &str =
     "UPDATE gc_manifest_queue SET since = $3 WHERE repo_id = $1 AND digest = $2";
 
@@ -145,7 +145,7 @@ pub const DROP_LINK_ROW: &str =
 pub const BLOB_IN_USE: &str = "SELECT EXISTS(SELECT 1 FROM repo_blobs WHERE digest = $1)
   OR EXISTS(SELECT 1 FROM manifest_refs WHERE ref_digest = $1 AND kind = 'blob')";
 
-/// Due blobs: `$1` cut, `$2` limit.
+/// Due blobs: `$1` cut (milliseconds), `$2` limit.
 pub const BLOB_DUE: &str =
     "SELECT digest FROM gc_blob_queue WHERE since <= $1 ORDER BY since, digest LIMIT $2";
 
@@ -182,10 +182,11 @@ type Sql<T> = std::result::Result<T, sqlx::Error>;
 /// returns), the decisions below are the same for both.
 #[async_trait::async_trait]
 pub trait GcTx: Send {
-    /// Due manifest rows (at most `limit`) that this step may act on.
-    async fn manifest_facts(&mut self, clock: GcClock, limit: i64)
-        -> Sql<(Vec<ManifestRow>, bool)>;
-    async fn link_facts(&mut self, clock: GcClock, limit: i64) -> Sql<(Vec<LinkRow>, bool)>;
+    /// The database's clock, unix milliseconds (what wrote the queues).
+    async fn now_ms(&mut self) -> Sql<i64>;
+    /// Manifest rows due at `cut` (at most `limit`) that this step may act on.
+    async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)>;
+    async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)>;
     async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>>;
     /// Run `sql` with `$1` repo id, `$2` digest, `$3` number; rows affected.
     async fn exec(&mut self, sql: &'static str, repo_id: i64, digest: &str, n: i64) -> Sql<u64>;
@@ -193,7 +194,7 @@ pub trait GcTx: Send {
     async fn blob_row(&mut self, digest: &str) -> Sql<Option<(i64, Option<String>, Option<i64>)>>;
     /// Drop a blob's queue row, and with `blob_too` its row.
     async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> Sql<()>;
-    async fn due_blobs(&mut self, clock: GcClock, limit: i64) -> Sql<Vec<String>>;
+    async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>>;
     /// Lock the rows of blobs about to be reviewed (a no-op where the
     /// database has a single writer).
     async fn lock_blobs(&mut self, digests: &[String]) -> Sql<()>;
@@ -249,19 +250,16 @@ async fn judge(tx: &mut dyn GcTx, row: &ManifestRow, clock: GcClock) -> Sql<Verd
 /// subject just went).
 pub async fn manifests(tx: &mut dyn GcTx, clock: GcClock, limit: i64) -> Sql<GcStep> {
     let mut step = GcStep::default();
+    let cut = clock.cut(tx.now_ms().await?);
     loop {
-        let (rows, more) = tx.manifest_facts(clock, limit).await?;
+        let (rows, more) = tx.manifest_facts(cut, limit).await?;
         let mut removed = 0;
         let mut settled = Vec::new();
         for row in rows {
             match judge(tx, &row, clock).await? {
                 Verdict::Garbage => {
                     let (repo_id, digest, since, repo, size, ..) = &row;
-                    if tx
-                        .exec(DELETE_DUE_MANIFEST, *repo_id, digest, clock.cut())
-                        .await?
-                        > 0
-                    {
+                    if tx.exec(DELETE_DUE_MANIFEST, *repo_id, digest, cut).await? > 0 {
                         removed += 1;
                         step.reviewed += 1;
                         step.manifests.push(GcManifest {
@@ -283,7 +281,8 @@ pub async fn manifests(tx: &mut dyn GcTx, clock: GcClock, limit: i64) -> Sql<GcS
             step.reviewed += 1;
             match v {
                 Verdict::Until(t) => {
-                    tx.exec(REQUEUE_MANIFEST, repo_id, &digest, t).await?;
+                    tx.exec(REQUEUE_MANIFEST, repo_id, &digest, t * 1000)
+                        .await?;
                 }
                 _ => {
                     tx.exec(DROP_MANIFEST_ROW, repo_id, &digest, since).await?;
@@ -297,20 +296,15 @@ pub async fn manifests(tx: &mut dyn GcTx, clock: GcClock, limit: i64) -> Sql<GcS
 
 /// Review due blob links: those no manifest of their repository names go.
 pub async fn links(tx: &mut dyn GcTx, clock: GcClock, limit: i64) -> Sql<GcStep> {
-    let (rows, more) = tx.link_facts(clock, limit).await?;
+    let cut = clock.cut(tx.now_ms().await?);
+    let (rows, more) = tx.link_facts(cut, limit).await?;
     let mut step = GcStep {
         reviewed: rows.len() as u64,
         more,
         ..GcStep::default()
     };
     for (repo_id, digest, since, repo, linked, referenced) in rows {
-        if linked
-            && !referenced
-            && tx
-                .exec(DELETE_DUE_LINK, repo_id, &digest, clock.cut())
-                .await?
-                > 0
-        {
+        if linked && !referenced && tx.exec(DELETE_DUE_LINK, repo_id, &digest, cut).await? > 0 {
             step.links.push((repo.unwrap_or_default(), digest.clone()));
             if !tx.blob_in_use(&digest).await? {
                 step.orphaned.push(digest.clone());
@@ -335,13 +329,14 @@ pub async fn blobs(
         ..GcStep::default()
     };
     tx.lock_blobs(digests).await?;
+    let cut = clock.cut(tx.now_ms().await?);
     for digest in digests {
         let row = tx.blob_row(digest).await?;
         let in_use = tx.blob_in_use(digest).await?;
         match row {
             None => tx.delete_blob_rows(digest, false).await?,
             Some((size, location, since)) => {
-                let due = forced.contains(digest) || since.is_some_and(|s| s <= clock.cut());
+                let due = forced.contains(digest) || since.is_some_and(|s| s <= cut);
                 if !due {
                     // Queued anew meanwhile: a later run looks again.
                     continue;
@@ -369,7 +364,8 @@ pub async fn dry_run(tx: &mut dyn GcTx, clock: GcClock) -> Sql<GcStep> {
     loop {
         let m = manifests(tx, clock, 1000).await?;
         let l = links(tx, clock, 1000).await?;
-        let mut due = tx.due_blobs(clock, 1000).await?;
+        let cut = clock.cut(tx.now_ms().await?);
+        let mut due = tx.due_blobs(cut, 1000).await?;
         let forced = l.orphaned.clone();
         due.extend(forced.iter().cloned());
         due.sort();

@@ -202,20 +202,27 @@ mod immutability_tests {
     }
 }
 
-/// The clock and limits of one garbage collection (unix seconds).
+/// The clock and limits of one garbage collection.
 #[derive(Debug, Clone, Copy)]
 pub struct GcClock {
+    /// Unix seconds (for the retention window, which the tag history
+    /// keeps in seconds).
     pub now: i64,
-    /// Unreferenced for at least this long before anything is removed.
-    pub grace: i64,
-    /// A manifest a tag pointed at stays this long after the tag left it.
+    /// Unreferenced at least this long (milliseconds) before anything is
+    /// removed; compared with the database's clock, which writes the queue.
+    pub grace_ms: i64,
+    /// A manifest a tag pointed at stays this long (seconds) after the tag
+    /// left it.
     pub retention: i64,
+    /// Milliseconds to add to the database's clock (a test moving time on).
+    pub shift_ms: i64,
 }
 
 impl GcClock {
-    /// Queue rows at or before this are due for review.
-    pub fn cut(&self) -> i64 {
-        self.now - self.grace
+    /// Queue rows at or before this (database milliseconds `db_now_ms`)
+    /// are due for review.
+    pub fn cut(&self, db_now_ms: i64) -> i64 {
+        db_now_ms + self.shift_ms - self.grace_ms
     }
 }
 

@@ -92,10 +92,15 @@ impl Registry {
         // Read again for every batch: what this run's own deletes queue
         // (the layers of a manifest it removed) is due within the run once
         // the grace period allows.
-        let clock = || GcClock {
-            now: opts.now.unwrap_or_else(metadata::now),
-            grace: opts.grace.as_secs() as i64,
-            retention: opts.retention.as_secs() as i64,
+        let clock = || {
+            let real = metadata::now();
+            let now = opts.now.unwrap_or(real);
+            GcClock {
+                now,
+                grace_ms: opts.grace.as_millis() as i64,
+                retention: opts.retention.as_secs() as i64,
+                shift_ms: (now - real) * 1000,
+            }
         };
         let mut report = GcReport {
             dry_run: opts.dry_run,

@@ -29,13 +29,13 @@ impl Tx<'_> {
         &mut self,
         queue: &str,
         table: &str,
-        clock: GcClock,
+        cut: i64,
         limit: i64,
     ) -> Sql<(Vec<i64>, Vec<String>, HashSet<(i64, String)>)> {
         let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
             "SELECT repo_id, digest FROM {queue} WHERE since <= $1 ORDER BY since, repo_id, digest LIMIT $2"
         ))
-        .bind(clock.cut())
+        .bind(cut)
         .bind(limit)
         .fetch_all(&mut *self.0)
         .await?;
@@ -57,13 +57,9 @@ impl Tx<'_> {
 
 #[async_trait::async_trait]
 impl GcTx for Tx<'_> {
-    async fn manifest_facts(
-        &mut self,
-        clock: GcClock,
-        limit: i64,
-    ) -> Sql<(Vec<ManifestRow>, bool)> {
+    async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)> {
         let (ids, digests, locked) = self
-            .due_locked("gc_manifest_queue", "manifests", clock, limit)
+            .due_locked("gc_manifest_queue", "manifests", cut, limit)
             .await?;
         let more = ids.len() as i64 == limit;
         let rows: Vec<ManifestRow> = sqlx::query_as(&format!("{}{KEYS}", gc::MANIFEST_FACTS))
@@ -79,9 +75,9 @@ impl GcTx for Tx<'_> {
         Ok((rows, more))
     }
 
-    async fn link_facts(&mut self, clock: GcClock, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
+    async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
         let (ids, digests, locked) = self
-            .due_locked("gc_link_queue", "repo_blobs", clock, limit)
+            .due_locked("gc_link_queue", "repo_blobs", cut, limit)
             .await?;
         let more = ids.len() as i64 == limit;
         let rows: Vec<LinkRow> = sqlx::query_as(&format!("{}{KEYS}", gc::LINK_FACTS))
@@ -94,6 +90,12 @@ impl GcTx for Tx<'_> {
             .filter(|r| !r.4 || locked.contains(&(r.0, r.1.clone())))
             .collect();
         Ok((rows, more))
+    }
+
+    async fn now_ms(&mut self) -> Sql<i64> {
+        sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+            .fetch_one(&mut *self.0)
+            .await
     }
 
     async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>> {
@@ -142,9 +144,9 @@ impl GcTx for Tx<'_> {
         Ok(())
     }
 
-    async fn due_blobs(&mut self, clock: GcClock, limit: i64) -> Sql<Vec<String>> {
+    async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>> {
         sqlx::query_scalar(gc::BLOB_DUE)
-            .bind(clock.cut())
+            .bind(cut)
             .bind(limit)
             .fetch_all(&mut *self.0)
             .await
@@ -182,7 +184,9 @@ impl PgMeta {
 
     pub async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
         let mut conn = self.pool.acquire().await?;
-        Ok(Tx(&mut conn).due_blobs(clock, limit).await?)
+        let mut tx = Tx(&mut conn);
+        let cut = clock.cut(tx.now_ms().await?);
+        Ok(tx.due_blobs(cut, limit).await?)
     }
 
     pub async fn gc_blobs(

@@ -134,12 +134,12 @@ impl PgMeta {
                 // Untagged: collectable once the grace period has passed,
                 // unless something names it by then.
                 sqlx::query(
-                    "INSERT INTO gc_manifest_queue (repo_id, digest, since) VALUES ($1, $2, $3)
+                    "INSERT INTO gc_manifest_queue (repo_id, digest, since)
+                     VALUES ($1, $2, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)
                      ON CONFLICT (repo_id, digest) DO UPDATE SET since = GREATEST(gc_manifest_queue.since, excluded.since)",
                 )
                 .bind(repo_id)
                 .bind(&digest)
-                .bind(now)
                 .execute(&mut *tx)
                 .await?;
             }

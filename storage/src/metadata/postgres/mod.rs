@@ -204,12 +204,12 @@ impl PgMeta {
             // Unreferenced until a manifest names it: the grace period of
             // collection starts now.
             sqlx::query(
-                "INSERT INTO gc_link_queue (repo_id, digest, since) VALUES ($1, $2, $3)
+                "INSERT INTO gc_link_queue (repo_id, digest, since)
+                 VALUES ($1, $2, (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT)
                  ON CONFLICT (repo_id, digest) DO UPDATE SET since = GREATEST(gc_link_queue.since, excluded.since)",
             )
             .bind(repo_id)
             .bind(&digest)
-            .bind(now)
             .execute(&mut *tx)
             .await?;
             if let Some(id) = upload {

@@ -16,14 +16,10 @@ struct Tx<'a>(&'a mut SqliteConnection);
 
 #[async_trait::async_trait]
 impl GcTx for Tx<'_> {
-    async fn manifest_facts(
-        &mut self,
-        clock: GcClock,
-        limit: i64,
-    ) -> Sql<(Vec<ManifestRow>, bool)> {
+    async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)> {
         let rows: Vec<ManifestRow> =
             sqlx::query_as(&format!("{}{}", gc::MANIFEST_FACTS, gc::QUEUE_DUE))
-                .bind(clock.cut())
+                .bind(cut)
                 .bind(limit)
                 .fetch_all(&mut *self.0)
                 .await?;
@@ -31,14 +27,20 @@ impl GcTx for Tx<'_> {
         Ok((rows, more))
     }
 
-    async fn link_facts(&mut self, clock: GcClock, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
+    async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
         let rows: Vec<LinkRow> = sqlx::query_as(&format!("{}{}", gc::LINK_FACTS, gc::QUEUE_DUE))
-            .bind(clock.cut())
+            .bind(cut)
             .bind(limit)
             .fetch_all(&mut *self.0)
             .await?;
         let more = rows.len() as i64 == limit;
         Ok((rows, more))
+    }
+
+    async fn now_ms(&mut self) -> Sql<i64> {
+        sqlx::query_scalar("SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)")
+            .fetch_one(&mut *self.0)
+            .await
     }
 
     async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>> {
@@ -87,9 +89,9 @@ impl GcTx for Tx<'_> {
         Ok(())
     }
 
-    async fn due_blobs(&mut self, clock: GcClock, limit: i64) -> Sql<Vec<String>> {
+    async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>> {
         sqlx::query_scalar(gc::BLOB_DUE)
-            .bind(clock.cut())
+            .bind(cut)
             .bind(limit)
             .fetch_all(&mut *self.0)
             .await
@@ -117,7 +119,9 @@ impl SqliteMeta {
 
     pub async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
         let mut conn = self.reader.acquire().await?;
-        Ok(Tx(&mut conn).due_blobs(clock, limit).await?)
+        let mut tx = Tx(&mut conn);
+        let cut = clock.cut(tx.now_ms().await?);
+        Ok(tx.due_blobs(cut, limit).await?)
     }
 
     pub async fn gc_blobs(

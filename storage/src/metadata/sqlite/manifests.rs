@@ -101,7 +101,8 @@ impl SqliteMeta {
             // Untagged: collectable once the grace period has passed,
             // unless something names it by then.
             sql.push_str(
-                "INSERT INTO gc_manifest_queue (repo_id, digest, since) VALUES ($1, $2, $9)
+                "INSERT INTO gc_manifest_queue (repo_id, digest, since)
+                 VALUES ($1, $2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
                  ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);",
             );
         }

@@ -190,7 +190,8 @@ impl SqliteMeta {
                ON CONFLICT (digest) DO NOTHING;
              INSERT INTO repo_blobs (repo_id, digest, created_at) VALUES ($4, $1, $3)
                ON CONFLICT (repo_id, digest) DO NOTHING;
-             INSERT INTO gc_link_queue (repo_id, digest, since) VALUES ($4, $1, $3)
+             INSERT INTO gc_link_queue (repo_id, digest, since)
+               VALUES ($4, $1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
                ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);
              DELETE FROM uploads WHERE id = $5;",
         )
