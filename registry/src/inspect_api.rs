@@ -147,6 +147,15 @@ async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
     }
     if let Some(name) = path
         .strip_prefix("repositories/")
+        .and_then(|p| p.strip_suffix("/lifecycle"))
+    {
+        if !readable(name) {
+            return Err(storage::Error::name_unknown(name).into());
+        }
+        return Ok(crate::lifecycle_api::get(reg, name).await);
+    }
+    if let Some(name) = path
+        .strip_prefix("repositories/")
         .and_then(|p| p.strip_suffix("/immutability"))
     {
         if !readable(name) {

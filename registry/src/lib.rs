@@ -16,6 +16,8 @@ pub mod gc_api;
 pub mod gc_cli;
 pub mod history_cli;
 pub mod inspect_api;
+pub mod lifecycle_api;
+pub mod lifecycle_cli;
 pub mod linger;
 pub mod logging;
 pub mod migrate_cli;

@@ -48,6 +48,9 @@ enum Command {
     Repo(registry::repo_cli::RepoCommand),
     /// Collect garbage now on a running registry (or see what would go).
     Gc(registry::gc_cli::GcArgs),
+    /// ECR lifecycle policies: put, get, preview, run, delete.
+    #[command(subcommand)]
+    Lifecycle(registry::lifecycle_cli::LifecycleCommand),
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -69,6 +72,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Tag(c) => registry::tag_cli::run(c).await,
         Command::Repo(c) => registry::repo_cli::run(c).await,
         Command::Gc(args) => registry::gc_cli::run(args).await,
+        Command::Lifecycle(c) => registry::lifecycle_cli::run(c).await,
     }
 }
 

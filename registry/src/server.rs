@@ -38,7 +38,8 @@ pub fn router(
             "/api/v1/{*path}",
             get(crate::inspect_api::dispatch)
                 .post(crate::write_api::post)
-                .put(crate::write_api::put),
+                .put(crate::write_api::put)
+                .delete(crate::write_api::delete),
         )
         .route("/", get(crate::web::index))
         .route("/ui", get(crate::web::index))
@@ -143,6 +144,20 @@ fn spawn_memory_trim() {
     });
 }
 
+/// Write noted manifest pulls to the database every few seconds (in one
+/// batch, whatever the number of pulls).
+fn spawn_pull_flusher(registry: Registry) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(10));
+        loop {
+            tick.tick().await;
+            if let Err(e) = registry.flush_pulls().await {
+                tracing::warn!(error = %e, "pull times could not be written (kept for the next try)");
+            }
+        }
+    });
+}
+
 /// Periodically discard abandoned upload sessions.
 fn spawn_upload_purger(registry: Registry, ttl: Duration) {
     tokio::spawn(async move {
@@ -159,8 +174,8 @@ fn spawn_upload_purger(registry: Registry, ttl: Duration) {
     });
 }
 
-/// Collect garbage every `interval` (a run another node holds the lease
-/// for is skipped: that node collects for all).
+/// Apply lifecycle policies and collect garbage every `interval` (a run
+/// another node holds the lease for is skipped: that node collects for all).
 fn spawn_collector(registry: Registry, gc: crate::config::GcConfig) {
     if gc.interval_secs == 0 {
         return;
@@ -178,6 +193,10 @@ fn spawn_collector(registry: Registry, gc: crate::config::GcConfig) {
                 dry_run: false,
                 now: None,
             };
+            // Policies first: what they expire, this collection frees.
+            if let Err(e) = registry.lifecycle_run_all().await {
+                tracing::warn!(error = %e, "lifecycle policies could not run");
+            }
             match registry.gc(opts, &|_| {}).await {
                 Ok(_) => {}
                 Err(e) if e.code == storage::ErrorCode::Unavailable => {
@@ -214,6 +233,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     spawn_collector(registry.clone(), cfg.gc.clone());
+    spawn_pull_flusher(registry.clone());
     spawn_memory_trim();
     let listener = TcpListener::from_std(listener).map_err(|e| listen_failure(&cfg.listen, &e))?;
     tracing::info!(
@@ -240,13 +260,17 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     };
     conn::serve(
         listener,
-        router(registry, gate, cfg.session_ttl_secs, cfg.gc.clone()),
+        router(registry.clone(), gate, cfg.session_ttl_secs, cfg.gc.clone()),
         limits,
         transport,
         shutdown_signal(),
         grace,
     )
     .await;
+    // The last pulls noted, before the process goes.
+    if let Err(e) = registry.flush_pulls().await {
+        tracing::warn!(error = %e, "the last pull times could not be written");
+    }
     tracing::info!("registry stopped");
     Ok(())
 }

@@ -5,6 +5,8 @@
 //!   `{"to": "<digest>"}` or `{"steps": N}` (default one step): move a tag
 //!   back (a blue/green rollback); needs push.
 //! - `POST /api/v1/gc`: collect garbage now (see `gc_api`); administrators.
+//! - lifecycle policies: `PUT`/`DELETE .../lifecycle`, `POST
+//!   .../lifecycle/preview|run` (see `lifecycle_api`).
 //! - `PUT /api/v1/repositories/<name>/immutability` with `{"immutable":
 //!   true, "exclude": ["latest"]}`: ECR's tag immutability; needs delete
 //!   (the strongest per-repository right: it decides what pushes may do).
@@ -110,6 +112,38 @@ pub async fn post(
         Err(r) => return r,
     };
     let path = req.uri().path().to_owned();
+    match crate::lifecycle_api::route(&path) {
+        Some(crate::lifecycle_api::Op::Preview(name)) => {
+            if let Some(r) = refusal(
+                &state,
+                &headers,
+                (&caller, &subject),
+                name,
+                auth::Action::Pull,
+            ) {
+                return r;
+            }
+            let body = match crate::lifecycle_api::body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            return crate::lifecycle_api::preview(&state.registry, name, &body).await;
+        }
+        Some(crate::lifecycle_api::Op::Run(name)) => {
+            if let Some(r) = refusal(
+                &state,
+                &headers,
+                (&caller, &subject),
+                name,
+                auth::Action::Delete,
+            ) {
+                return r;
+            }
+            return crate::lifecycle_api::run(&state.registry, name, caller.user().as_deref())
+                .await;
+        }
+        _ => {}
+    }
     if path == "/api/v1/gc" {
         let body: crate::gc_api::GcBody =
             match json(req, "{\"dry_run\": true, \"grace_secs\": 3600}").await {
@@ -174,6 +208,23 @@ pub async fn put(
         Err(r) => return r,
     };
     let path = req.uri().path().to_owned();
+    if let Some(crate::lifecycle_api::Op::Policy(name)) = crate::lifecycle_api::route(&path) {
+        if let Some(r) = refusal(
+            &state,
+            &headers,
+            (&caller, &subject),
+            name,
+            auth::Action::Delete,
+        ) {
+            return r;
+        }
+        let body = match crate::lifecycle_api::body(req).await {
+            Ok(b) => b,
+            Err(r) => return r,
+        };
+        return crate::lifecycle_api::put(&state.registry, name, &body, caller.user().as_deref())
+            .await;
+    }
     let Some(name) = path
         .strip_prefix("/api/v1/repositories/")
         .and_then(|p| p.strip_suffix("/immutability"))
@@ -201,4 +252,31 @@ pub async fn put(
         }
         Err(e) => ApiError(e).into_response(),
     }
+}
+
+/// `DELETE /api/v1/repositories/<name>/lifecycle`: remove the policy.
+pub async fn delete(
+    State(state): State<AppState>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    req: Request,
+) -> Response {
+    let headers = req.headers().clone();
+    let (caller, subject) = match caller(&state, &headers, client).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let path = req.uri().path().to_owned();
+    let Some(crate::lifecycle_api::Op::Policy(name)) = crate::lifecycle_api::route(&path) else {
+        return not_found();
+    };
+    if let Some(r) = refusal(
+        &state,
+        &headers,
+        (&caller, &subject),
+        name,
+        auth::Action::Delete,
+    ) {
+        return r;
+    }
+    crate::lifecycle_api::delete(&state.registry, name, caller.user().as_deref()).await
 }

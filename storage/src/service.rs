@@ -4,10 +4,12 @@
 mod gc;
 mod history;
 mod immutability;
+mod lifecycle;
 
 pub(crate) use gc::delete_each;
 pub use gc::{GcOptions, GcReport};
 pub use history::Rollback;
+pub use lifecycle::Expired;
 
 use crate::blobstore::{
     AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
@@ -103,7 +105,14 @@ pub struct Registry {
     policy: Policy,
     /// Hot read paths, invalidated here after every write that matters.
     cache: Cache,
+    /// Manifest pulls not yet written to the database (see `lifecycle`).
+    pulls: lifecycle::PullLog,
+    /// Unix seconds now: the system clock, or a test's.
+    clock: Clock,
 }
+
+/// A source of the time (unix seconds).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A committed blob as a repository sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,7 +190,19 @@ impl Registry {
             blobs,
             policy,
             cache,
+            pulls: Default::default(),
+            clock: Arc::new(metadata::now),
         }
+    }
+
+    /// Tell the time by `clock` from now on (tests push "days apart").
+    pub fn set_clock(&mut self, clock: Clock) {
+        self.clock = clock;
+    }
+
+    /// Unix seconds, by the registry's clock.
+    pub fn now(&self) -> i64 {
+        (self.clock)()
     }
 
     pub(crate) fn meta(&self) -> &Metadata {
@@ -528,7 +549,7 @@ impl Registry {
             None => false,
         };
         self.meta
-            .put_manifest(repo, &digest, &parsed, body, tag, keep_existing)
+            .put_manifest(repo, &digest, &parsed, body, tag, keep_existing, self.now())
             .await?;
         if let Some(tag) = tag {
             self.cache.set_tag(repo, tag, &digest);

@@ -30,6 +30,8 @@ pub async fn get(
     let body = if method == Method::HEAD {
         Body::empty()
     } else {
+        // A pull, for lifecycle policies' `sinceImagePulled`.
+        reg.note_pull(name, &m.digest);
         Body::from(bytes::Bytes::copy_from_slice(&m.content))
     };
     Ok(Response::builder()

@@ -5,8 +5,9 @@
 //! the domain code calls without knowing which.
 
 pub mod gc;
+mod lifecycle;
 pub mod postgres;
-mod sql;
+pub(crate) mod sql;
 pub mod sqlite;
 mod types;
 
@@ -60,6 +61,8 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Store a manifest, and point `tag` at it. With `keep_existing` (an
     /// immutable tag) a tag that points elsewhere is not moved: the whole
     /// write is refused with [`crate::Error::tag_immutable`].
+    /// `pushed_at` (unix seconds) is the registry's clock, which tests move.
+    #[allow(clippy::too_many_arguments)]
     async fn put_manifest(
         &self,
         repo: &str,
@@ -68,6 +71,7 @@ pub trait MetaStore: Send + Sync + 'static {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        pushed_at: i64,
     ) -> Result<()>;
     async fn manifest_by_digest(
         &self,
@@ -156,6 +160,17 @@ pub trait MetaStore: Send + Sync + 'static {
     ) -> Result<()>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>>;
     async fn delete_session(&self, id_hash: &str) -> Result<()>;
+
+    // ---- lifecycle policies ----------------------------------------------
+    /// None: no such repository; Some(None): no policy.
+    async fn lifecycle_policy(&self, repo: &str) -> Result<Option<Option<String>>>;
+    async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<()>;
+    /// `(repository, policy text)` of every repository with a policy.
+    async fn lifecycle_repos(&self) -> Result<Vec<(String, String)>>;
+    /// The images of `repo` as lifecycle policies see them.
+    async fn lifecycle_images(&self, repo: &str) -> Result<Vec<crate::lifecycle::Image>>;
+    /// Record pulls `(repository, digest, unix seconds)` in one go.
+    async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()>;
 
     // ---- garbage collection (see `gc`) ----------------------------------
     /// Review due manifests (at most `limit`), removing the garbage.

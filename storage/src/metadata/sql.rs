@@ -25,3 +25,21 @@ pub const MOVE_TAG: &str = "INSERT INTO tags (repo_id, name, digest, updated_at)
 
 /// Name the action (`$3`) of the last change of tag `$2` in repository id `$1`.
 pub const NAME_ACTION: &str = "UPDATE tag_history SET action = $3 WHERE id = (SELECT MAX(id) FROM tag_history WHERE repo_id = $1 AND tag = $2)";
+
+/// The lifecycle policy of repository `$1` (a row: the repository exists).
+pub const LIFECYCLE_POLICY: &str = "SELECT lifecycle_policy FROM repositories WHERE name = $1";
+
+/// Set (or, NULL, remove) the lifecycle policy of repository id `$1`.
+pub const SET_LIFECYCLE_POLICY: &str =
+    "UPDATE repositories SET lifecycle_policy = $2 WHERE id = $1";
+
+/// Repositories with a lifecycle policy, with it.
+pub const LIFECYCLE_REPOS: &str = "SELECT name, lifecycle_policy FROM repositories WHERE lifecycle_policy IS NOT NULL ORDER BY name";
+
+/// The images of repository `$1` as lifecycle policies see them: manifests
+/// that stand on their own (no subject, no index naming them), one row per
+/// tag (NULL: untagged): digest, pushed, last pulled, tag.
+pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, m.created_at, m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
+
+/// Record that manifest `$2` of repository `$1` was pulled at `$3`.
+pub const RECORD_PULL: &str = "UPDATE manifests SET last_pulled = $3 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1) AND (last_pulled IS NULL OR last_pulled < $3)";

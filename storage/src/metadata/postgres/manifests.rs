@@ -4,7 +4,7 @@ use super::{retrying, PgMeta};
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{Described, ParsedManifest};
-use crate::metadata::{now, Referrer, StoredManifest};
+use crate::metadata::{Referrer, StoredManifest};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -77,6 +77,7 @@ async fn check_references(
 impl PgMeta {
     /// Store a manifest (and point `tag` at it) after checking that all it
     /// references exists in the repository; one transaction.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -85,6 +86,7 @@ impl PgMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        now: i64,
     ) -> Result<()> {
         let repo_id = match self.repo_id(repo).await? {
             Some(id) => id,
@@ -112,7 +114,6 @@ impl PgMeta {
             if let Err(e) = check_references(&mut tx, repo_id, parsed).await? {
                 return Ok(Err(e));
             }
-            let now = now();
             sqlx::query(
                 "INSERT INTO manifests
                    (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)

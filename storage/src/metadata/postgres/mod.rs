@@ -401,3 +401,5 @@ impl Drop for AdvisoryLock {
         });
     }
 }
+
+crate::metadata::lifecycle::lifecycle_methods!(PgMeta, pool, pool);

@@ -5,7 +5,7 @@ use super::SqliteMeta;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{Described, ParsedManifest};
-use crate::metadata::{now, Referrer, StoredManifest};
+use crate::metadata::{Referrer, StoredManifest};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -15,6 +15,7 @@ impl SqliteMeta {
     /// Store a manifest (and point `tag` at it) after checking that all it
     /// references exists in the repository. One transaction: a tag never
     /// points at a manifest that is not there.
+    #[allow(clippy::too_many_arguments)]
     pub async fn put_manifest(
         &self,
         repo: &str,
@@ -23,6 +24,7 @@ impl SqliteMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        now: i64,
     ) -> Result<()> {
         let missing_blob = |d: &Described| {
             Error::new(
@@ -48,7 +50,6 @@ impl SqliteMeta {
                 (None, None) => self.ensure_repo(repo).await?,
             },
         };
-        let now = now();
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
         let blobs = stored(
             &mut tx,

@@ -342,3 +342,5 @@ impl SqliteMeta {
         )
     }
 }
+
+crate::metadata::lifecycle::lifecycle_methods!(SqliteMeta, reader, writer);

@@ -76,6 +76,7 @@ impl MetaStore for SqliteMeta {
         SqliteMeta::uploads(self, before).await
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn put_manifest(
         &self,
         repo: &str,
@@ -84,8 +85,19 @@ impl MetaStore for SqliteMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        pushed_at: i64,
     ) -> Result<()> {
-        SqliteMeta::put_manifest(self, repo, digest, parsed, content, tag, keep_existing).await
+        SqliteMeta::put_manifest(
+            self,
+            repo,
+            digest,
+            parsed,
+            content,
+            tag,
+            keep_existing,
+            pushed_at,
+        )
+        .await
     }
 
     async fn manifest_by_digest(
@@ -311,5 +323,25 @@ impl MetaStore for SqliteMeta {
 
     async fn try_gc_lease(&self) -> Result<Option<crate::blobstore::SessionLock>> {
         SqliteMeta::try_gc_lease(self).await
+    }
+
+    async fn lifecycle_policy(&self, repo: &str) -> Result<Option<Option<String>>> {
+        SqliteMeta::lifecycle_policy(self, repo).await
+    }
+
+    async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<()> {
+        SqliteMeta::set_lifecycle_policy(self, repo, policy).await
+    }
+
+    async fn lifecycle_repos(&self) -> Result<Vec<(String, String)>> {
+        SqliteMeta::lifecycle_repos(self).await
+    }
+
+    async fn lifecycle_images(&self, repo: &str) -> Result<Vec<crate::lifecycle::Image>> {
+        SqliteMeta::lifecycle_images(self, repo).await
+    }
+
+    async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()> {
+        SqliteMeta::record_pulls(self, pulls).await
     }
 }

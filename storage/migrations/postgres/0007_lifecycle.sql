@@ -1,0 +1,4 @@
+-- ECR lifecycle policies per repository, and when each manifest was last
+-- pulled (see the SQLite migration of the same name).
+ALTER TABLE repositories ADD COLUMN lifecycle_policy TEXT;
+ALTER TABLE manifests ADD COLUMN last_pulled BIGINT;

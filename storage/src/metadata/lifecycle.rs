@@ -1,0 +1,94 @@
+//! Lifecycle policies and pull times in the database (migration
+//! `0007_lifecycle.sql`): the same SQL on both databases, so one body
+//! serves both, instantiated per backend by [`lifecycle_methods`].
+
+use crate::lifecycle::Image;
+
+/// Rows of `sql::LIFECYCLE_IMAGES` (one per tag) folded into images.
+pub(crate) fn fold_images(rows: Vec<(String, i64, Option<i64>, Option<String>)>) -> Vec<Image> {
+    let mut out: Vec<Image> = Vec::new();
+    for (digest, pushed_at, last_pulled, tag) in rows {
+        match out.last_mut() {
+            Some(img) if img.digest == digest => img.tags.extend(tag),
+            _ => out.push(Image {
+                digest,
+                tags: tag.into_iter().collect(),
+                pushed_at,
+                last_pulled,
+            }),
+        }
+    }
+    out
+}
+
+/// `lifecycle_policy`, `set_lifecycle_policy`, `lifecycle_repos`,
+/// `lifecycle_images` and `record_pulls` for a backend whose pools are
+/// `$reader` and `$writer`.
+macro_rules! lifecycle_methods {
+    ($ty:ty, $reader:ident, $writer:ident) => {
+        impl $ty {
+            /// None: no such repository; Some(None): no policy.
+            pub async fn lifecycle_policy(
+                &self,
+                repo: &str,
+            ) -> crate::error::Result<Option<Option<String>>> {
+                Ok(sqlx::query_scalar(crate::metadata::sql::LIFECYCLE_POLICY)
+                    .bind(repo)
+                    .fetch_optional(&self.$reader)
+                    .await?)
+            }
+
+            /// Set (None: remove) it, creating the repository if need be.
+            pub async fn set_lifecycle_policy(
+                &self,
+                repo: &str,
+                policy: Option<&str>,
+            ) -> crate::error::Result<()> {
+                let repo_id = self.ensure_repo(repo).await?;
+                sqlx::query(crate::metadata::sql::SET_LIFECYCLE_POLICY)
+                    .bind(repo_id)
+                    .bind(policy)
+                    .execute(&self.$writer)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn lifecycle_repos(&self) -> crate::error::Result<Vec<(String, String)>> {
+                Ok(sqlx::query_as(crate::metadata::sql::LIFECYCLE_REPOS)
+                    .fetch_all(&self.$reader)
+                    .await?)
+            }
+
+            pub async fn lifecycle_images(
+                &self,
+                repo: &str,
+            ) -> crate::error::Result<Vec<crate::lifecycle::Image>> {
+                let rows = sqlx::query_as(crate::metadata::sql::LIFECYCLE_IMAGES)
+                    .bind(repo)
+                    .fetch_all(&self.$reader)
+                    .await?;
+                Ok(crate::metadata::lifecycle::fold_images(rows))
+            }
+
+            /// Record pulls `(repository, digest, unix seconds)`, in one
+            /// transaction.
+            pub async fn record_pulls(
+                &self,
+                pulls: &[(String, String, i64)],
+            ) -> crate::error::Result<()> {
+                let mut tx = self.$writer.begin().await?;
+                for (repo, digest, at) in pulls {
+                    sqlx::query(crate::metadata::sql::RECORD_PULL)
+                        .bind(repo)
+                        .bind(digest)
+                        .bind(at)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+        }
+    };
+}
+pub(crate) use lifecycle_methods;
