@@ -196,6 +196,8 @@ pub struct Image {
     pub tags: Vec<String>,
     /// Unix seconds.
     pub pushed_at: i64,
+    /// The same in milliseconds: what "newest" orders by.
+    pub pushed_ms: i64,
     pub last_pulled: Option<i64>,
 }
 
@@ -266,8 +268,8 @@ pub fn evaluate(policy: &Policy, images: &[Image], now: i64) -> Vec<Expiry> {
         // Youngest first; ties by digest, so the outcome is stable.
         matched.sort_by(|&a, &b| {
             images[b]
-                .pushed_at
-                .cmp(&images[a].pushed_at)
+                .pushed_ms
+                .cmp(&images[a].pushed_ms)
                 .then_with(|| images[a].digest.cmp(&images[b].digest))
         });
         let cut = now - s.count_number * DAY;
@@ -325,6 +327,7 @@ mod tests {
             digest: name.to_owned(),
             tags: tags.iter().map(|t| t.to_string()).collect(),
             pushed_at: NOW - days_ago * DAY,
+            pushed_ms: (NOW - days_ago * DAY) * 1000,
             last_pulled: None,
         }
     }

@@ -111,7 +111,7 @@ pub struct Registry {
     clock: Clock,
 }
 
-/// A source of the time (unix seconds).
+/// A source of the time (unix milliseconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// A committed blob as a repository sees it.
@@ -191,7 +191,7 @@ impl Registry {
             policy,
             cache,
             pulls: Default::default(),
-            clock: Arc::new(metadata::now),
+            clock: Arc::new(metadata::now_ms),
         }
     }
 
@@ -202,6 +202,11 @@ impl Registry {
 
     /// Unix seconds, by the registry's clock.
     pub fn now(&self) -> i64 {
+        self.now_ms().div_euclid(1000)
+    }
+
+    /// Unix milliseconds, by the registry's clock.
+    pub fn now_ms(&self) -> i64 {
         (self.clock)()
     }
 
@@ -549,7 +554,15 @@ impl Registry {
             None => false,
         };
         self.meta
-            .put_manifest(repo, &digest, &parsed, body, tag, keep_existing, self.now())
+            .put_manifest(
+                repo,
+                &digest,
+                &parsed,
+                body,
+                tag,
+                keep_existing,
+                self.now_ms(),
+            )
             .await?;
         if let Some(tag) = tag {
             self.cache.set_tag(repo, tag, &digest);

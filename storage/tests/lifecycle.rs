@@ -20,7 +20,7 @@ async fn on_clock(b: &common::Backend, dir: &std::path::Path) -> (Registry, Arc<
     let mut reg = common::open(b, dir).await;
     let clock = Arc::new(AtomicI64::new(START));
     let c = clock.clone();
-    reg.set_clock(Arc::new(move || c.load(Ordering::Relaxed)));
+    reg.set_clock(Arc::new(move || c.load(Ordering::Relaxed) * 1000));
     (reg, clock)
 }
 

@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex};
 
 const OCI: &str = "application/vnd.oci.image.manifest.v1+json";
 
+/// An acknowledged push still tagged: repository, tag, manifest digest,
+/// pushed by Docker.
+type Kept = (String, String, String, bool);
+
 /// One collection through the API; its final report.
 fn collect(client: &Client, grace: u64) -> serde_json::Value {
     let resp = client
@@ -166,8 +170,7 @@ fn pushes_and_deletes_racing_online_gc_lose_nothing_and_leave_nothing() {
     // while they push (at least six rounds, at most a minute).
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
 
-    // Kept: (repository, tag, manifest digest, pushed by docker).
-    let kept: Arc<Mutex<Vec<(String, String, String, bool)>>> = Arc::default();
+    let kept: Arc<Mutex<Vec<Kept>>> = Arc::default();
     let retries: Arc<Mutex<u32>> = Arc::default();
     let mut clients = Vec::new();
     for c in 0..4 {

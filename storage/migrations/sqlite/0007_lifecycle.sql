@@ -3,3 +3,6 @@
 -- never once per pull (for `sinceImagePulled`; NULL: never pulled).
 ALTER TABLE repositories ADD COLUMN lifecycle_policy TEXT;
 ALTER TABLE manifests ADD COLUMN last_pulled INTEGER;
+-- When it was first pushed, in milliseconds: policies keep "the newest N",
+-- and pushes a second apart must not tie.
+ALTER TABLE manifests ADD COLUMN pushed_ms INTEGER;

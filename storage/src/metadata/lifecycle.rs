@@ -7,13 +7,14 @@ use crate::lifecycle::Image;
 /// Rows of `sql::LIFECYCLE_IMAGES` (one per tag) folded into images.
 pub(crate) fn fold_images(rows: Vec<(String, i64, Option<i64>, Option<String>)>) -> Vec<Image> {
     let mut out: Vec<Image> = Vec::new();
-    for (digest, pushed_at, last_pulled, tag) in rows {
+    for (digest, pushed_ms, last_pulled, tag) in rows {
         match out.last_mut() {
             Some(img) if img.digest == digest => img.tags.extend(tag),
             _ => out.push(Image {
                 digest,
                 tags: tag.into_iter().collect(),
-                pushed_at,
+                pushed_at: pushed_ms.div_euclid(1000),
+                pushed_ms,
                 last_pulled,
             }),
         }

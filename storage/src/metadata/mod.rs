@@ -21,6 +21,14 @@ use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+/// Unix milliseconds.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 pub fn now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -61,7 +69,7 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Store a manifest, and point `tag` at it. With `keep_existing` (an
     /// immutable tag) a tag that points elsewhere is not moved: the whole
     /// write is refused with [`crate::Error::tag_immutable`].
-    /// `pushed_at` (unix seconds) is the registry's clock, which tests move.
+    /// `pushed_ms` (unix milliseconds) is the registry's clock, which tests move.
     #[allow(clippy::too_many_arguments)]
     async fn put_manifest(
         &self,
@@ -71,7 +79,7 @@ pub trait MetaStore: Send + Sync + 'static {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
-        pushed_at: i64,
+        pushed_ms: i64,
     ) -> Result<()>;
     async fn manifest_by_digest(
         &self,

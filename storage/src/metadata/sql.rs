@@ -38,8 +38,8 @@ pub const LIFECYCLE_REPOS: &str = "SELECT name, lifecycle_policy FROM repositori
 
 /// The images of repository `$1` as lifecycle policies see them: manifests
 /// that stand on their own (no subject, no index naming them), one row per
-/// tag (NULL: untagged): digest, pushed, last pulled, tag.
-pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, m.created_at, m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
+/// tag (NULL: untagged): digest, pushed (milliseconds), last pulled, tag.
+pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, COALESCE(m.pushed_ms, m.created_at * 1000), m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
 
 /// Record that manifest `$2` of repository `$1` was pulled at `$3`.
 pub const RECORD_PULL: &str = "UPDATE manifests SET last_pulled = $3 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1) AND (last_pulled IS NULL OR last_pulled < $3)";

@@ -86,8 +86,9 @@ impl PgMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
-        now: i64,
+        pushed_ms: i64,
     ) -> Result<()> {
+        let now = pushed_ms / 1000;
         let repo_id = match self.repo_id(repo).await? {
             Some(id) => id,
             None => match (parsed.blobs.first(), parsed.children.first()) {
@@ -116,8 +117,8 @@ impl PgMeta {
             }
             sqlx::query(
                 "INSERT INTO manifests
-                   (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at, pushed_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (repo_id, digest) DO UPDATE SET created_at = manifests.created_at",
             )
             .bind(repo_id)
@@ -129,6 +130,7 @@ impl PgMeta {
             .bind(content.len() as i64)
             .bind(content)
             .bind(now)
+            .bind(pushed_ms)
             .execute(&mut *tx)
             .await?;
             if tag.is_none() {

@@ -85,7 +85,7 @@ impl MetaStore for PgMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
-        pushed_at: i64,
+        pushed_ms: i64,
     ) -> Result<()> {
         PgMeta::put_manifest(
             self,
@@ -95,7 +95,7 @@ impl MetaStore for PgMeta {
             content,
             tag,
             keep_existing,
-            pushed_at,
+            pushed_ms,
         )
         .await
     }

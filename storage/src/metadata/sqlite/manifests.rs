@@ -24,7 +24,7 @@ impl SqliteMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
-        now: i64,
+        pushed_ms: i64,
     ) -> Result<()> {
         let missing_blob = |d: &Described| {
             Error::new(
@@ -80,7 +80,7 @@ impl SqliteMeta {
         }
         // One round trip for the manifest, its references and its tag: the
         // single writer connection is the bottleneck of small pushes.
-        // $1 repository, $2 digest, $9 now; references from $10 on.
+        // $1 repository, $2 digest, $9 now (milliseconds); references from $10 on.
         let refs: Vec<(&str, &Digest)> = parsed
             .blobs
             .iter()
@@ -90,8 +90,8 @@ impl SqliteMeta {
         let (first, rest) = refs.split_at(refs.len().min(BATCH));
         let mut sql = String::from(
             "INSERT INTO manifests
-               (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+               (repo_id, digest, media_type, artifact_type, subject, annotations, size, content, created_at, pushed_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9 / 1000, $9)
              ON CONFLICT (repo_id, digest) DO NOTHING;",
         );
         let mut next = 10;
@@ -115,7 +115,7 @@ impl SqliteMeta {
                 "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at"
             };
             sql.push_str(&format!(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, ${next}, $2, $9)
+                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, ${next}, $2, $9 / 1000)
                  ON CONFLICT (repo_id, name) {on_conflict};"
             ));
         }
@@ -128,7 +128,7 @@ impl SqliteMeta {
             .bind(parsed.annotations.as_ref().map(|a| a.to_string()))
             .bind(content.len() as i64)
             .bind(content)
-            .bind(now);
+            .bind(pushed_ms);
         for (i, (kind, reference)) in first.iter().enumerate() {
             q = q.bind(i as i64).bind(*kind).bind(reference.to_string());
         }
