@@ -463,3 +463,69 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
         store_holds_exactly(&reg, kept.len() + 1, b.name).await;
     }
 }
+
+/// Two nodes on one PostgreSQL database and one blob store: one pushes and
+/// deletes while both collect in a loop (one at a time: the lease), and
+/// nothing acknowledged is lost.
+#[tokio::test]
+async fn two_nodes_collect_one_at_a_time_and_lose_nothing() {
+    for b in common::backends().await {
+        if !matches!(b.meta, storage::MetaBackend::Postgres(_)) {
+            continue;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let a = common::open(&b, dir.path()).await;
+        let other = common::open(&b, dir.path()).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut collectors = Vec::new();
+        for node in [a.clone(), other.clone()] {
+            let stop = stop.clone();
+            collectors.push(tokio::spawn(async move {
+                let (mut ran, mut refused) = (0, 0);
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let opts = GcOptions {
+                        grace: Duration::from_secs(2),
+                        retention: Duration::ZERO,
+                        dry_run: false,
+                        now: None,
+                    };
+                    match node.gc(opts, &|_| {}).await {
+                        Ok(_) => ran += 1,
+                        Err(e) if e.code == storage::ErrorCode::Unavailable => refused += 1,
+                        Err(e) => panic!("collection: {e}"),
+                    }
+                    tokio::task::yield_now().await;
+                }
+                (ran, refused)
+            }));
+        }
+        let mut kept = Vec::new();
+        for i in 0..30 {
+            // Pushes alternate between the nodes.
+            let node = if i % 2 == 0 { &a } else { &other };
+            let m = image(node, "two/app", &format!("n{i}")).await;
+            let tag = format!("t{i}");
+            node.put_manifest("two/app", &tag, Some(OCI), &m)
+                .await
+                .unwrap_or_else(|e| panic!("{}: push {tag}: {e}", b.name));
+            if i % 3 == 0 {
+                node.delete_manifest("two/app", &tag).await.unwrap();
+            } else {
+                kept.push(tag);
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let mut total = 0;
+        for c in collectors {
+            let (ran, _refused) = c.await.unwrap();
+            total += ran;
+        }
+        assert!(total > 0, "{}", b.name);
+        gc_all(&a, 3600).await;
+        for tag in &kept {
+            readable(&a, "two/app", tag, b.name).await;
+            readable(&other, "two/app", tag, b.name).await;
+        }
+        store_holds_exactly(&a, kept.len() + 1, b.name).await;
+    }
+}
