@@ -13,6 +13,7 @@ pub mod servers;
 mod verdicts;
 pub mod work_auth;
 mod work_blobs;
+pub mod work_gc;
 mod work_listing;
 pub mod work_logging;
 pub mod work_s3;
@@ -49,6 +50,8 @@ pub struct Sizes {
     pub read_conns: usize,
     pub write_conns: usize,
     pub range_conns: usize,
+    /// Images of the garbage-collection workload (five blobs each).
+    pub gc_manifests: u64,
 }
 
 impl Sizes {
@@ -67,6 +70,7 @@ impl Sizes {
             read_conns: 32,
             write_conns: 8,
             range_conns: 8,
+            gc_manifests: 20_000,
         }
     }
 
@@ -82,6 +86,7 @@ impl Sizes {
             run: Duration::from_millis(1000),
             pulls: 1,
             push_rounds: 1,
+            gc_manifests: 1_000,
             ..Sizes::full()
         }
     }
@@ -90,7 +95,7 @@ impl Sizes {
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
     "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
-    "s3",
+    "s3", "gc",
 ];
 
 pub struct Options {
@@ -223,6 +228,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "catalog" => work_listing::catalog(&mut bench, i).await,
                 "ui" => work_ui::ui(&mut bench, i).await,
                 "s3" => work_s3::s3(&mut bench, i).await,
+                "gc" => work_gc::gc(&mut bench, i).await,
                 _ => unreachable!(),
             };
             r.with_context(|| format!("workload {w} on {who}"))?;

@@ -67,6 +67,31 @@ fn s3(r: &Report, v: &mut Vec<Verdict>) {
     }
 }
 
+fn gc(r: &Report, v: &mut Vec<Verdict>) {
+    if let Some((label, secs)) = labelled(r, super::work_gc::GC_RUN) {
+        v.push(Verdict {
+            target: format!("{label}: under 10 s"),
+            measured: format!("{} s", fmt_num(secs)),
+            met: Some(secs < 10.0),
+        });
+    }
+    if let (Some(before), Some(during)) = (
+        ours_of(r, super::work_gc::PUSH_BEFORE),
+        ours_of(r, super::work_gc::PUSH_DURING),
+    ) {
+        v.push(Verdict {
+            target: "pushes during a collection: ≥ 80 % of their throughput".into(),
+            measured: format!(
+                "{:.0} % ({} of {} images/s)",
+                during / before * 100.0,
+                fmt_num(during),
+                fmt_num(before)
+            ),
+            met: Some(during >= 0.8 * before),
+        });
+    }
+}
+
 fn logging(r: &Report, v: &mut Vec<Verdict>) {
     let (Some(on), Some(off), Some(nginx)) = (
         ours_of(r, LOG_ON),
@@ -131,6 +156,7 @@ pub fn verdicts(r: &Report) -> Vec<Verdict> {
     let mut v = Vec::new();
     logging(r, &mut v);
     s3(r, &mut v);
+    gc(r, &mut v);
     auth(r, &mut v);
     let sha = r
         .limits
