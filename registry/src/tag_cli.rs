@@ -135,14 +135,18 @@ fn rfc3339(unix: i64) -> String {
     .to_string()
 }
 
-/// WHEN, ACTION, FROM, TO columns.
+/// WHEN, ACTION, WHO, FROM, TO columns.
 pub fn table(changes: &[TagChange]) -> String {
-    let mut out = format!("{:<16}{:<10}{:<21}{}\n", "WHEN", "ACTION", "FROM", "TO");
+    let mut out = format!(
+        "{:<16}{:<10}{:<14}{:<21}{}\n",
+        "WHEN", "ACTION", "WHO", "FROM", "TO"
+    );
     for c in changes {
         out.push_str(&format!(
-            "{:<16}{:<10}{:<21}{}\n",
+            "{:<16}{:<10}{:<14}{:<21}{}\n",
             ago(Some(&rfc3339(c.at))),
             c.action,
+            c.actor.as_deref().unwrap_or("-"),
             c.old_digest
                 .as_deref()
                 .map_or_else(|| "-".to_owned(), short_digest),

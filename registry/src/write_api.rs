@@ -139,8 +139,8 @@ pub async fn post(
             ) {
                 return r;
             }
-            return crate::lifecycle_api::run(&state.registry, name, caller.user().as_deref())
-                .await;
+            let by = state.registry.acting_as(caller.user());
+            return crate::lifecycle_api::run(&by, name, caller.user().as_deref()).await;
         }
         _ => {}
     }
@@ -187,7 +187,12 @@ pub async fn post(
         }
         (None, steps) => Rollback::Steps(steps.unwrap_or(1)),
     };
-    match state.registry.rollback_tag(name, tag, target).await {
+    match state
+        .registry
+        .acting_as(caller.user())
+        .rollback_tag(name, tag, target)
+        .await
+    {
         Ok((from, to)) => {
             tracing::info!(repository = name, tag, from = from.as_deref(), to = %to, user = caller.user().as_deref(), "tag rolled back");
             Json(serde_json::json!({ "name": name, "tag": tag, "from": from, "to": to }))

@@ -107,6 +107,9 @@ pub struct Registry {
     cache: Cache,
     /// Manifest pulls not yet written to the database (see `lifecycle`).
     pulls: lifecycle::PullLog,
+    /// Who the changes made through this handle are recorded as (the
+    /// signed-in user or robot; see [`Registry::acting_as`]).
+    actor: Option<Arc<str>>,
     /// Unix seconds now: the system clock, or a test's.
     clock: Clock,
 }
@@ -191,8 +194,22 @@ impl Registry {
             policy,
             cache,
             pulls: Default::default(),
+            actor: None,
             clock: Arc::new(metadata::now_ms),
         }
+    }
+
+    /// This registry, recording `who` as the author of the tag changes
+    /// made through it (the tag history's "who").
+    pub fn acting_as(&self, who: Option<String>) -> Registry {
+        Registry {
+            actor: who.map(Arc::from),
+            ..self.clone()
+        }
+    }
+
+    fn actor(&self) -> Option<&str> {
+        self.actor.as_deref()
     }
 
     /// Tell the time by `clock` from now on (tests push "days apart").
@@ -562,6 +579,7 @@ impl Registry {
                 tag,
                 keep_existing,
                 self.now_ms(),
+                self.actor(),
             )
             .await?;
         if let Some(tag) = tag {
@@ -622,12 +640,12 @@ impl Registry {
         self.check_delete()?;
         let deleted = match &reference {
             Reference::Digest(d) => {
-                let deleted = self.meta.delete_manifest(repo, d).await;
+                let deleted = self.meta.delete_manifest(repo, d, self.actor()).await;
                 self.cache.drop_manifest(repo, d);
                 deleted?
             }
             Reference::Tag(t) => {
-                let deleted = self.meta.delete_tag(repo, t).await;
+                let deleted = self.meta.delete_tag(repo, t, self.actor()).await;
                 self.cache.drop_tag(repo, t);
                 deleted?
             }

@@ -116,6 +116,13 @@ fn tag_writes_need_the_right_permission_and_header_credentials() {
         .run_ok()
         .stdout;
     assert_eq!(history.lines().count(), 4, "{history}");
+    // Who made each change: the rollback the robot, the pushes the owner.
+    let rows: Vec<&str> = history.lines().skip(1).collect();
+    assert!(
+        rows[0].contains("rollback") && rows[0].contains("pusher"),
+        "{history}"
+    );
+    assert!(rows[1..].iter().all(|r| r.contains(" dev ")), "{history}");
     let refused = e2e::cmd(registry_bin())
         .args(["tag", "rollback", "dev/app:prod", "--url", &reg.url()])
         .run_fail();

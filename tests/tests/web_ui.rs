@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use e2e::{
     docker, docker_build_busybox, docker_manifest_list, image_platform, list_platforms, other_arch,
-    DockerImages, Registry,
+    sha256_digest, DockerImages, Registry,
 };
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
@@ -251,6 +251,7 @@ fn pages_links_escaping_and_screenshots() {
     )
     .unwrap();
     let history_len = detail["images"][0]["history"].as_array().unwrap().len();
+    let v1_digest = sha256_digest(&reg.client().get_manifest("web/app", "v1").body);
 
     let driver = start_chromedriver();
     let base = reg.url();
@@ -339,6 +340,13 @@ fn pages_links_escaping_and_screenshots() {
         assert_no_script(&c).await;
         let sizes = texts(&c, "table.layers tr.layer td.num:nth-child(4)").await;
         assert!(sizes.iter().all(|s| s.ends_with('B')), "{sizes:?}");
+        // The tag's history: one push, to this image's digest.
+        assert_eq!(
+            texts(&c, "#tag-history tbody td:nth-child(2)").await,
+            ["push"]
+        );
+        let to = texts(&c, "#tag-history tbody td:nth-child(5)").await;
+        assert_eq!(to, [v1_digest[7..19].to_owned()], "{to:?}");
         screenshot(&c, "03-image.png").await;
 
         // Image → a shared layer → the other image using it.

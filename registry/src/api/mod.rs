@@ -169,8 +169,14 @@ async fn handle(
     match route {
         Route::Manifest { name, reference } => match *m {
             Method::GET | Method::HEAD => manifests::get(reg, name, reference, headers, m).await,
-            Method::PUT => manifests::put(reg, name, reference, headers, body).await,
-            Method::DELETE => manifests::delete(reg, name, reference).await,
+            // Tag changes record who made them (the tag history).
+            Method::PUT => {
+                let by = reg.acting_as(caller.user());
+                manifests::put(&by, name, reference, headers, body).await
+            }
+            Method::DELETE => {
+                manifests::delete(&reg.acting_as(caller.user()), name, reference).await
+            }
             _ => unsupported(m),
         },
         Route::Blob { name, digest } => match *m {

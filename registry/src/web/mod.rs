@@ -116,8 +116,16 @@ async fn route(
     }
     if let Some(reference) = path.strip_prefix("images/") {
         let detail = inspect_api::image(reg, reference, None, readable).await?;
-        let (name, _) = split_reference(reference);
+        let (name, tag) = split_reference(reference);
         let mut p = ImagePage::new(name, host, detail);
+        if !tag.starts_with("sha256:") && !tag.starts_with("sha512:") {
+            p.history = reg
+                .tag_history(name, tag, 20)
+                .await?
+                .iter()
+                .map(|c| crate::web::views::HistoryRow::new(name, c))
+                .collect();
+        }
         p.viewer = viewer.clone();
         return Ok(render(&p));
     }

@@ -177,6 +177,30 @@ pub struct ImagePage {
     pub pull: String,
     pub platforms: Vec<PlatformView>,
     pub referrers: Vec<(String, String, String, String)>,
+    /// The tag's changes, newest first (for a tag; empty for a digest).
+    pub history: Vec<HistoryRow>,
+}
+
+/// One change of a tag: when, what, who, from, to (short digest and link).
+pub struct HistoryRow {
+    pub when: String,
+    pub action: String,
+    pub who: String,
+    pub from: Option<(String, String)>,
+    pub to: Option<(String, String)>,
+}
+
+impl HistoryRow {
+    pub fn new(repo: &str, c: &storage::metadata::TagChange) -> HistoryRow {
+        let link = |d: &Option<String>| d.as_ref().map(|d| (short_digest(d), image_href(repo, d)));
+        HistoryRow {
+            when: unix_to_rfc3339(c.at),
+            action: c.action.clone(),
+            who: c.actor.clone().unwrap_or_else(|| "—".into()),
+            from: link(&c.old_digest),
+            to: link(&c.new_digest),
+        }
+    }
 }
 
 fn referrer_rows(repo: &str, refs: &[ReferrerInfo]) -> Vec<(String, String, String, String)> {
@@ -306,6 +330,7 @@ impl ImagePage {
             reference,
             platforms: d.images.iter().map(|i| platform_view(repo, i)).collect(),
             referrers: referrer_rows(repo, &d.referrers),
+            history: Vec::new(),
             digest: d.digest,
             media_type: d.media_type,
         }

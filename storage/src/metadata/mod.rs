@@ -80,6 +80,7 @@ pub trait MetaStore: Send + Sync + 'static {
         tag: Option<&str>,
         keep_existing: bool,
         pushed_ms: i64,
+        actor: Option<&str>,
     ) -> Result<()>;
     async fn manifest_by_digest(
         &self,
@@ -87,8 +88,14 @@ pub trait MetaStore: Send + Sync + 'static {
         digest: &Digest,
     ) -> Result<Option<StoredManifest>>;
     async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<StoredManifest>>;
-    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool>;
-    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool>;
+    /// Delete a manifest and its tags; `actor` is recorded as who.
+    async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        actor: Option<&str>,
+    ) -> Result<bool>;
+    async fn delete_tag(&self, repo: &str, tag: &str, actor: Option<&str>) -> Result<bool>;
     async fn list_tags(
         &self,
         repo: &str,
@@ -129,7 +136,14 @@ pub trait MetaStore: Send + Sync + 'static {
     async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>>;
     /// Point `repo:tag` at a stored manifest, recording `action`; false
     /// when it already points there.
-    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool>;
+    async fn move_tag(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &str,
+        action: &str,
+        actor: Option<&str>,
+    ) -> Result<bool>;
     /// A repository's tag immutability; None: no such repository.
     async fn immutability(&self, repo: &str) -> Result<Option<Immutability>>;
     async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()>;

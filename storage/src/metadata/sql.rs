@@ -12,7 +12,7 @@ pub const ALL_TAGS: &str = "SELECT r.name, t.name, t.digest FROM tags t JOIN rep
 pub const MANIFEST_PAGE: &str = "SELECT r.name, m.digest, m.media_type, m.content FROM manifests m JOIN repositories r ON r.id = m.repo_id WHERE (r.name, m.digest) > ($1, $2) ORDER BY r.name, m.digest LIMIT $3";
 
 /// The last `$3` changes of tag `$2` in repository `$1`, newest first.
-pub const TAG_HISTORY: &str = "SELECT h.old_digest, h.new_digest, h.action, h.at FROM tag_history h JOIN repositories r ON r.id = h.repo_id WHERE r.name = $1 AND h.tag = $2 ORDER BY h.id DESC LIMIT $3";
+pub const TAG_HISTORY: &str = "SELECT h.old_digest, h.new_digest, h.action, h.at, h.actor FROM tag_history h JOIN repositories r ON r.id = h.repo_id WHERE r.name = $1 AND h.tag = $2 ORDER BY h.id DESC LIMIT $3";
 
 /// Whether manifest `$2` is stored in repository id `$1`.
 pub const MANIFEST_DIGEST: &str = "SELECT digest FROM manifests WHERE repo_id = $1 AND digest = $2";
@@ -20,8 +20,14 @@ pub const MANIFEST_DIGEST: &str = "SELECT digest FROM manifests WHERE repo_id = 
 /// The digest tag `$2` of repository id `$1` points at.
 pub const TAG_DIGEST: &str = "SELECT digest FROM tags WHERE repo_id = $1 AND name = $2";
 
-/// Point tag `$2` of repository id `$1` at `$3` (time `$4`).
-pub const MOVE_TAG: &str = "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at";
+/// Point tag `$2` of repository id `$1` at `$3` (time `$4`, by `$5`).
+pub const MOVE_TAG: &str = "INSERT INTO tags (repo_id, name, digest, updated_at, actor) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (repo_id, name) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, actor = excluded.actor";
+
+/// Name `$3` as who deletes tag `$2` of repository `$1` (just before).
+pub const TAG_ACTOR: &str = "UPDATE tags SET actor = $3 WHERE name = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)";
+
+/// Name `$3` as who deletes the tags of manifest `$2` of repository `$1`.
+pub const MANIFEST_TAGS_ACTOR: &str = "UPDATE tags SET actor = $3 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1)";
 
 /// Name the action (`$3`) of the last change of tag `$2` in repository id `$1`.
 pub const NAME_ACTION: &str = "UPDATE tag_history SET action = $3 WHERE id = (SELECT MAX(id) FROM tag_history WHERE repo_id = $1 AND tag = $2)";

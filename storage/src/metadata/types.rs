@@ -131,6 +131,10 @@ pub struct TagChange {
     pub action: String,
     /// Unix seconds.
     pub at: i64,
+    /// Who: the user or robot, `lifecycle` for a policy; none with
+    /// authentication off.
+    #[serde(default)]
+    pub actor: Option<String>,
 }
 
 /// A repository's tag immutability (ECR's `IMMUTABLE` with exclusions).

@@ -52,7 +52,9 @@ impl Registry {
                     )
                 })?,
         };
-        self.meta.move_tag(repo, tag, &to, "rollback").await?;
+        self.meta
+            .move_tag(repo, tag, &to, "rollback", self.actor())
+            .await?;
         let digest: Digest = to.parse()?;
         self.cache.set_tag(repo, tag, &digest);
         Ok((current, to))

@@ -140,7 +140,9 @@ impl Registry {
         let expired = self.lifecycle_preview(repo, None).await?;
         for e in &expired {
             let d: Digest = e.digest.parse()?;
-            let deleted = self.meta.delete_manifest(repo, &d).await;
+            // Recorded as the policy's doing (or the user who ran it).
+            let who = self.actor().unwrap_or("lifecycle");
+            let deleted = self.meta.delete_manifest(repo, &d, Some(who)).await;
             self.cache.drop_manifest(repo, &d);
             for tag in &e.tags {
                 self.cache.drop_tag(repo, tag);

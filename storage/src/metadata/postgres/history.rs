@@ -8,7 +8,7 @@ use crate::metadata::{now, TagChange};
 
 impl PgMeta {
     pub async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
-        let rows: Vec<(Option<String>, Option<String>, String, i64)> =
+        let rows: Vec<(Option<String>, Option<String>, String, i64, Option<String>)> =
             sqlx::query_as(sql::TAG_HISTORY)
                 .bind(repo)
                 .bind(tag)
@@ -17,11 +17,12 @@ impl PgMeta {
                 .await?;
         Ok(rows
             .into_iter()
-            .map(|(old_digest, new_digest, action, at)| TagChange {
+            .map(|(old_digest, new_digest, action, at, actor)| TagChange {
                 old_digest,
                 new_digest,
                 action,
                 at,
+                actor,
             })
             .collect())
     }
@@ -36,6 +37,7 @@ impl PgMeta {
         tag: &str,
         digest: &str,
         action: &str,
+        actor: Option<&str>,
     ) -> Result<bool> {
         let Some(repo_id) = self.repo_id(repo).await? else {
             return Err(Error::name_unknown(repo));
@@ -65,6 +67,7 @@ impl PgMeta {
             .bind(tag)
             .bind(digest)
             .bind(now())
+            .bind(actor)
             .execute(&mut *tx)
             .await?;
         sqlx::query(sql::NAME_ACTION)

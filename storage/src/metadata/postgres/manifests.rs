@@ -87,6 +87,7 @@ impl PgMeta {
         tag: Option<&str>,
         keep_existing: bool,
         pushed_ms: i64,
+        actor: Option<&str>,
     ) -> Result<()> {
         let now = pushed_ms / 1000;
         let repo_id = match self.repo_id(repo).await? {
@@ -167,16 +168,17 @@ impl PgMeta {
                 let on_conflict = if keep_existing {
                     "DO NOTHING"
                 } else {
-                    "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at"
+                    "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, actor = excluded.actor"
                 };
                 sqlx::query(&format!(
-                    "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO tags (repo_id, name, digest, updated_at, actor) VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (repo_id, name) {on_conflict}"
                 ))
                 .bind(repo_id)
                 .bind(tag)
                 .bind(&digest)
                 .bind(now)
+                .bind(actor)
                 .execute(&mut *tx)
                 .await?;
                 if keep_existing {
@@ -240,13 +242,53 @@ impl PgMeta {
         .transpose()
     }
 
-    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        self.delete_in_repo("manifests", "digest", &digest.to_string(), repo)
-            .await
+    /// Delete a manifest and its tags, `actor` recorded as who.
+    pub async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        actor: Option<&str>,
+    ) -> Result<bool> {
+        let d = digest.to_string();
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(crate::metadata::sql::MANIFEST_TAGS_ACTOR)
+                .bind(repo)
+                .bind(&d)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query(
+                "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
+            )
+            .bind(&d)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done.rows_affected() > 0)
+        })?)
     }
 
-    pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
-        self.delete_in_repo("tags", "name", tag, repo).await
+    pub async fn delete_tag(&self, repo: &str, tag: &str, actor: Option<&str>) -> Result<bool> {
+        Ok(retrying!(async {
+            let mut tx = self.pool.begin().await?;
+            sqlx::query(crate::metadata::sql::TAG_ACTOR)
+                .bind(repo)
+                .bind(tag)
+                .bind(actor)
+                .execute(&mut *tx)
+                .await?;
+            let done = sqlx::query(
+                "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
+            )
+            .bind(tag)
+            .bind(repo)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok::<_, sqlx::Error>(done.rows_affected() > 0)
+        })?)
     }
 
     pub async fn list_tags(

@@ -86,6 +86,7 @@ impl MetaStore for PgMeta {
         tag: Option<&str>,
         keep_existing: bool,
         pushed_ms: i64,
+        actor: Option<&str>,
     ) -> Result<()> {
         PgMeta::put_manifest(
             self,
@@ -96,6 +97,7 @@ impl MetaStore for PgMeta {
             tag,
             keep_existing,
             pushed_ms,
+            actor,
         )
         .await
     }
@@ -112,12 +114,17 @@ impl MetaStore for PgMeta {
         PgMeta::manifest_by_tag(self, repo, tag).await
     }
 
-    async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        PgMeta::delete_manifest(self, repo, digest).await
+    async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        actor: Option<&str>,
+    ) -> Result<bool> {
+        PgMeta::delete_manifest(self, repo, digest, actor).await
     }
 
-    async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
-        PgMeta::delete_tag(self, repo, tag).await
+    async fn delete_tag(&self, repo: &str, tag: &str, actor: Option<&str>) -> Result<bool> {
+        PgMeta::delete_tag(self, repo, tag, actor).await
     }
 
     async fn list_tags(
@@ -195,8 +202,15 @@ impl MetaStore for PgMeta {
         PgMeta::tag_history(self, repo, tag, limit).await
     }
 
-    async fn move_tag(&self, repo: &str, tag: &str, digest: &str, action: &str) -> Result<bool> {
-        PgMeta::move_tag(self, repo, tag, digest, action).await
+    async fn move_tag(
+        &self,
+        repo: &str,
+        tag: &str,
+        digest: &str,
+        action: &str,
+        actor: Option<&str>,
+    ) -> Result<bool> {
+        PgMeta::move_tag(self, repo, tag, digest, action, actor).await
     }
 
     async fn immutability(&self, repo: &str) -> Result<Option<Immutability>> {

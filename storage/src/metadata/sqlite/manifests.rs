@@ -5,7 +5,7 @@ use super::SqliteMeta;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{Described, ParsedManifest};
-use crate::metadata::{Referrer, StoredManifest};
+use crate::metadata::{sql, Referrer, StoredManifest};
 use sqlx::Row;
 use std::collections::HashMap;
 
@@ -25,6 +25,7 @@ impl SqliteMeta {
         tag: Option<&str>,
         keep_existing: bool,
         pushed_ms: i64,
+        actor: Option<&str>,
     ) -> Result<()> {
         let missing_blob = |d: &Described| {
             Error::new(
@@ -112,10 +113,11 @@ impl SqliteMeta {
             let on_conflict = if keep_existing {
                 "DO NOTHING"
             } else {
-                "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at"
+                "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, actor = excluded.actor"
             };
+            let by = next + 1;
             sql.push_str(&format!(
-                "INSERT INTO tags (repo_id, name, digest, updated_at) VALUES ($1, ${next}, $2, $9 / 1000)
+                "INSERT INTO tags (repo_id, name, digest, updated_at, actor) VALUES ($1, ${next}, $2, $9 / 1000, ${by})
                  ON CONFLICT (repo_id, name) {on_conflict};"
             ));
         }
@@ -133,7 +135,7 @@ impl SqliteMeta {
             q = q.bind(i as i64).bind(*kind).bind(reference.to_string());
         }
         if let Some(tag) = tag {
-            q = q.bind(tag);
+            q = q.bind(tag).bind(actor);
         }
         q.execute(&mut *tx).await?;
         if let (Some(tag), true) = (tag, keep_existing) {
@@ -208,14 +210,50 @@ impl SqliteMeta {
         .transpose()
     }
 
-    /// Delete a manifest; its tags and reference rows go with it.
-    pub async fn delete_manifest(&self, repo: &str, digest: &Digest) -> Result<bool> {
-        self.delete_in_repo("manifests", "digest", &digest.to_string(), repo)
-            .await
+    /// Delete a manifest; its tags and reference rows go with it, `actor`
+    /// recorded as who deleted the tags.
+    pub async fn delete_manifest(
+        &self,
+        repo: &str,
+        digest: &Digest,
+        actor: Option<&str>,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        let d = digest.to_string();
+        sqlx::query(sql::MANIFEST_TAGS_ACTOR)
+            .bind(repo)
+            .bind(&d)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
+        )
+        .bind(&d)
+        .bind(repo)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
-    pub async fn delete_tag(&self, repo: &str, tag: &str) -> Result<bool> {
-        self.delete_in_repo("tags", "name", tag, repo).await
+    pub async fn delete_tag(&self, repo: &str, tag: &str, actor: Option<&str>) -> Result<bool> {
+        let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query(sql::TAG_ACTOR)
+            .bind(repo)
+            .bind(tag)
+            .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        let done = sqlx::query(
+            "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
+        )
+        .bind(tag)
+        .bind(repo)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(done.rows_affected() > 0)
     }
 
     /// Tags of `repo` in byte order after `last`, at most `limit`; `None` if
