@@ -137,6 +137,21 @@ pub struct TagChange {
     pub actor: Option<String>,
 }
 
+/// A row of `sql::TAG_HISTORY`.
+pub type TagChangeRow = (Option<String>, Option<String>, String, i64, Option<String>);
+
+impl From<TagChangeRow> for TagChange {
+    fn from((old_digest, new_digest, action, at, actor): TagChangeRow) -> TagChange {
+        TagChange {
+            old_digest,
+            new_digest,
+            action,
+            at,
+            actor,
+        }
+    }
+}
+
 /// A repository's tag immutability (ECR's `IMMUTABLE` with exclusions).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Immutability {

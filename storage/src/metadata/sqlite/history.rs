@@ -8,23 +8,13 @@ use crate::metadata::{now, TagChange};
 
 impl SqliteMeta {
     pub async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>> {
-        let rows: Vec<(Option<String>, Option<String>, String, i64, Option<String>)> =
-            sqlx::query_as(sql::TAG_HISTORY)
-                .bind(repo)
-                .bind(tag)
-                .bind(limit)
-                .fetch_all(&self.reader)
-                .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(old_digest, new_digest, action, at, actor)| TagChange {
-                old_digest,
-                new_digest,
-                action,
-                at,
-                actor,
-            })
-            .collect())
+        let rows: Vec<crate::metadata::TagChangeRow> = sqlx::query_as(sql::TAG_HISTORY)
+            .bind(repo)
+            .bind(tag)
+            .bind(limit)
+            .fetch_all(&self.reader)
+            .await?;
+        Ok(rows.into_iter().map(TagChange::from).collect())
     }
 
     /// Point `repo:tag` at `digest` (a manifest of the repository), and
