@@ -172,6 +172,9 @@ pub struct Config {
     pub storage: StorageConfig,
     pub metadata: MetadataConfig,
     pub gc: GcConfig,
+    /// `[[quotas]]`: limits per repository namespace (`namespace`,
+    /// `bytes`, `repositories`).
+    pub quotas: Vec<storage::Quota>,
 }
 
 impl Default for Config {
@@ -201,6 +204,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             metadata: MetadataConfig::default(),
             gc: GcConfig::default(),
+            quotas: Vec::new(),
         }
     }
 }
@@ -368,6 +372,27 @@ impl Config {
                 self.listen
             )));
         }
+        let mut seen = std::collections::HashSet::new();
+        for q in &self.quotas {
+            if q.namespace.contains('/') || storage::names::validate_name(&q.namespace).is_err() {
+                return Err(Failure::usage(format!(
+                    "invalid [[quotas]] entry: namespace {:?} must be one repository name component (\"team\" for team/app)",
+                    q.namespace
+                )));
+            }
+            if q.bytes.is_none() && q.repositories.is_none() {
+                return Err(Failure::usage(format!(
+                    "invalid [[quotas]] entry for {}: give bytes, repositories or both",
+                    q.namespace
+                )));
+            }
+            if !seen.insert(q.namespace.as_str()) {
+                return Err(Failure::usage(format!(
+                    "invalid [[quotas]]: namespace {} has two entries",
+                    q.namespace
+                )));
+            }
+        }
         auth::Policy::from_config(&self.access)
             .map_err(|e| Failure::usage(format!("invalid [access] configuration: {e}")))?;
         if let StorageConfig::S3(s3) = &self.storage {
@@ -469,6 +494,7 @@ impl Config {
             max_blob_bytes: self.max_blob_bytes,
             delete_enabled: self.delete_enabled,
             db_busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
+            quotas: self.quotas.clone(),
         }
     }
 

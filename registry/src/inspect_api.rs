@@ -130,6 +130,17 @@ pub async fn image(
     Ok(detail)
 }
 
+/// Usage of the namespaces with a quota the caller may read all of.
+pub async fn namespaces(
+    reg: &Registry,
+    readable: Readable<'_>,
+) -> Result<Vec<storage::NamespaceUsage>, ApiError> {
+    let mut usage = reg.quota_usage().await?;
+    // Whoever may pull any repository of the namespace (`ns/**`).
+    usage.retain(|u| readable(&format!("{}/_", u.namespace)));
+    Ok(usage)
+}
+
 async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
     let query = parse_query(uri);
     let page = Page::parse(&query, paging::BROWSE)?;
@@ -138,6 +149,10 @@ async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
         .strip_prefix("/api/v1/")
         .unwrap_or_default()
         .to_owned();
+    if path == "namespaces" {
+        let usage = namespaces(reg, readable).await?;
+        return Ok(Json(serde_json::json!({ "namespaces": usage })).into_response());
+    }
     if path == "repositories" {
         let filter = query.get("q").map(String::as_str).filter(|q| !q.is_empty());
         let (repos, next) = repos_page(reg, filter, &page, readable).await?;

@@ -98,6 +98,9 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
         if rest == "gc" {
             return ("/api/v1/gc", None);
         }
+        if rest == "namespaces" {
+            return ("/api/v1/namespaces", None);
+        }
         return ("/api/v1/{unknown}", None);
     }
     if let Some(rest) = path.strip_prefix("/ui/") {

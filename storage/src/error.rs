@@ -38,6 +38,8 @@ pub enum ErrorCode {
     /// The storage is full (HTTP 507): nothing was stored, and pushes work
     /// again once space is freed.
     StorageFull,
+    /// Not allowed: a quota would be exceeded (HTTP 403 `DENIED`).
+    Denied,
     Internal,
 }
 
@@ -63,6 +65,7 @@ impl ErrorCode {
             // "unsupported due to a missing implementation"
             ErrorCode::NotFound => "UNSUPPORTED",
             ErrorCode::Unavailable | ErrorCode::StorageFull => "UNAVAILABLE",
+            ErrorCode::Denied => "DENIED",
             ErrorCode::Internal => "UNKNOWN",
         }
     }

@@ -5,11 +5,13 @@ mod gc;
 mod history;
 mod immutability;
 mod lifecycle;
+mod quota;
 
 pub(crate) use gc::delete_each;
 pub use gc::{GcOptions, GcReport};
 pub use history::Rollback;
 pub use lifecycle::Expired;
+pub use quota::{namespace_of, NamespaceUsage, Quota};
 
 use crate::blobstore::{
     AppendLimits, BlobRef, BlobStore, ByteStream, Committed, LocalBlobStore, S3BlobStore, S3Config,
@@ -85,6 +87,8 @@ pub struct Policy {
     /// How long a write waits for the metadata database's lock before the
     /// request is answered 503 (retry later).
     pub db_busy_timeout: Duration,
+    /// Limits per repository namespace.
+    pub quotas: Vec<Quota>,
 }
 
 impl Default for Policy {
@@ -94,6 +98,7 @@ impl Default for Policy {
             max_blob_bytes: None,
             delete_enabled: true,
             db_busy_timeout: metadata::busy::DEFAULT_BUDGET,
+            quotas: Vec::new(),
         }
     }
 }
@@ -107,6 +112,8 @@ pub struct Registry {
     cache: Cache,
     /// Manifest pulls not yet written to the database (see `lifecycle`).
     pulls: lifecycle::PullLog,
+    /// Namespace usage, for quotas.
+    usage: quota::UsageCache,
     /// Who the changes made through this handle are recorded as (the
     /// signed-in user or robot; see [`Registry::acting_as`]).
     actor: Option<Arc<str>>,
@@ -194,6 +201,7 @@ impl Registry {
             policy,
             cache,
             pulls: Default::default(),
+            usage: Default::default(),
             actor: None,
             clock: Arc::new(metadata::now_ms),
         }
@@ -342,6 +350,9 @@ impl Registry {
 
     pub async fn start_upload(&self, repo: &str) -> Result<String> {
         validate_name(repo)?;
+        // A full namespace is refused before any byte is sent.
+        self.check_new_repo(repo).await?;
+        self.check_bytes(repo, None, 0).await?;
         let id = uuid::Uuid::new_v4().to_string();
         // Row before file: cleanup treats a file without a row as debris.
         self.meta.create_upload(&id, repo).await?;
@@ -417,16 +428,56 @@ impl Registry {
         let key = self.session(repo, id).await?;
         // From here the row may go: later requests ask the database.
         self.cache.drop_upload(id);
+        // The namespace's byte quota, checked before the commit when the
+        // size is known (every chunk sent but an unsized last one).
+        let quota = self.quota_of(repo).is_some();
+        let known = match (&last_chunk, quota) {
+            (_, false) => None,
+            (None, true) => Some(self.blobs.upload_size(&key).await?),
+            (Some((_, c)), true) => match c.len {
+                Some(n) => Some(self.blobs.upload_size(&key).await? + n),
+                None => None,
+            },
+        };
+        let mut adds = match known {
+            Some(n) => self.check_bytes(repo, Some(digest), n).await?,
+            None => 0,
+        };
+        let new_repo = quota && !self.meta.repo_exists(repo).await?;
         let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
         // Held from before the bytes are placed until the link commits: a
         // collection removing this digest meanwhile would delete them.
         let _fence = self.meta.enter_fence(&digest.to_string()).await?;
+        let existed =
+            quota && known.is_none() && self.meta.blob_any(&digest.to_string()).await?.is_some();
         // Commit ends the session whatever the outcome (a bad digest
         // discards it); a bad last chunk leaves it as it was. Bytes before
         // link: a crash in between leaves an unreferenced blob, never a link
         // to missing bytes.
         match self.blobs.upload_finish(&key, last, digest).await {
-            Ok(done) => self.link_committed(repo, digest, done, Some(id)).await,
+            Ok(done) => {
+                if quota && known.is_none() {
+                    // Sized only now: over quota, the bytes go again (ours
+                    // alone: a blob stored before stays), unlinked.
+                    match self.check_bytes(repo, Some(digest), done.size).await {
+                        Ok(n) => adds = n,
+                        Err(e) => {
+                            if !existed {
+                                let ours = BlobRef {
+                                    digest,
+                                    location: done.location.as_deref(),
+                                };
+                                self.blobs.delete(ours).await.ok();
+                            }
+                            self.meta.delete_upload(id).await?;
+                            return Err(e);
+                        }
+                    }
+                }
+                self.link_committed(repo, digest, done, Some(id)).await?;
+                self.note_usage(repo, i64::from(new_repo), adds);
+                Ok(())
+            }
             Err(e) if e.code == ErrorCode::DigestInvalid => {
                 self.meta.delete_upload(id).await?;
                 Err(e)
@@ -522,9 +573,13 @@ impl Registry {
         if self.blobs.stat(blob).await?.is_none() {
             return Ok(false);
         }
+        self.check_new_repo(repo).await?;
+        let adds = self.check_bytes(repo, Some(digest), size).await?;
+        let new_repo = self.quota_of(repo).is_some() && !self.meta.repo_exists(repo).await?;
         self.meta
             .link_blob(repo, digest, size, location.as_deref(), None)
             .await?;
+        self.note_usage(repo, i64::from(new_repo), adds);
         Ok(true)
     }
 

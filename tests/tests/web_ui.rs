@@ -573,3 +573,61 @@ fn sign_in_and_out_in_the_browser() {
         c.close().await.unwrap();
     });
 }
+
+/// Namespace usage against quotas: the page a user reaches from the header,
+/// one row per namespace with a quota, the fuller limit as the bar.
+#[test]
+fn namespace_usage_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        "[[quotas]]\nnamespace = \"team\"\nbytes = 1000000\nrepositories = 4\n\n[[quotas]]\nnamespace = \"empty\"\nrepositories = 2\n",
+    )
+    .unwrap();
+    let reg = Registry::start_in(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = reg.client();
+    for (repo, salt) in [("team/a", "ns-a"), ("team/b", "ns-b")] {
+        client.push_image(repo, "v1", &e2e::oci::simple_image(salt));
+    }
+    let base = reg.url();
+    let driver = start_chromedriver();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = connect(&driver).await;
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        c.find(Locator::LinkText("namespaces"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&c, "/ui/namespaces").await;
+        assert_eq!(
+            texts(&c, "#namespaces tbody td:first-child").await,
+            ["team", "empty"]
+        );
+        assert_eq!(
+            texts(&c, "#namespaces tbody td:nth-child(2)").await,
+            ["2", "0"]
+        );
+        let quotas = texts(&c, "#namespaces tbody td:nth-child(4)").await;
+        assert_eq!(quotas, ["1.00MB, 4 repositories", "2 repositories"]);
+        // team: 2 of 4 repositories is the fuller limit (its bytes are far
+        // below a megabyte): a bar half full.
+        let bar = c
+            .find(Locator::Css("#namespaces tbody tr:first-child .bar span"))
+            .await
+            .unwrap()
+            .attr("style")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert!(bar.contains("width:50%"), "{bar}");
+        assert_no_script(&c).await;
+        screenshot(&c, "07-namespaces.png").await;
+        c.close().await.unwrap();
+    });
+}

@@ -108,6 +108,12 @@ async fn route(
         p.viewer = viewer.clone();
         return Ok(render(&p));
     }
+    if path == "namespaces" {
+        let usage = inspect_api::namespaces(reg, readable).await?;
+        let mut p = crate::web::views::NamespacesPage::new(usage);
+        p.viewer = viewer.clone();
+        return Ok(render(&p));
+    }
     if let Some(name) = path.strip_prefix("repos/") {
         let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
         let mut p = RepoPage::new(name, host, tags, next, n);

@@ -368,3 +368,64 @@ impl BlobPage {
         }
     }
 }
+
+pub struct NamespaceRow {
+    pub namespace: String,
+    pub repositories: String,
+    pub bytes: String,
+    pub quota: String,
+    /// Of the tighter quota, 0 to 100.
+    pub used_pct: Option<u32>,
+}
+
+#[derive(Template)]
+#[template(path = "namespaces.html")]
+pub struct NamespacesPage {
+    pub viewer: Viewer,
+    pub rows: Vec<NamespaceRow>,
+}
+
+impl NamespacesPage {
+    pub fn new(usage: Vec<storage::NamespaceUsage>) -> Self {
+        let rows = usage
+            .into_iter()
+            .map(|u| {
+                let q = u.quota.clone();
+                let bytes_pct = q
+                    .as_ref()
+                    .and_then(|q| q.bytes)
+                    .map(|max| u.bytes as f64 / max.max(1) as f64);
+                let repos_pct = q
+                    .as_ref()
+                    .and_then(|q| q.repositories)
+                    .map(|max| u.repositories as f64 / max.max(1) as f64);
+                let used = match (bytes_pct, repos_pct) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                let mut limits = Vec::new();
+                if let Some(b) = q.as_ref().and_then(|q| q.bytes) {
+                    limits.push(human_size(b as i64));
+                }
+                if let Some(r) = q.as_ref().and_then(|q| q.repositories) {
+                    limits.push(format!("{r} repositories"));
+                }
+                NamespaceRow {
+                    namespace: u.namespace,
+                    repositories: u.repositories.to_string(),
+                    bytes: human_size(u.bytes),
+                    quota: if limits.is_empty() {
+                        "—".into()
+                    } else {
+                        limits.join(", ")
+                    },
+                    used_pct: used.map(|p| (p * 100.0).clamp(0.0, 100.0).round() as u32),
+                }
+            })
+            .collect();
+        NamespacesPage {
+            viewer: Viewer::default(),
+            rows,
+        }
+    }
+}

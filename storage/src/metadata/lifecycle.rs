@@ -1,6 +1,7 @@
-//! Lifecycle policies and pull times in the database (migration
-//! `0007_lifecycle.sql`): the same SQL on both databases, so one body
-//! serves both, instantiated per backend by [`lifecycle_methods`].
+//! Lifecycle policies, pull times (migration `0007_lifecycle.sql`) and
+//! namespace usage (quotas) in the database: the same SQL on both
+//! databases, so one body serves both, instantiated per backend by
+//! [`lifecycle_methods`].
 
 use crate::lifecycle::Image;
 
@@ -69,6 +70,31 @@ macro_rules! lifecycle_methods {
                     .fetch_all(&self.$reader)
                     .await?;
                 Ok(crate::metadata::lifecycle::fold_images(rows))
+            }
+
+            /// `(repositories, bytes of distinct blobs)` of namespace `ns`.
+            pub async fn namespace_usage(&self, ns: &str) -> crate::error::Result<(i64, i64)> {
+                let repos: i64 = sqlx::query_scalar(crate::metadata::sql::NAMESPACE_REPOS)
+                    .bind(ns)
+                    .fetch_one(&self.$reader)
+                    .await?;
+                let bytes: i64 = sqlx::query_scalar(crate::metadata::sql::NAMESPACE_BYTES)
+                    .bind(ns)
+                    .fetch_one(&self.$reader)
+                    .await?;
+                Ok((repos, bytes))
+            }
+
+            pub async fn namespace_has_blob(
+                &self,
+                ns: &str,
+                digest: &str,
+            ) -> crate::error::Result<bool> {
+                Ok(sqlx::query_scalar(crate::metadata::sql::NAMESPACE_HAS_BLOB)
+                    .bind(ns)
+                    .bind(digest)
+                    .fetch_one(&self.$reader)
+                    .await?)
             }
 
             /// Record pulls `(repository, digest, unix seconds)`, in one

@@ -194,6 +194,12 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Record pulls `(repository, digest, unix seconds)` in one go.
     async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()>;
 
+    // ---- quotas ----------------------------------------------------------
+    /// `(repositories, bytes of distinct blobs)` of namespace `ns`.
+    async fn namespace_usage(&self, ns: &str) -> Result<(i64, i64)>;
+    /// Whether `digest` is linked in some repository of namespace `ns`.
+    async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool>;
+
     // ---- garbage collection (see `gc`) ----------------------------------
     /// Review due manifests (at most `limit`), removing the garbage.
     async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep>;

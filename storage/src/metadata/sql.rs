@@ -47,5 +47,14 @@ pub const LIFECYCLE_REPOS: &str = "SELECT name, lifecycle_policy FROM repositori
 /// tag (NULL: untagged): digest, pushed (milliseconds), last pulled, tag.
 pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, COALESCE(m.pushed_ms, m.created_at * 1000), m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
 
+/// Repositories of namespace `$1` (named `$1` or `$1/...`).
+pub const NAMESPACE_REPOS: &str = "SELECT COUNT(*) FROM repositories WHERE name = $1 OR substr(name, 1, length($1) + 1) = $1 || '/'";
+
+/// Bytes of the distinct blobs linked in namespace `$1`.
+pub const NAMESPACE_BYTES: &str = "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE digest IN (SELECT rb.digest FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id WHERE r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/')";
+
+/// Whether blob `$2` is linked anywhere in namespace `$1`.
+pub const NAMESPACE_HAS_BLOB: &str = "SELECT EXISTS(SELECT 1 FROM repo_blobs rb JOIN repositories r ON r.id = rb.repo_id WHERE rb.digest = $2 AND (r.name = $1 OR substr(r.name, 1, length($1) + 1) = $1 || '/'))";
+
 /// Record that manifest `$2` of repository `$1` was pulled at `$3`.
 pub const RECORD_PULL: &str = "UPDATE manifests SET last_pulled = $3 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1) AND (last_pulled IS NULL OR last_pulled < $3)";

@@ -366,4 +366,12 @@ impl MetaStore for PgMeta {
     async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()> {
         PgMeta::record_pulls(self, pulls).await
     }
+
+    async fn namespace_usage(&self, ns: &str) -> Result<(i64, i64)> {
+        PgMeta::namespace_usage(self, ns).await
+    }
+
+    async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool> {
+        PgMeta::namespace_has_blob(self, ns, digest).await
+    }
 }

@@ -358,4 +358,12 @@ impl MetaStore for SqliteMeta {
     async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()> {
         SqliteMeta::record_pulls(self, pulls).await
     }
+
+    async fn namespace_usage(&self, ns: &str) -> Result<(i64, i64)> {
+        SqliteMeta::namespace_usage(self, ns).await
+    }
+
+    async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool> {
+        SqliteMeta::namespace_has_blob(self, ns, digest).await
+    }
 }
