@@ -114,6 +114,8 @@ pub struct Registry {
     pulls: lifecycle::PullLog,
     /// Namespace usage, for quotas.
     usage: quota::UsageCache,
+    /// Writes of pushes so far (a collection gives way while it moves).
+    writes: Arc<std::sync::atomic::AtomicU64>,
     /// Who the changes made through this handle are recorded as (the
     /// signed-in user or robot; see [`Registry::acting_as`]).
     actor: Option<Arc<str>>,
@@ -202,6 +204,7 @@ impl Registry {
             cache,
             pulls: Default::default(),
             usage: Default::default(),
+            writes: Default::default(),
             actor: None,
             clock: Arc::new(metadata::now_ms),
         }
@@ -218,6 +221,16 @@ impl Registry {
 
     fn actor(&self) -> Option<&str> {
         self.actor.as_deref()
+    }
+
+    /// Pushes' writes so far.
+    pub(crate) fn writes(&self) -> u64 {
+        self.writes.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn wrote(&self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Tell the time by `clock` from now on (tests push "days apart").
@@ -353,6 +366,7 @@ impl Registry {
         // A full namespace is refused before any byte is sent.
         self.check_new_repo(repo).await?;
         self.check_bytes(repo, None, 0).await?;
+        self.wrote();
         let id = uuid::Uuid::new_v4().to_string();
         // Row before file: cleanup treats a file without a row as debris.
         self.meta.create_upload(&id, repo).await?;
@@ -499,6 +513,7 @@ impl Registry {
         done: Committed,
         upload: Option<&str>,
     ) -> Result<()> {
+        self.wrote();
         self.meta
             .link_blob(repo, digest, done.size, done.location.as_deref(), upload)
             .await?;
@@ -593,6 +608,7 @@ impl Registry {
         body: &[u8],
     ) -> Result<PushedManifest> {
         validate_name(repo)?;
+        self.wrote();
         let reference = Reference::parse(reference)?;
         if body.len() > self.policy.max_manifest_bytes {
             return Err(Error::new(

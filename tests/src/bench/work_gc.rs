@@ -184,8 +184,9 @@ pub async fn gc(b: &mut Bench, i: usize) -> Result<()> {
 
     // Pushes during a collection of the same size (the next tenth
     // untagged) against the same pushes just before it, counted by steady
-    // clients over both windows. This collection has a grace period of a
-    // second, as it must with pushes in flight; the untagging is older.
+    // clients over both windows. This collection has a grace period of four
+    // seconds: the untagging (five seconds before) is due, the pushes'
+    // own new links are not, so it collects the same garbage as above.
     untag_tenth(&target, images, 1).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
@@ -193,9 +194,9 @@ pub async fn gc(b: &mut Bench, i: usize) -> Result<()> {
     // Warm up, then the window before.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (c0, t0) = (done.load(Ordering::Relaxed), Instant::now());
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     let (c1, t1) = (done.load(Ordering::Relaxed), Instant::now());
-    let (during_report, _) = collect(&target, 1).await?;
+    let (during_report, _) = collect(&target, 4).await?;
     let (c2, t2) = (done.load(Ordering::Relaxed), Instant::now());
     stop.store(true, Ordering::Relaxed);
     for w in workers {
