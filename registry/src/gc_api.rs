@@ -3,6 +3,8 @@
 //! The answer streams one JSON line per batch (`{"progress": ...}`) and
 //! ends with `{"report": ...}` (or `{"error": ...}`), so a client can show
 //! progress; a collection already running elsewhere is a 503 up front.
+//! `GET /api/v1/gc` answers what collections on this node have done since
+//! it started (runs, removed, freed, the last run's report).
 
 use crate::api::AppState;
 use crate::error::ApiError;
@@ -21,7 +23,7 @@ pub struct GcBody {
     grace_secs: Option<u64>,
 }
 
-fn may_collect(subject: &Caller) -> bool {
+pub fn may_collect(subject: &Caller) -> bool {
     match subject {
         Caller::Open => true,
         Caller::Known(id) => id.is_admin(),

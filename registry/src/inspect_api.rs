@@ -42,6 +42,26 @@ pub async fn dispatch(
     };
     // What a bearer token's subject may read, not only what it names.
     let subject = state.gate.subject(&caller).await;
+    if req.uri().path() == "/api/v1/gc" {
+        // What collections did: an administrator's view, like running one.
+        let mut resp = if crate::gc_api::may_collect(&subject) {
+            Json(state.registry.gc_totals()).into_response()
+        } else if caller.is_anonymous() {
+            crate::gate::unauthorized(
+                &state.gate,
+                req.headers(),
+                None,
+                false,
+                "authentication required",
+            )
+        } else {
+            crate::gate::denied(None)
+        };
+        if let Some(u) = caller.user() {
+            resp.extensions_mut().insert(crate::access::User(u));
+        }
+        return resp;
+    }
     let readable = |r: &str| state.gate.allows(&subject, r, auth::Action::Pull);
     let mut resp = match route(&state.registry, req.uri(), &readable).await {
         Ok(r) => r,

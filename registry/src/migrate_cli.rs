@@ -94,7 +94,7 @@ pub async fn run(args: MigrateArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::operational(format!("migrate: {}", e.message)))?;
     bar.finish_and_clear();
     println!(
-        "copied {} of {} blobs ({}), {} links, {} manifests, {} tags, {} users, {} robots; \
+        "copied {} of {} blobs ({}), {} links, {} manifests, {} tags, {} repository settings, {} users, {} robots; \
          the target holds everything the source does",
         report.blobs_copied,
         report.blobs,
@@ -102,6 +102,7 @@ pub async fn run(args: MigrateArgs) -> Result<(), Failure> {
         report.links,
         report.manifests,
         report.tags,
+        report.settings,
         report.users,
         report.robots
     );

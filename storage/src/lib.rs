@@ -19,6 +19,6 @@ pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
 pub use service::{
-    BlobInfo, ChunkSpec, Clock, Expired, GcOptions, GcReport, MetaBackend, NamespaceUsage, Policy,
-    PushedManifest, Quota, Registry, Rollback, StorageBackend,
+    BlobInfo, ChunkSpec, Clock, Expired, GcOptions, GcReport, GcTotals, MetaBackend,
+    NamespaceUsage, Policy, PushedManifest, Quota, Registry, Rollback, StorageBackend,
 };

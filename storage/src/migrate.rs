@@ -36,6 +36,8 @@ pub struct Report {
     pub tags: u64,
     pub users: u64,
     pub robots: u64,
+    /// Repository settings copied (tag immutability, lifecycle policies).
+    pub settings: u64,
 }
 
 /// Manifests read per query.
@@ -53,6 +55,8 @@ pub async fn migrate(
     copy_blobs(from, to, jobs, progress, &mut report).await?;
     copy_manifests(from, to, progress, &mut report).await?;
     copy_tags(from, to, &mut report).await?;
+    // After the tags: an immutable repository would refuse their copies.
+    copy_settings(from, to, &mut report).await?;
     copy_accounts(from, to, &mut report).await?;
     compare(from, to).await?;
     Ok(report)
@@ -222,6 +226,30 @@ async fn copy_tags(from: &Registry, to: &Registry, report: &mut Report) -> Resul
         report.tags += 1;
     }
     Ok(())
+}
+
+/// Each repository's tag immutability and lifecycle policy. (The tag
+/// history starts anew in the target: its own triggers record the copies.)
+async fn copy_settings(from: &Registry, to: &Registry, report: &mut Report) -> Result<()> {
+    let mut last: Option<String> = None;
+    loop {
+        let page = from.catalog(last.as_deref(), Some(PAGE)).await?;
+        let Some(end) = page.last().cloned() else {
+            return Ok(());
+        };
+        for repo in &page {
+            let immutability = from.immutability(repo).await?;
+            if immutability != crate::metadata::Immutability::default() {
+                to.set_immutability(repo, &immutability).await?;
+                report.settings += 1;
+            }
+            if let Some(policy) = from.meta().lifecycle_policy(repo).await?.flatten() {
+                to.meta().set_lifecycle_policy(repo, Some(&policy)).await?;
+                report.settings += 1;
+            }
+        }
+        last = Some(end);
+    }
 }
 
 async fn copy_accounts(from: &Registry, to: &Registry, report: &mut Report) -> Result<()> {

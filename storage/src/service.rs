@@ -8,7 +8,7 @@ mod lifecycle;
 mod quota;
 
 pub(crate) use gc::delete_each;
-pub use gc::{GcOptions, GcReport};
+pub use gc::{GcOptions, GcReport, GcTotals};
 pub use history::Rollback;
 pub use lifecycle::Expired;
 pub use quota::{namespace_of, NamespaceUsage, Quota};
@@ -116,6 +116,8 @@ pub struct Registry {
     usage: quota::UsageCache,
     /// Writes of pushes so far (a collection gives way while it moves).
     writes: Arc<std::sync::atomic::AtomicU64>,
+    /// What collections did (this node, since it started).
+    gc_totals: Arc<std::sync::Mutex<GcTotals>>,
     /// Who the changes made through this handle are recorded as (the
     /// signed-in user or robot; see [`Registry::acting_as`]).
     actor: Option<Arc<str>>,
@@ -205,6 +207,7 @@ impl Registry {
             pulls: Default::default(),
             usage: Default::default(),
             writes: Default::default(),
+            gc_totals: Default::default(),
             actor: None,
             clock: Arc::new(metadata::now_ms),
         }

@@ -74,6 +74,18 @@ fn a_local_registry_migrates_into_s3_and_postgres() {
         .iter()
         .flat_map(|(r, t)| contents(&lc, r, t))
         .collect();
+    // Repository settings go along: immutability and a lifecycle policy.
+    let policy = r#"{"rules": [{"rulePriority": 1, "selection": {"tagStatus": "untagged", "countType": "sinceImagePushed", "countUnit": "days", "countNumber": 7}, "action": {"type": "expire"}}]}"#;
+    for (path, body) in [
+        (
+            "/api/v1/repositories/mig/simple/immutability",
+            r#"{"immutable": true, "exclude": ["latest"]}"#,
+        ),
+        ("/api/v1/repositories/mig/simple/lifecycle", policy),
+    ] {
+        let r = lc.send(lc.request(reqwest::Method::PUT, path).body(body));
+        assert_eq!(r.status, 200, "{}", r.describe());
+    }
     let data_dir = local.data_dir().to_owned();
     local.stop();
 
@@ -125,6 +137,19 @@ fn a_local_registry_migrates_into_s3_and_postgres() {
     }
     assert_eq!(sha256_digest(&big), big_digest);
     assert_eq!(client.tags("mig/simple"), ["v1", "v2"]);
+    let imm = client
+        .get("/api/v1/repositories/mig/simple/immutability")
+        .expect_status(200)
+        .text();
+    assert!(
+        imm.contains("\"immutable\":true") && imm.contains("latest"),
+        "{imm}"
+    );
+    let lc_policy = client
+        .get("/api/v1/repositories/mig/simple/lifecycle")
+        .expect_status(200)
+        .text();
+    assert!(lc_policy.contains("sinceImagePushed"), "{lc_policy}");
 
     // Docker pulls the migrated image through the new nodes and runs it.
     let new_tag = format!("{}/mig/app:v1", c.host());

@@ -218,6 +218,29 @@ fn a_change_on_one_node_is_served_by_the_other_within_the_bound() {
         b.head(&format!("/v2/moved/app/manifests/{prod}")).status == 404
             && b.head("/v2/moved/app/manifests/prod").status == 404
     });
+    // A blob deleted on A stops being served by B (which had it cached).
+    let layer = v2.layers[0].blob.digest.clone();
+    for _ in 0..2 {
+        assert_eq!(b.head(&format!("/v2/moved/app/blobs/{layer}")).status, 200);
+    }
+    a.delete(&format!("/v2/moved/app/blobs/{layer}"))
+        .expect_status(202);
+    until(&b, "blob deleted", |b| {
+        b.head(&format!("/v2/moved/app/blobs/{layer}")).status == 404
+    });
+    // What a collection on A frees, B stops serving too: v2's config (its
+    // manifest was deleted above), cached on B first.
+    let config = v2.config.digest.clone();
+    assert_eq!(b.get(&format!("/v2/moved/app/blobs/{config}")).status, 200);
+    let r = a.send(
+        a.request(reqwest::Method::POST, "/api/v1/gc")
+            .json(&serde_json::json!({ "grace_secs": 0 })),
+    );
+    assert_eq!(r.status, 200, "{}", r.describe());
+    assert!(r.text().contains("\"report\""), "{}", r.text());
+    until(&b, "collected blob gone", |b| {
+        b.head(&format!("/v2/moved/app/blobs/{config}")).status == 404
+    });
     eprintln!("slowest tag move seen by the other node: {worst:?}");
 }
 

@@ -162,6 +162,12 @@ fn lifecycle_and_gc_from_the_command_line() {
     for b in v3.blobs() {
         client.get_blob_verified("app/web", &b.digest);
     }
+    // The node's totals count the runs and what they freed.
+    let totals: serde_json::Value =
+        serde_json::from_str(&client.get("/api/v1/gc").expect_status(200).text()).unwrap();
+    assert_eq!(totals["runs"], 1, "{totals}");
+    assert!(totals["bytes_freed"].as_u64().unwrap() > 0, "{totals}");
+    assert_eq!(totals["last"]["manifests_removed"], 1, "{totals}");
     let nothing = cli(&url, &["gc", "--grace", "0s"]);
     assert!(
         nothing
@@ -257,6 +263,7 @@ fn with_auth_collection_needs_an_admin_and_policies_need_delete() {
     };
     assert_eq!(gc(&reg.anonymous()).status, 401);
     assert_eq!(gc(&reg.basic(&dev)).status, 403);
+    assert_eq!(reg.basic(&dev).get("/api/v1/gc").status, 403);
     let ok = gc(&reg.basic(&root));
     assert_eq!(ok.status, 200, "{}", ok.describe());
     assert!(ok.text().contains("\"report\""), "{}", ok.text());

@@ -69,6 +69,21 @@ pub struct GcReport {
 
 const LISTED: usize = 1000;
 
+/// What collections on this node have done since it started (for
+/// operators, `GET /api/v1/gc`, and the metrics endpoint).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GcTotals {
+    pub runs: u64,
+    pub manifests_removed: u64,
+    pub blobs_removed: u64,
+    pub bytes_freed: u64,
+    pub seconds: f64,
+    /// The last run's report (without its lists).
+    pub last: Option<GcReport>,
+    /// Unix seconds the last run finished.
+    pub last_finished: Option<i64>,
+}
+
 impl GcReport {
     fn add(&mut self, step: &GcStep) {
         self.reviewed += step.reviewed;
@@ -128,6 +143,20 @@ impl Registry {
         lease.release().await;
         outcome?;
         report.seconds = started.elapsed().as_secs_f64();
+        {
+            let mut t = self.gc_totals.lock().unwrap_or_else(|e| e.into_inner());
+            t.runs += 1;
+            t.manifests_removed += report.manifests_removed;
+            t.blobs_removed += report.blobs_removed;
+            t.bytes_freed += report.bytes_freed;
+            t.seconds += report.seconds;
+            t.last = Some(GcReport {
+                manifests: Vec::new(),
+                blobs: Vec::new(),
+                ..report.clone()
+            });
+            t.last_finished = Some(metadata::now());
+        }
         tracing::info!(
             manifests = report.manifests_removed,
             links = report.links_removed,
@@ -183,6 +212,14 @@ impl Registry {
                 return Ok(());
             }
         }
+    }
+
+    /// What collections on this node have done since it started.
+    pub fn gc_totals(&self) -> GcTotals {
+        self.gc_totals
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Run one step (a write transaction); if pushes wrote meanwhile, give
