@@ -25,7 +25,7 @@ die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
 # ------------------------------------------------------------ prerequisites
 APT_PACKAGES=(
     docker.io containerd runc skopeo busybox-static docker-registry
-    chromium chromium-driver postgresql nginx-light
+    chromium chromium-driver postgresql nginx-light prometheus
     python3 python3-venv
     curl ca-certificates build-essential pkg-config
 )

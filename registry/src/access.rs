@@ -140,6 +140,14 @@ impl AccessRecord {
 
     /// Write the line. `complete`: the response body was sent whole.
     pub fn emit(&self, complete: bool) {
+        crate::metrics::request(
+            self.route,
+            &self.method,
+            self.status,
+            self.started.elapsed().as_secs_f64(),
+            self.bytes_in.load(Ordering::Relaxed),
+            self.bytes_out,
+        );
         if !tracing::enabled!(target: "access", tracing::Level::INFO) {
             return;
         }

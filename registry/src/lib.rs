@@ -20,6 +20,7 @@ pub mod lifecycle_api;
 pub mod lifecycle_cli;
 pub mod linger;
 pub mod logging;
+pub mod metrics;
 pub mod migrate_cli;
 pub mod paging;
 pub mod preflight;

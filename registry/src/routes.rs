@@ -101,6 +101,38 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
         if rest == "namespaces" {
             return ("/api/v1/namespaces", None);
         }
+        if let Some(r) = rest.strip_prefix("repositories/") {
+            // Per-repository settings and tag writes.
+            for (suffix, template) in [
+                (
+                    "/lifecycle/preview",
+                    "/api/v1/repositories/{name}/lifecycle/preview",
+                ),
+                (
+                    "/lifecycle/run",
+                    "/api/v1/repositories/{name}/lifecycle/run",
+                ),
+                ("/lifecycle", "/api/v1/repositories/{name}/lifecycle"),
+                ("/immutability", "/api/v1/repositories/{name}/immutability"),
+            ] {
+                if let Some(name) = r.strip_suffix(suffix) {
+                    return (template, Some(name));
+                }
+            }
+            for (suffix, template) in [
+                ("/history", "/api/v1/repositories/{name}/tags/{tag}/history"),
+                (
+                    "/rollback",
+                    "/api/v1/repositories/{name}/tags/{tag}/rollback",
+                ),
+            ] {
+                if let Some((name, _)) =
+                    r.strip_suffix(suffix).and_then(|p| p.rsplit_once("/tags/"))
+                {
+                    return (template, Some(name));
+                }
+            }
+        }
         return ("/api/v1/{unknown}", None);
     }
     if let Some(rest) = path.strip_prefix("/ui/") {
@@ -221,5 +253,25 @@ mod tests {
         );
         assert_eq!(template("/healthz"), ("/healthz", None));
         assert_eq!(template("/etc/passwd"), ("{unknown}", None));
+    }
+
+    #[test]
+    fn repository_settings_and_tag_writes_have_templates() {
+        assert_eq!(
+            template("/api/v1/repositories/team/app/lifecycle/preview"),
+            (
+                "/api/v1/repositories/{name}/lifecycle/preview",
+                Some("team/app")
+            )
+        );
+        assert_eq!(
+            template("/api/v1/repositories/team/app/tags/prod/rollback"),
+            (
+                "/api/v1/repositories/{name}/tags/{tag}/rollback",
+                Some("team/app")
+            )
+        );
+        assert_eq!(template("/api/v1/gc"), ("/api/v1/gc", None));
+        assert_eq!(template("/metrics"), ("/metrics", None));
     }
 }

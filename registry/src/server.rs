@@ -55,6 +55,7 @@ pub fn router(
         )
         .route("/token/jwks.json", get(crate::gate::token_api::jwks))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(crate::metrics::endpoint))
         .route("/readyz", get(ready))
         .with_state(state)
         .layer(axum::middleware::map_request(
@@ -232,6 +233,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
+    crate::metrics::install();
     spawn_collector(registry.clone(), cfg.gc.clone());
     spawn_pull_flusher(registry.clone());
     spawn_memory_trim();

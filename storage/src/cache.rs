@@ -46,6 +46,14 @@ struct Inner {
     deaf: bool,
 }
 
+/// Count a lookup of `cache` (`registry_cache_requests_total`).
+fn counted<T>(cache: &'static str, found: Option<T>) -> Option<T> {
+    let result = if found.is_some() { "hit" } else { "miss" };
+    metrics::counter!("registry_cache_requests_total", "cache" => cache, "result" => result)
+        .increment(1);
+    found
+}
+
 #[derive(Default, Clone)]
 pub struct Cache {
     inner: Arc<Mutex<Inner>>,
@@ -99,10 +107,12 @@ impl Cache {
     // ---- reads and fills ----------------------------------------------
 
     pub fn tag(&self, repo: &str, tag: &str) -> Option<Digest> {
-        self.lock()
+        let found = self
+            .lock()
             .tags
             .get(&(repo.to_owned(), tag.to_owned()))
-            .cloned()
+            .cloned();
+        counted("tag", found)
     }
 
     pub fn fill_tag(&self, seen: Epoch, repo: &str, tag: &str, digest: &Digest) {
@@ -118,10 +128,12 @@ impl Cache {
     }
 
     pub fn link(&self, repo: &str, digest: &Digest) -> Option<BlobInfo> {
-        self.lock()
+        let found = self
+            .lock()
             .links
             .get(&(repo.to_owned(), digest.clone()))
-            .cloned()
+            .cloned();
+        counted("link", found)
     }
 
     pub fn fill_link(&self, seen: Epoch, repo: &str, digest: &Digest, blob: BlobInfo) {
@@ -142,10 +154,12 @@ impl Cache {
     }
 
     pub fn manifest(&self, repo: &str, digest: &Digest) -> Option<Arc<StoredManifest>> {
-        self.lock()
+        let found = self
+            .lock()
             .manifests
             .get(&(repo.to_owned(), digest.clone()))
-            .cloned()
+            .cloned();
+        counted("manifest", found)
     }
 
     pub fn fill_manifest(&self, seen: Epoch, repo: &str, m: &Arc<StoredManifest>) {

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 
 pub use cmd::{cmd, Cmd, CmdOutput};
 pub use http::Client;
-pub use registry::{registry_bin, LogRequest, Registry};
+pub use registry::{free_port, registry_bin, LogRequest, Registry};
 
 /// Root of the cargo workspace (the parent of this crate's directory).
 pub fn workspace_root() -> PathBuf {

@@ -144,6 +144,7 @@ pub async fn patch(
     body: Body,
 ) -> ApiResult {
     let spec = chunk_spec(headers)?;
+    let _uploading = crate::metrics::Uploading::start();
     match reg.upload_chunk(name, id, body_stream(body), spec).await {
         Ok(size) => Ok(empty(
             StatusCode::ACCEPTED,
@@ -174,6 +175,7 @@ pub async fn put(
 ) -> ApiResult {
     let digest = digest_param(query)?;
     let spec = chunk_spec(headers)?;
+    let _uploading = crate::metrics::Uploading::start();
     let has_body = spec.len != Some(0)
         && (spec.len.is_some() || headers.contains_key(header::TRANSFER_ENCODING));
     let last = has_body.then(|| (body_stream(body), spec));

@@ -52,6 +52,13 @@ pub fn unauthorized(
     if insufficient {
         challenge.push_str(",error=\"insufficient_scope\"");
     }
+    crate::metrics::auth_failure(if insufficient {
+        "insufficient_scope"
+    } else if headers.contains_key(header::AUTHORIZATION) {
+        "invalid_credentials"
+    } else {
+        "no_credentials"
+    });
     let mut resp = (
         StatusCode::UNAUTHORIZED,
         [(header::CONTENT_TYPE, "application/json")],
@@ -69,6 +76,7 @@ pub fn unauthorized(
 /// 403 `DENIED`: Docker shows `denied: requested access to the resource is
 /// denied`.
 pub fn denied(scope: Option<&str>) -> Response {
+    crate::metrics::auth_failure("denied");
     let mut resp = (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "application/json")],

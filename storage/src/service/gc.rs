@@ -157,6 +157,16 @@ impl Registry {
             });
             t.last_finished = Some(metadata::now());
         }
+        metrics::counter!("registry_gc_runs_total").increment(1);
+        for (kind, n) in [
+            ("manifest", report.manifests_removed),
+            ("link", report.links_removed),
+            ("blob", report.blobs_removed),
+        ] {
+            metrics::counter!("registry_gc_removed_total", "kind" => kind).increment(n);
+        }
+        metrics::counter!("registry_gc_freed_bytes_total").increment(report.bytes_freed);
+        metrics::histogram!("registry_gc_duration_seconds").record(report.seconds);
         tracing::info!(
             manifests = report.manifests_removed,
             links = report.links_removed,

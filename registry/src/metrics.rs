@@ -1,0 +1,187 @@
+//! Prometheus metrics at `/metrics`, in the text exposition format: the
+//! `metrics` facade records (here and in the storage crate), the
+//! Prometheus exporter renders. Labels have bounded values only: route
+//! templates (`/v2/{name}/blobs/{digest}`), methods, status codes, cache
+//! names; never a path, a repository or a user.
+//!
+//! - `registry_http_requests_total{route,method,status}`,
+//!   `registry_http_request_duration_seconds{route,method}` (histogram),
+//!   `registry_http_received_bytes_total{route}`,
+//!   `registry_http_sent_bytes_total{route}`;
+//! - `registry_uploads_in_progress` (requests writing an upload now);
+//! - `registry_cache_requests_total{cache,result}` (tag, manifest and link
+//!   caches: hit or miss);
+//! - `registry_gc_runs_total`, `registry_gc_removed_total{kind}`,
+//!   `registry_gc_freed_bytes_total`, `registry_gc_duration_seconds`;
+//! - `registry_auth_failures_total{reason}`.
+
+use axum::http::{header, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Request latency buckets, seconds: from a cached manifest GET (well under
+/// a millisecond) to a large blob transfer.
+const LATENCY: &[f64] = &[
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+    60.0, 300.0,
+];
+
+/// Install the recorder (once per process; later calls are no-ops) and
+/// keep its histograms drained.
+pub fn install() {
+    if HANDLE.get().is_some() {
+        return;
+    }
+    let built = PrometheusBuilder::new()
+        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY)
+        .and_then(|b| b.install_recorder());
+    match built {
+        Ok(handle) => {
+            let upkeep = handle.clone();
+            if HANDLE.set(handle).is_ok() {
+                describe();
+                tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(Duration::from_secs(5));
+                    loop {
+                        tick.tick().await;
+                        upkeep.run_upkeep();
+                    }
+                });
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics are off: the recorder could not be installed")
+        }
+    }
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "registry_http_requests_total",
+        "HTTP requests answered, by route template, method and status"
+    );
+    describe_histogram!(
+        "registry_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time from the request to its last response byte"
+    );
+    describe_counter!(
+        "registry_http_received_bytes_total",
+        Unit::Bytes,
+        "Request body bytes received"
+    );
+    describe_counter!(
+        "registry_http_sent_bytes_total",
+        Unit::Bytes,
+        "Response body bytes sent"
+    );
+    describe_gauge!(
+        "registry_uploads_in_progress",
+        "Requests writing to an upload session right now"
+    );
+    describe_counter!(
+        "registry_cache_requests_total",
+        "Lookups of the in-memory metadata caches, by cache and result"
+    );
+    describe_counter!(
+        "registry_gc_runs_total",
+        "Garbage collections run on this node"
+    );
+    describe_counter!(
+        "registry_gc_removed_total",
+        "Manifests, blob links and blobs removed by garbage collection"
+    );
+    describe_counter!(
+        "registry_gc_freed_bytes_total",
+        Unit::Bytes,
+        "Blob bytes freed by garbage collection"
+    );
+    describe_histogram!(
+        "registry_gc_duration_seconds",
+        Unit::Seconds,
+        "Duration of garbage collections"
+    );
+    describe_counter!(
+        "registry_auth_failures_total",
+        "Requests refused for their credentials, by reason"
+    );
+}
+
+/// A bounded method label.
+fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::PUT => "PUT",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        _ => "OTHER",
+    }
+}
+
+/// Record one answered request.
+pub fn request(
+    route: &'static str,
+    method: &Method,
+    status: u16,
+    secs: f64,
+    bytes_in: u64,
+    bytes_out: u64,
+) {
+    let method = method_label(method);
+    metrics::counter!("registry_http_requests_total", "route" => route, "method" => method, "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("registry_http_request_duration_seconds", "route" => route, "method" => method)
+        .record(secs);
+    if bytes_in > 0 {
+        metrics::counter!("registry_http_received_bytes_total", "route" => route)
+            .increment(bytes_in);
+    }
+    if bytes_out > 0 {
+        metrics::counter!("registry_http_sent_bytes_total", "route" => route).increment(bytes_out);
+    }
+}
+
+/// Counts a request writing to an upload session while it lives.
+pub struct Uploading(());
+
+impl Uploading {
+    pub fn start() -> Uploading {
+        metrics::gauge!("registry_uploads_in_progress").increment(1.0);
+        Uploading(())
+    }
+}
+
+impl Drop for Uploading {
+    fn drop(&mut self) {
+        metrics::gauge!("registry_uploads_in_progress").decrement(1.0);
+    }
+}
+
+/// A request refused for its credentials (`reason`: a fixed word).
+pub fn auth_failure(reason: &'static str) {
+    metrics::counter!("registry_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// `GET /metrics`.
+pub async fn endpoint() -> Response {
+    let body = HANDLE
+        .get()
+        .map(PrometheusHandle::render)
+        .unwrap_or_default();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
+}
