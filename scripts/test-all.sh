@@ -149,7 +149,7 @@ start_registry() {
     local data="$1" logf="$2" attempt port deadline
     for attempt in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 30000))
-        "$TARGET_DIR/debug/registry" serve --listen "127.0.0.1:$port" \
+        REGISTRY_SHUTDOWN_DRAIN_SECS=0 "$TARGET_DIR/debug/registry" serve --listen "127.0.0.1:$port" \
             --data-dir "$data" --log-format json </dev/null >>"$logf" 2>&1 &
         REG_PID=$!
         deadline=$((SECONDS + 30))
@@ -320,7 +320,7 @@ run_conformance_auth() {
     REG_PORT=""
     for attempt in 1 2 3 4 5; do
         port=$((20000 + RANDOM % 30000))
-        "$TARGET_DIR/debug/registry" serve --config "$conf" --listen "127.0.0.1:$port" \
+        REGISTRY_SHUTDOWN_DRAIN_SECS=0 "$TARGET_DIR/debug/registry" serve --config "$conf" --listen "127.0.0.1:$port" \
             --data-dir "$data" --log-format json </dev/null >>"$logf" 2>&1 &
         CONF_PID=$!
         deadline=$((SECONDS + 30))

@@ -138,6 +138,9 @@ pub struct Config {
     pub upload_ttl_secs: u64,
     /// Seconds allowed for in-flight requests to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// On SIGTERM, fail `/readyz` and keep serving this long before
+    /// stopping, so a load balancer stops sending requests first.
+    pub shutdown_drain_secs: u64,
     /// A request head (line and headers) must arrive within this many
     /// seconds of its first byte, or of the accept on a new connection.
     pub header_timeout_secs: u64,
@@ -188,6 +191,7 @@ impl Default for Config {
             delete_enabled: true,
             upload_ttl_secs: 24 * 3600,
             shutdown_grace_secs: 30,
+            shutdown_drain_secs: 5,
             header_timeout_secs: 10,
             idle_timeout_secs: 75,
             body_timeout_secs: 60,
@@ -248,6 +252,9 @@ pub struct ServeArgs {
     /// Grace period for in-flight requests on shutdown [default: 30].
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// On SIGTERM, fail /readyz and keep serving this many seconds first [default: 5].
+    #[arg(long, env = "REGISTRY_SHUTDOWN_DRAIN_SECS")]
+    pub shutdown_drain_secs: Option<u64>,
     /// Seconds for a request head to arrive [default: 10].
     #[arg(long, env = "REGISTRY_HEADER_TIMEOUT_SECS")]
     pub header_timeout_secs: Option<u64>,
@@ -319,6 +326,7 @@ impl Config {
             delete_enabled,
             upload_ttl_secs,
             shutdown_grace_secs,
+            shutdown_drain_secs,
             header_timeout_secs,
             idle_timeout_secs,
             body_timeout_secs,

@@ -70,8 +70,14 @@ pub fn router(
 /// Ready when the metadata database and the blob store both answer, within
 /// a time a load balancer's or Kubernetes' probe waits (their retries
 /// would be slower than its own).
+/// Set on SIGTERM: the node is on its way out (see [`shutdown_signal`]).
+static DRAINING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 async fn ready(State(state): State<AppState>) -> Response {
     let unready = |why: String| (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    if DRAINING.load(std::sync::atomic::Ordering::Relaxed) {
+        return unready("draining: this node is shutting down".into());
+    }
     match tokio::time::timeout(READY_TIMEOUT, state.registry.health()).await {
         Ok(Ok(())) => "ready".into_response(),
         Ok(Err(e)) => unready(e.to_string()),
@@ -83,13 +89,22 @@ async fn ready(State(state): State<AppState>) -> Response {
 
 const READY_TIMEOUT: Duration = Duration::from_millis(900);
 
-async fn shutdown_signal() {
+/// Resolves when the server should stop taking requests. On SIGTERM (an
+/// orchestrator's stop) `/readyz` fails at once and the node keeps serving
+/// for `drain`, so the load balancer takes it out of rotation before it
+/// stops listening; then in-flight requests finish. Ctrl-C (a person at a
+/// terminal) skips the drain.
+async fn shutdown_signal(drain: Duration) {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("install SIGTERM handler");
     tokio::select! {
         _ = ctrl_c => {},
-        _ = term.recv() => {},
+        _ = term.recv() => {
+            DRAINING.store(true, std::sync::atomic::Ordering::Relaxed);
+            tracing::info!(drain_secs = drain.as_secs(), "SIGTERM: /readyz fails now; serving on until the drain ends");
+            tokio::time::sleep(drain).await;
+        },
     }
 }
 
@@ -265,7 +280,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
         router(registry.clone(), gate, cfg.session_ttl_secs, cfg.gc.clone()),
         limits,
         transport,
-        shutdown_signal(),
+        shutdown_signal(Duration::from_secs(cfg.shutdown_drain_secs)),
         grace,
     )
     .await;

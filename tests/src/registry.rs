@@ -198,6 +198,9 @@ impl Registry {
                 command.env_remove(&k);
             }
         }
+        // Stop at once on SIGTERM unless a test asks for a drain (a flag
+        // wins over the environment).
+        command.env("REGISTRY_SHUTDOWN_DRAIN_SECS", "0");
         let child = command
             .arg("serve")
             .arg("--listen")

@@ -126,6 +126,7 @@ impl Server {
                     cmd.env_remove(k);
                 }
             }
+            cmd.env("REGISTRY_SHUTDOWN_DRAIN_SECS", "0");
             cmd.envs(env.iter().copied());
             Self::spawn(name, cmd, port, data_dir.clone(), root.join("registry.log"))
         })
