@@ -404,6 +404,24 @@ run_fuzz() {
     done
 }
 
+# cfn-lint, kubernetes-validate and checkov (PyPI) in a venv of their own,
+# on the deployment files; checkov's skipped checks are justified in the
+# files themselves.
+DEPLOY_VENV="$TARGET_DIR/deploy-venv"
+run_deploy_checks() {
+    if ! "$DEPLOY_VENV/bin/checkov" --version >/dev/null 2>&1; then
+        rm -rf "$DEPLOY_VENV"
+        python3 -m venv "$DEPLOY_VENV" || return 1
+        "$DEPLOY_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            "cfn-lint==1.58.0" "kubernetes-validate==1.37.0" "checkov==3.3.30" ||
+            { echo "pip install of the deployment linters failed" >&2; return 1; }
+    fi
+    "$DEPLOY_VENV/bin/cfn-lint" "$ROOT/deploy/ecs/registry.yaml" || return 1
+    "$DEPLOY_VENV/bin/kubernetes-validate" --quiet "$ROOT/deploy/k8s/registry.yaml" || return 1
+    "$DEPLOY_VENV/bin/checkov" --quiet --compact -d "$ROOT/deploy" \
+        --framework cloudformation kubernetes dockerfile 2>/dev/null
+}
+
 run_tests() {
     # shellcheck disable=SC2086
     timeout "$TEST_TIMEOUT" cargo test --workspace --no-fail-fast ${CARGO_TEST_ARGS:-} 2>&1 |
@@ -453,6 +471,7 @@ step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "oras (Python package) for the e2e tests" install_oras
 export ORAS_PYTHON="$ORAS_VENV/bin/python"
 step "cargo test (unit + e2e)" run_tests
+step "deployment files (cfn-lint, kubernetes-validate, checkov)" run_deploy_checks
 step "conformance" run_conformance
 step "conformance with token auth and credentials" run_conformance_auth
 step "conformance against the CNCF registry" run_conformance_cncf

@@ -42,6 +42,10 @@ pub struct TokenConfig {
     /// PEM of the signing key [default: <data_dir>/token-signing.pem,
     /// generated on first start with mode 0600].
     pub signing_key: Option<PathBuf>,
+    /// The signing key's PEM itself, for platforms that pass secrets as
+    /// environment variables (`REGISTRY_TOKEN_SIGNING_KEY_PEM`); wins over
+    /// `signing_key`.
+    pub signing_key_pem: Option<String>,
     /// Retired public keys (PEM or JWKS files) whose tokens still verify
     /// during a rotation.
     pub verify_keys: Vec<PathBuf>,
@@ -57,6 +61,7 @@ impl Default for TokenConfig {
             ttl_secs: 300,
             refresh_ttl_secs: 90 * 24 * 3600,
             signing_key: None,
+            signing_key_pem: None,
             verify_keys: Vec::new(),
             external: None,
         }
@@ -93,6 +98,9 @@ pub struct MetadataConfig {
     /// `postgres://user:password@host:port/db` for PostgreSQL, shared by
     /// several nodes [default: SQLite in data_dir].
     pub url: Option<String>,
+    /// The database password, when it is kept out of the URL (an
+    /// orchestrator's secret in `REGISTRY_METADATA_PASSWORD`).
+    pub password: Option<String>,
 }
 
 /// `[gc]`: online garbage collection (README, "Garbage collection").
@@ -216,6 +224,16 @@ impl Default for Config {
 /// Flags of `registry serve`; each has a `REGISTRY_*` variable.
 #[derive(Debug, Clone, Default, Args)]
 pub struct ServeArgs {
+    /// The whole configuration as TOML text instead of a file (for
+    /// platforms that pass settings as environment variables, as ECS does).
+    #[arg(long, env = "REGISTRY_CONFIG_TOML", hide_env_values = true)]
+    pub config_toml: Option<String>,
+    /// The PostgreSQL password, kept out of the URL (a secret).
+    #[arg(long, env = "REGISTRY_METADATA_PASSWORD", hide_env_values = true)]
+    pub metadata_password: Option<String>,
+    /// The token signing key's PEM itself (a secret).
+    #[arg(long, env = "REGISTRY_TOKEN_SIGNING_KEY_PEM", hide_env_values = true)]
+    pub token_signing_key_pem: Option<String>,
     /// TOML configuration file.
     #[arg(long, env = "REGISTRY_CONFIG")]
     pub config: Option<PathBuf>,
@@ -294,8 +312,19 @@ impl Config {
     /// The configuration from defaults, the file, the environment and the
     /// flags; any fault in them is a usage error naming the file and key.
     pub fn load(args: &ServeArgs) -> Result<Config, Failure> {
-        let mut cfg = match &args.config {
-            Some(path) => {
+        let mut cfg = match (&args.config, &args.config_toml) {
+            (Some(_), Some(_)) => {
+                return Err(Failure::usage(
+                    "give the configuration as a file (--config) or as text (REGISTRY_CONFIG_TOML), not both",
+                ))
+            }
+            (None, Some(text)) => toml::from_str(text).map_err(|e| {
+                Failure::usage(format!(
+                    "invalid configuration in REGISTRY_CONFIG_TOML: {}",
+                    e.to_string().trim_end()
+                ))
+            })?,
+            (Some(path), None) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
                     Failure::usage(format!(
                         "cannot read configuration file {}: {}",
@@ -311,7 +340,7 @@ impl Config {
                     ))
                 })?
             }
-            None => Config::default(),
+            (None, None) => Config::default(),
         };
         macro_rules! take {
             ($($field:ident),*) => {$(
@@ -348,6 +377,12 @@ impl Config {
         }
         if args.metadata_url.is_some() {
             cfg.metadata.url = args.metadata_url.clone();
+        }
+        if args.metadata_password.is_some() {
+            cfg.metadata.password = args.metadata_password.clone();
+        }
+        if args.token_signing_key_pem.is_some() {
+            cfg.token.signing_key_pem = args.token_signing_key_pem.clone();
         }
         if let Some(v) = args.gc_interval_secs {
             cfg.gc.interval_secs = v;
@@ -418,6 +453,7 @@ impl Config {
             if self.auth == Some(AuthMode::Token)
                 && self.token.external.is_none()
                 && self.token.signing_key.is_none()
+                && self.token.signing_key_pem.is_none()
             {
                 return Err(Failure::usage(
                     "invalid configuration: with [metadata] url (nodes sharing one database), \
@@ -454,13 +490,22 @@ impl Config {
         if let Some(url) = &mut shown.metadata.url {
             *url = mask_url_password(url);
         }
+        if shown.metadata.password.is_some() {
+            shown.metadata.password = Some("********".into());
+        }
+        if shown.token.signing_key_pem.is_some() {
+            shown.token.signing_key_pem = Some("********".into());
+        }
         toml::to_string(&shown).expect("the configuration serializes")
     }
 
     /// Where the metadata lives.
     pub fn meta_backend(&self) -> storage::MetaBackend {
         match &self.metadata.url {
-            Some(url) => storage::MetaBackend::Postgres(url.clone()),
+            Some(url) => storage::MetaBackend::Postgres(match &self.metadata.password {
+                Some(pw) => with_password(url, pw),
+                None => url.clone(),
+            }),
             None => storage::MetaBackend::Sqlite,
         }
     }
@@ -515,6 +560,20 @@ impl Config {
     }
 }
 
+/// `url` with `password` (percent-encoded) as its userinfo's password.
+pub fn with_password(url: &str, password: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.set_password(Some(password)).is_ok() {
+                u.to_string()
+            } else {
+                url.to_owned()
+            }
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
 /// `postgres://user:secret@host/db` -> `postgres://user:********@host/db`.
 pub fn mask_url_password(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -533,6 +592,33 @@ pub fn mask_url_password(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_password_apart_goes_into_the_url_encoded() {
+        assert_eq!(
+            with_password("postgres://reg@db.example:5432/registry", "p@ss/w:rd"),
+            "postgres://reg:p%40ss%2Fw%3Ard@db.example:5432/registry"
+        );
+    }
+
+    #[test]
+    fn the_configuration_can_come_as_text_in_the_environment() {
+        let args = ServeArgs {
+            config_toml: Some("listen = \"127.0.0.1:7000\"\n[gc]\ninterval_secs = 0\n".into()),
+            metadata_password: Some("pw".into()),
+            ..Default::default()
+        };
+        let cfg = Config::load(&args).unwrap();
+        assert_eq!(cfg.listen.port(), 7000);
+        assert_eq!(cfg.gc.interval_secs, 0);
+        assert!(!cfg.to_toml().contains("pw\""), "{}", cfg.to_toml());
+        let both = ServeArgs {
+            config: Some("/x.toml".into()),
+            config_toml: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(Config::load(&both).is_err());
+    }
 
     #[test]
     fn passwords_in_urls_are_masked() {

@@ -51,6 +51,13 @@ enum Command {
     /// ECR lifecycle policies: put, get, preview, run, delete.
     #[command(subcommand)]
     Lifecycle(registry::lifecycle_cli::LifecycleCommand),
+    /// Exit 0 if the registry at --url is ready (`/readyz`), 1 if not: a
+    /// container HEALTHCHECK for images without curl.
+    Health {
+        /// Registry base URL.
+        #[arg(long, env = "REGISTRY_URL", default_value = "http://127.0.0.1:5000")]
+        url: String,
+    },
 }
 
 async fn run(command: Command) -> Result<(), Failure> {
@@ -73,6 +80,20 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Repo(c) => registry::repo_cli::run(c).await,
         Command::Gc(args) => registry::gc_cli::run(args).await,
         Command::Lifecycle(c) => registry::lifecycle_cli::run(c).await,
+        Command::Health { url } => {
+            let (status, body) =
+                registry::remote::send(&url, reqwest::Method::GET, "/readyz", None, None).await?;
+            if status.is_success() {
+                println!("{}", body.trim());
+                Ok(())
+            } else {
+                Err(Failure::operational(format!(
+                    "not ready: {} {}",
+                    status.as_u16(),
+                    body.trim()
+                )))
+            }
+        }
     }
 }
 

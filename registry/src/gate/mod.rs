@@ -481,17 +481,28 @@ fn tokens(cfg: &Config) -> Result<Tokens, Failure> {
             service: t.service.clone(),
         });
     }
-    let path = t
-        .signing_key
-        .clone()
-        .unwrap_or_else(|| cfg.data_dir.join("token-signing.pem"));
-    let (key, created) = SigningKey::load_or_generate(&path).map_err(|e| key_failure(&path, &e))?;
-    if created {
-        tracing::info!(path = %path.display(), kid = key.kid(), "generated a token signing key");
-    }
-    if let Ok(Some(mode)) = auth::token::key_file_too_open(&path) {
-        tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the token signing key is readable by others");
-    }
+    let key = match &t.signing_key_pem {
+        Some(pem) => SigningKey::from_pem(pem).map_err(|e| {
+            Failure::operational(format!(
+                "token key from REGISTRY_TOKEN_SIGNING_KEY_PEM: {e}"
+            ))
+        })?,
+        None => {
+            let path = t
+                .signing_key
+                .clone()
+                .unwrap_or_else(|| cfg.data_dir.join("token-signing.pem"));
+            let (key, created) =
+                SigningKey::load_or_generate(&path).map_err(|e| key_failure(&path, &e))?;
+            if created {
+                tracing::info!(path = %path.display(), kid = key.kid(), "generated a token signing key");
+            }
+            if let Ok(Some(mode)) = auth::token::key_file_too_open(&path) {
+                tracing::warn!(path = %path.display(), mode = format!("{mode:o}"), "the token signing key is readable by others");
+            }
+            key
+        }
+    };
     let mut keys = KeySet::new(key);
     for old in &t.verify_keys {
         for k in KeySet::load_trusted_file(old).map_err(|e| key_failure(old, &e))? {
