@@ -133,17 +133,45 @@ impl Cluster {
         top: &str,
         storage: &str,
     ) -> Cluster {
+        Cluster::start_lb(n, bucket, db_url, top, storage, false, &[])
+    }
+
+    /// [`Cluster::start`] behind an nginx that also passes a write to the
+    /// next node when the first refuses the connection (as a load balancer
+    /// in front of a rolling restart is set up).
+    /// `node_args` are added to each node's command line.
+    pub fn start_retrying(n: usize, node_args: &[&str]) -> Cluster {
+        Cluster::start_lb(
+            n,
+            Bucket::shared(),
+            shared_database(),
+            "",
+            "",
+            true,
+            node_args,
+        )
+    }
+
+    fn start_lb(
+        n: usize,
+        bucket: Bucket,
+        db_url: String,
+        top: &str,
+        storage: &str,
+        retry_writes: bool,
+        node_args: &[&str],
+    ) -> Cluster {
         let dir = tempfile::Builder::new()
             .prefix("e2e-cluster-")
             .tempdir()
             .expect("temp dir");
         let config = node_config(dir.path(), &bucket, &db_url, top, storage);
         let config = config.to_str().expect("utf-8 path").to_owned();
-        let nodes: Vec<Registry> = (0..n)
-            .map(|_| Registry::start_with(&["--config", &config]))
-            .collect();
+        let mut args = vec!["--config", config.as_str()];
+        args.extend_from_slice(node_args);
+        let nodes: Vec<Registry> = (0..n).map(|_| Registry::start_with(&args)).collect();
         let ports: Vec<u16> = nodes.iter().map(Registry::port).collect();
-        let lb = Nginx::start(&dir.path().join("nginx"), &ports);
+        let lb = Nginx::start_opts(&dir.path().join("nginx"), &ports, retry_writes);
         Cluster {
             nodes,
             lb,
@@ -174,6 +202,18 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(dir: &Path, upstreams: &[u16]) -> Nginx {
+        Nginx::start_opts(dir, upstreams, false)
+    }
+
+    /// `retry_writes`: a request of any method goes to the next upstream
+    /// when the first cannot be connected to (nginx retries only reads by
+    /// default; a refused connection never reached a node).
+    pub fn start_opts(dir: &Path, upstreams: &[u16], retry_writes: bool) -> Nginx {
+        let retry = if retry_writes {
+            "    proxy_next_upstream error timeout non_idempotent;\n"
+        } else {
+            ""
+        };
         let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -195,7 +235,7 @@ impl Nginx {
                  location / {{\n    proxy_pass http://nodes;\n    proxy_http_version 1.1;\n\
                  proxy_set_header Host $http_host;\n    proxy_set_header Connection \"\";\n\
                  proxy_request_buffering off;\n    proxy_buffering off;\n\
-                 proxy_read_timeout 600s;\n    proxy_send_timeout 600s;\n  }}\n}}\n}}\n"
+                 proxy_read_timeout 600s;\n    proxy_send_timeout 600s;\n{retry}  }}\n}}\n}}\n"
             );
             let conf_path = dir.join("nginx.conf");
             std::fs::write(&conf_path, conf).expect("write nginx.conf");
