@@ -186,6 +186,10 @@ pub struct Config {
     /// `[[quotas]]`: limits per repository namespace (`namespace`,
     /// `bytes`, `repositories`).
     pub quotas: Vec<storage::Quota>,
+    /// `[[notifications]]`: webhook endpoints told of pushes and deletes.
+    pub notifications: Vec<crate::notify::Endpoint>,
+    /// Undelivered events older than this are dropped (the queue's bound).
+    pub notifications_max_age_secs: u64,
 }
 
 impl Default for Config {
@@ -217,6 +221,8 @@ impl Default for Config {
             metadata: MetadataConfig::default(),
             gc: GcConfig::default(),
             quotas: Vec::new(),
+            notifications: Vec::new(),
+            notifications_max_age_secs: 7 * 86_400,
         }
     }
 }
@@ -415,6 +421,27 @@ impl Config {
                 self.listen
             )));
         }
+        let mut names = std::collections::HashSet::new();
+        for n in &self.notifications {
+            if !names.insert(n.name.as_str()) {
+                return Err(Failure::usage(format!(
+                    "invalid [[notifications]]: two endpoints are named {}",
+                    n.name
+                )));
+            }
+            if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
+                return Err(Failure::usage(format!(
+                    "invalid [[notifications]] entry {}: url must be http:// or https://",
+                    n.name
+                )));
+            }
+            if let Some(a) = n.actions.iter().find(|a| *a != "push" && *a != "delete") {
+                return Err(Failure::usage(format!(
+                    "invalid [[notifications]] entry {}: action {a:?} is neither push nor delete",
+                    n.name
+                )));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for q in &self.quotas {
             if q.namespace.contains('/') || storage::names::validate_name(&q.namespace).is_err() {
@@ -492,6 +519,11 @@ impl Config {
         }
         if shown.metadata.password.is_some() {
             shown.metadata.password = Some("********".into());
+        }
+        for n in &mut shown.notifications {
+            for v in n.headers.values_mut() {
+                *v = "********".into();
+            }
         }
         if shown.token.signing_key_pem.is_some() {
             shown.token.signing_key_pem = Some("********".into());

@@ -22,6 +22,7 @@ pub mod linger;
 pub mod logging;
 pub mod metrics;
 pub mod migrate_cli;
+pub mod notify;
 pub mod paging;
 pub mod preflight;
 pub mod present;

@@ -249,6 +249,17 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     crate::metrics::install();
+    let base_url = cfg
+        .external_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.listen));
+    crate::notify::spawn(
+        registry.clone(),
+        cfg.notifications.clone(),
+        cfg.listen.to_string(),
+        base_url.trim_end_matches('/').to_owned(),
+        Duration::from_secs(cfg.notifications_max_age_secs),
+    );
     spawn_collector(registry.clone(), cfg.gc.clone());
     spawn_pull_flusher(registry.clone());
     spawn_memory_trim();

@@ -97,6 +97,59 @@ macro_rules! lifecycle_methods {
                     .await?)
             }
 
+            /// Events after id `after`, oldest first, at most `limit`.
+            pub async fn events_after(
+                &self,
+                after: i64,
+                limit: i64,
+            ) -> crate::error::Result<Vec<crate::metadata::Event>> {
+                Ok(sqlx::query_as(crate::metadata::sql::EVENTS_AFTER)
+                    .bind(after)
+                    .bind(limit)
+                    .fetch_all(&self.$reader)
+                    .await?)
+            }
+
+            /// An endpoint's cursor (None: never delivered to).
+            pub async fn event_cursor(&self, endpoint: &str) -> crate::error::Result<Option<i64>> {
+                Ok(sqlx::query_scalar(crate::metadata::sql::EVENT_CURSOR)
+                    .bind(endpoint)
+                    .fetch_optional(&self.$writer)
+                    .await?)
+            }
+
+            pub async fn set_event_cursor(
+                &self,
+                endpoint: &str,
+                id: i64,
+            ) -> crate::error::Result<()> {
+                sqlx::query(crate::metadata::sql::SET_EVENT_CURSOR)
+                    .bind(endpoint)
+                    .bind(id)
+                    .execute(&self.$writer)
+                    .await?;
+                Ok(())
+            }
+
+            pub async fn last_event(&self) -> crate::error::Result<i64> {
+                Ok(sqlx::query_scalar(crate::metadata::sql::LAST_EVENT)
+                    .fetch_one(&self.$writer)
+                    .await?)
+            }
+
+            pub async fn trim_events(
+                &self,
+                upto: i64,
+                older_than_ms: i64,
+            ) -> crate::error::Result<u64> {
+                Ok(sqlx::query(crate::metadata::sql::TRIM_EVENTS)
+                    .bind(upto)
+                    .bind(older_than_ms)
+                    .execute(&self.$writer)
+                    .await?
+                    .rows_affected())
+            }
+
             /// Record pulls `(repository, digest, unix seconds)`, in one
             /// transaction.
             pub async fn record_pulls(

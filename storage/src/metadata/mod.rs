@@ -194,6 +194,14 @@ pub trait MetaStore: Send + Sync + 'static {
     /// Record pulls `(repository, digest, unix seconds)` in one go.
     async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()>;
 
+    // ---- events (webhooks) -----------------------------------------------
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>>;
+    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>>;
+    async fn set_event_cursor(&self, endpoint: &str, id: i64) -> Result<()>;
+    async fn last_event(&self) -> Result<i64>;
+    /// Forget events `id <= upto` or older than `older_than_ms`.
+    async fn trim_events(&self, upto: i64, older_than_ms: i64) -> Result<u64>;
+
     // ---- quotas ----------------------------------------------------------
     /// `(repositories, bytes of distinct blobs)` of namespace `ns`.
     async fn namespace_usage(&self, ns: &str) -> Result<(i64, i64)>;

@@ -47,6 +47,30 @@ pub const LIFECYCLE_REPOS: &str = "SELECT name, lifecycle_policy FROM repositori
 /// tag (NULL: untagged): digest, pushed (milliseconds), last pulled, tag.
 pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, COALESCE(m.pushed_ms, m.created_at * 1000), m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
 
+/// An event for the deletion of manifest `$1` of repository `$2` by `$3`
+/// at `$4` (milliseconds), written before the delete.
+pub const EVENT_MANIFEST_DELETE: &str = "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms) SELECT 'delete', repo_id, digest, NULL, media_type, size, $3, $4 FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)";
+
+/// An event for the deletion of tag `$1` of repository `$2` by `$3` at `$4`.
+pub const EVENT_TAG_DELETE: &str = "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms) SELECT 'delete', t.repo_id, t.digest, t.name, m.media_type, m.size, $3, $4 FROM tags t JOIN manifests m ON m.repo_id = t.repo_id AND m.digest = t.digest WHERE t.name = $1 AND t.repo_id = (SELECT id FROM repositories WHERE name = $2)";
+
+/// An event for tag `$2` of repository id `$1` now at manifest `$3`
+/// (a rollback), by `$4` at `$5`.
+pub const EVENT_TAG_MOVE: &str = "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms) SELECT 'push', repo_id, digest, $2, media_type, size, $4, $5 FROM manifests WHERE repo_id = $1 AND digest = $3";
+
+/// Events after `$1` (at most `$2`), with their repository's name:
+/// id, action, repository, digest, tag, media type, size, actor, time.
+pub const EVENTS_AFTER: &str = "SELECT e.id, e.action, r.name AS repository, e.digest, e.tag, e.media_type, e.size, e.actor, e.at_ms FROM events e JOIN repositories r ON r.id = e.repo_id WHERE e.id > $1 ORDER BY e.id LIMIT $2";
+
+pub const EVENT_CURSOR: &str = "SELECT last_id FROM event_cursors WHERE endpoint = $1";
+/// The newest event's id (0: none).
+pub const LAST_EVENT: &str = "SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM events";
+
+/// Forget events delivered everywhere (`id <= $1`) or older than `$2` ms.
+pub const TRIM_EVENTS: &str = "DELETE FROM events WHERE id <= $1 OR at_ms < $2";
+
+pub const SET_EVENT_CURSOR: &str = "INSERT INTO event_cursors (endpoint, last_id) VALUES ($1, $2) ON CONFLICT (endpoint) DO UPDATE SET last_id = excluded.last_id";
+
 /// Repositories of namespace `$1` (named `$1` or `$1/...`).
 pub const NAMESPACE_REPOS: &str = "SELECT COUNT(*) FROM repositories WHERE name = $1 OR substr(name, 1, length($1) + 1) = $1 || '/'";
 

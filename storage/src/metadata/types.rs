@@ -289,3 +289,18 @@ impl GcStep {
         self.more |= other.more;
     }
 }
+
+/// A push or delete, as webhooks are told of it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Event {
+    pub id: i64,
+    /// `push` or `delete`.
+    pub action: String,
+    pub repository: String,
+    pub digest: String,
+    pub tag: Option<String>,
+    pub media_type: Option<String>,
+    pub size: Option<i64>,
+    pub actor: Option<String>,
+    pub at_ms: i64,
+}

@@ -52,6 +52,54 @@ pub struct Expired {
 }
 
 impl Registry {
+    /// Events after `after` (for webhooks), oldest first.
+    pub async fn events_after(
+        &self,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<crate::metadata::Event>> {
+        self.meta.events_after(after, limit).await
+    }
+
+    /// An endpoint's delivery cursor; a new endpoint starts at the newest
+    /// event (it is told of what happens from now on, not of the past).
+    pub async fn event_cursor(&self, endpoint: &str) -> Result<i64> {
+        match self.meta.event_cursor(endpoint).await? {
+            Some(id) => Ok(id),
+            None => {
+                let last = self.meta.last_event().await?;
+                self.meta.set_event_cursor(endpoint, last).await?;
+                Ok(last)
+            }
+        }
+    }
+
+    pub async fn set_event_cursor(&self, endpoint: &str, id: i64) -> Result<()> {
+        self.meta.set_event_cursor(endpoint, id).await
+    }
+
+    /// Forget events every endpoint has, and any older than `max_age_ms`
+    /// (the bound of the queue); how many.
+    pub async fn trim_events(&self, endpoints: &[String], max_age_ms: i64) -> Result<u64> {
+        let mut upto = self.meta.last_event().await?;
+        for e in endpoints {
+            upto = upto.min(self.meta.event_cursor(e).await?.unwrap_or(0));
+        }
+        self.meta
+            .trim_events(upto, crate::metadata::now_ms() - max_age_ms)
+            .await
+    }
+
+    /// The right to deliver to `endpoint` (one node at a time).
+    pub async fn try_notify_lease(
+        &self,
+        endpoint: &str,
+    ) -> Result<Option<crate::blobstore::SessionLock>> {
+        self.meta
+            .try_lock_upload(&format!("\0notify:{endpoint}"))
+            .await
+    }
+
     /// A manifest was pulled (a `GET`): remembered, written by
     /// [`Registry::flush_pulls`].
     pub fn note_pull(&self, repo: &str, digest: &Digest) {

@@ -66,6 +66,14 @@ impl PgMeta {
             .bind(action)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(sql::EVENT_TAG_MOVE)
+            .bind(repo_id)
+            .bind(tag)
+            .bind(digest)
+            .bind(actor)
+            .bind(crate::metadata::now_ms())
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -194,6 +194,20 @@ impl PgMeta {
                     }
                 }
             }
+            // The push event for webhooks, in the same transaction.
+            sqlx::query(
+                "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms)
+                 VALUES ('push', $1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(repo_id)
+            .bind(&digest)
+            .bind(tag)
+            .bind(&parsed.media_type)
+            .bind(content.len() as i64)
+            .bind(actor)
+            .bind(pushed_ms)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok::<_, sqlx::Error>(Ok(()))
         })?;
@@ -258,6 +272,13 @@ impl PgMeta {
                 .bind(actor)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query(crate::metadata::sql::EVENT_MANIFEST_DELETE)
+                .bind(&d)
+                .bind(repo)
+                .bind(actor)
+                .bind(crate::metadata::now_ms())
+                .execute(&mut *tx)
+                .await?;
             let done = sqlx::query(
                 "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
             )
@@ -277,6 +298,13 @@ impl PgMeta {
                 .bind(repo)
                 .bind(tag)
                 .bind(actor)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(crate::metadata::sql::EVENT_TAG_DELETE)
+                .bind(tag)
+                .bind(repo)
+                .bind(actor)
+                .bind(crate::metadata::now_ms())
                 .execute(&mut *tx)
                 .await?;
             let done = sqlx::query(

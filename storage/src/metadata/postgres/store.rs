@@ -374,4 +374,24 @@ impl MetaStore for PgMeta {
     async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool> {
         PgMeta::namespace_has_blob(self, ns, digest).await
     }
+
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
+        PgMeta::events_after(self, after, limit).await
+    }
+
+    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>> {
+        PgMeta::event_cursor(self, endpoint).await
+    }
+
+    async fn set_event_cursor(&self, endpoint: &str, id: i64) -> Result<()> {
+        PgMeta::set_event_cursor(self, endpoint, id).await
+    }
+
+    async fn last_event(&self) -> Result<i64> {
+        PgMeta::last_event(self).await
+    }
+
+    async fn trim_events(&self, upto: i64, older_than_ms: i64) -> Result<u64> {
+        PgMeta::trim_events(self, upto, older_than_ms).await
+    }
 }

@@ -121,6 +121,15 @@ impl SqliteMeta {
                  ON CONFLICT (repo_id, name) {on_conflict};"
             ));
         }
+        // The push event for webhooks, in the same transaction.
+        let (tag_param, actor_param) = match tag {
+            Some(_) => (format!("${next}"), format!("${}", next + 1)),
+            None => ("NULL".to_owned(), format!("${next}")),
+        };
+        sql.push_str(&format!(
+            "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms)
+             VALUES ('push', $1, $2, {tag_param}, $3, $7, {actor_param}, $9);"
+        ));
         let mut q = sqlx::query(&sql)
             .bind(repo_id)
             .bind(digest.to_string())
@@ -136,6 +145,8 @@ impl SqliteMeta {
         }
         if let Some(tag) = tag {
             q = q.bind(tag).bind(actor);
+        } else {
+            q = q.bind(actor);
         }
         q.execute(&mut *tx).await?;
         if let (Some(tag), true) = (tag, keep_existing) {
@@ -226,6 +237,13 @@ impl SqliteMeta {
             .bind(actor)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(sql::EVENT_MANIFEST_DELETE)
+            .bind(&d)
+            .bind(repo)
+            .bind(actor)
+            .bind(crate::metadata::now_ms())
+            .execute(&mut *tx)
+            .await?;
         let done = sqlx::query(
             "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
         )
@@ -243,6 +261,13 @@ impl SqliteMeta {
             .bind(repo)
             .bind(tag)
             .bind(actor)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(sql::EVENT_TAG_DELETE)
+            .bind(tag)
+            .bind(repo)
+            .bind(actor)
+            .bind(crate::metadata::now_ms())
             .execute(&mut *tx)
             .await?;
         let done = sqlx::query(

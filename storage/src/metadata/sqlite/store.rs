@@ -366,4 +366,24 @@ impl MetaStore for SqliteMeta {
     async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool> {
         SqliteMeta::namespace_has_blob(self, ns, digest).await
     }
+
+    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>> {
+        SqliteMeta::events_after(self, after, limit).await
+    }
+
+    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>> {
+        SqliteMeta::event_cursor(self, endpoint).await
+    }
+
+    async fn set_event_cursor(&self, endpoint: &str, id: i64) -> Result<()> {
+        SqliteMeta::set_event_cursor(self, endpoint, id).await
+    }
+
+    async fn last_event(&self) -> Result<i64> {
+        SqliteMeta::last_event(self).await
+    }
+
+    async fn trim_events(&self, upto: i64, older_than_ms: i64) -> Result<u64> {
+        SqliteMeta::trim_events(self, upto, older_than_ms).await
+    }
 }
