@@ -190,6 +190,8 @@ pub struct Config {
     pub notifications: Vec<crate::notify::Endpoint>,
     /// Undelivered events older than this are dropped (the queue's bound).
     pub notifications_max_age_secs: u64,
+    /// Serve Prometheus metrics at `/metrics` (and record them).
+    pub metrics: bool,
 }
 
 impl Default for Config {
@@ -223,6 +225,7 @@ impl Default for Config {
             quotas: Vec::new(),
             notifications: Vec::new(),
             notifications_max_age_secs: 7 * 86_400,
+            metrics: true,
         }
     }
 }
@@ -276,6 +279,9 @@ pub struct ServeArgs {
     /// Grace period for in-flight requests on shutdown [default: 30].
     #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// Record and serve Prometheus metrics at /metrics [default: true].
+    #[arg(long, env = "REGISTRY_METRICS")]
+    pub metrics: Option<bool>,
     /// On SIGTERM, fail /readyz and keep serving this many seconds first [default: 5].
     #[arg(long, env = "REGISTRY_SHUTDOWN_DRAIN_SECS")]
     pub shutdown_drain_secs: Option<u64>,
@@ -362,6 +368,7 @@ impl Config {
             upload_ttl_secs,
             shutdown_grace_secs,
             shutdown_drain_secs,
+            metrics,
             header_timeout_secs,
             idle_timeout_secs,
             body_timeout_secs,

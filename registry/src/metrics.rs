@@ -170,12 +170,16 @@ pub fn auth_failure(reason: &'static str) {
     metrics::counter!("registry_auth_failures_total", "reason" => reason).increment(1);
 }
 
-/// `GET /metrics`.
+/// `GET /metrics` (404 with metrics off).
 pub async fn endpoint() -> Response {
-    let body = HANDLE
-        .get()
-        .map(PrometheusHandle::render)
-        .unwrap_or_default();
+    let Some(handle) = HANDLE.get() else {
+        return crate::error::ApiError::new(
+            storage::ErrorCode::NotFound,
+            "metrics are off (metrics = false)",
+        )
+        .into_response();
+    };
+    let body = handle.render();
     (
         [(
             header::CONTENT_TYPE,

@@ -248,7 +248,9 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
-    crate::metrics::install();
+    if cfg.metrics {
+        crate::metrics::install();
+    }
     let base_url = cfg
         .external_url
         .clone()

@@ -95,7 +95,7 @@ impl Sizes {
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
     "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
-    "s3", "gc",
+    "s3", "gc", "metrics",
 ];
 
 pub struct Options {
@@ -229,6 +229,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "ui" => work_ui::ui(&mut bench, i).await,
                 "s3" => work_s3::s3(&mut bench, i).await,
                 "gc" => work_gc::gc(&mut bench, i).await,
+                "metrics" => work_logging::metrics(&mut bench, i).await,
                 _ => unreachable!(),
             };
             r.with_context(|| format!("workload {w} on {who}"))?;

@@ -67,6 +67,24 @@ fn s3(r: &Report, v: &mut Vec<Verdict>) {
     }
 }
 
+fn metrics(r: &Report, v: &mut Vec<Verdict>) {
+    if let (Some(on), Some(off)) = (
+        ours_of(r, super::work_logging::METRICS_ON),
+        ours_of(r, super::work_logging::METRICS_OFF),
+    ) {
+        v.push(Verdict {
+            target: "manifest GET by tag with metrics on: within 3 % of metrics off".into(),
+            measured: format!(
+                "{:.1} % ({} of {} req/s)",
+                on / off * 100.0,
+                fmt_num(on),
+                fmt_num(off)
+            ),
+            met: Some(on >= 0.97 * off),
+        });
+    }
+}
+
 fn gc(r: &Report, v: &mut Vec<Verdict>) {
     if let Some((label, secs)) = labelled(r, super::work_gc::GC_RUN) {
         v.push(Verdict {
@@ -157,6 +175,7 @@ pub fn verdicts(r: &Report) -> Vec<Verdict> {
     logging(r, &mut v);
     s3(r, &mut v);
     gc(r, &mut v);
+    metrics(r, &mut v);
     auth(r, &mut v);
     let sha = r
         .limits

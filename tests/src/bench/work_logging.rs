@@ -17,6 +17,8 @@ use hyper::Method;
 pub const LOG_ON: &str = "manifest GET by tag, access log on (to a file)";
 pub const LOG_OFF: &str = "manifest GET by tag, access log off (RUST_LOG=warn)";
 pub const NGINX_LOG_ON: &str = "nginx, a file of the manifest's size, access log on";
+pub const METRICS_ON: &str = "manifest GET by tag, metrics on (the default)";
+pub const METRICS_OFF: &str = "manifest GET by tag, metrics off (REGISTRY_METRICS=false)";
 
 const ROUNDS: usize = 3;
 
@@ -84,5 +86,52 @@ pub async fn logging(b: &mut Bench, i: usize) -> Result<()> {
     eprintln!("access log of ours so far: {log_bytes} bytes");
     drop(nginx);
     drop(quiet);
+    Ok(())
+}
+
+/// What recording metrics costs: manifest GET by tag on ours (metrics on,
+/// the default) and on a second instance with metrics off, in turn.
+pub async fn metrics(b: &mut Bench, i: usize) -> Result<()> {
+    let subject = &b.subjects[i];
+    if subject.target.name != "ours" || subject.server.is_none() {
+        return Ok(());
+    }
+    let bin = b.ours_bin.clone().context("our binary")?;
+    ensure_image(b, i).await?;
+    let img = b.subjects[i].image.as_ref().expect("pushed");
+    let on = b.subjects[i].target.clone();
+    let bare = Server::start_ours_with(
+        &bin,
+        &b.work.join("ours-no-metrics"),
+        "ours (metrics off)",
+        &[("REGISTRY_METRICS", "false")],
+    )?;
+    let mut conn = Conn::open(&bare.target).await?;
+    img.push(&mut conn, READS, "v1").await?;
+    let path = format!("/v2/{READS}/manifests/v1");
+    let cases: [(&str, &Target); 2] = [(METRICS_ON, &on), (METRICS_OFF, &bare.target)];
+    let conns = b.sizes.read_conns;
+    let mut rates = vec![Vec::new(); cases.len()];
+    for (_, target) in &cases {
+        let spec = RequestSpec::new(Method::GET, path.clone()).header("accept", OCI_MANIFEST);
+        run_requests(target, conns, Limit::time(b.sizes.run / 5), spec).await?;
+    }
+    for _ in 0..ROUNDS {
+        for (n, (_, target)) in cases.iter().enumerate() {
+            let spec = RequestSpec::new(Method::GET, path.clone()).header("accept", OCI_MANIFEST);
+            let s = run_requests(target, conns, Limit::time(b.sizes.run), spec).await?;
+            rates[n].push(s.per_sec());
+        }
+    }
+    for ((label, _), r) in cases.iter().zip(rates) {
+        b.report.set(
+            &format!("{label}, {conns} connections (median of {ROUNDS}, in turn)"),
+            "req/s",
+            Better::Higher,
+            "ours",
+            median(r),
+        );
+    }
+    drop(bare);
     Ok(())
 }
