@@ -126,6 +126,24 @@ fn method_label(m: &Method) -> &'static str {
     }
 }
 
+/// The handles one kind of request records into.
+struct Handles {
+    requests: metrics::Counter,
+    duration: metrics::Histogram,
+    received: metrics::Counter,
+    sent: metrics::Counter,
+}
+
+type HandleKey = (&'static str, &'static str, u16);
+
+thread_local! {
+    /// Handles by (route, method, status), per worker thread: a metric's
+    /// key (labels hashed, the status formatted) is built once, and each
+    /// request then only touches atomics.
+    static HANDLES: std::cell::RefCell<std::collections::HashMap<HandleKey, Handles>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 /// Record one answered request.
 pub fn request(
     route: &'static str,
@@ -136,17 +154,23 @@ pub fn request(
     bytes_out: u64,
 ) {
     let method = method_label(method);
-    metrics::counter!("registry_http_requests_total", "route" => route, "method" => method, "status" => status.to_string())
-        .increment(1);
-    metrics::histogram!("registry_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(secs);
-    if bytes_in > 0 {
-        metrics::counter!("registry_http_received_bytes_total", "route" => route)
-            .increment(bytes_in);
-    }
-    if bytes_out > 0 {
-        metrics::counter!("registry_http_sent_bytes_total", "route" => route).increment(bytes_out);
-    }
+    HANDLES.with(|h| {
+        let mut h = h.borrow_mut();
+        let handles = h.entry((route, method, status)).or_insert_with(|| Handles {
+            requests: metrics::counter!("registry_http_requests_total", "route" => route, "method" => method, "status" => status.to_string()),
+            duration: metrics::histogram!("registry_http_request_duration_seconds", "route" => route, "method" => method),
+            received: metrics::counter!("registry_http_received_bytes_total", "route" => route),
+            sent: metrics::counter!("registry_http_sent_bytes_total", "route" => route),
+        });
+        handles.requests.increment(1);
+        handles.duration.record(secs);
+        if bytes_in > 0 {
+            handles.received.increment(bytes_in);
+        }
+        if bytes_out > 0 {
+            handles.sent.increment(bytes_out);
+        }
+    });
 }
 
 /// Counts a request writing to an upload session while it lives.

@@ -225,6 +225,11 @@ fn spawn_collector(registry: Registry, gc: crate::config::GcConfig) {
 }
 
 pub async fn serve(cfg: Config) -> Result<(), Failure> {
+    // First: handles made before the recorder is in place would record
+    // nothing.
+    if cfg.metrics {
+        crate::metrics::install();
+    }
     // The address first: a busy port is the commonest mistake, and says so
     // before anything is touched.
     let listener = preflight::listen(cfg.listen)?;
@@ -248,9 +253,6 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
-    if cfg.metrics {
-        crate::metrics::install();
-    }
     let base_url = cfg
         .external_url
         .clone()

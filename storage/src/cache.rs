@@ -46,11 +46,30 @@ struct Inner {
     deaf: bool,
 }
 
-/// Count a lookup of `cache` (`registry_cache_requests_total`).
+/// Count a lookup of `cache` (`registry_cache_requests_total`), through
+/// handles made once (a key built per lookup costs more than the lookup).
 fn counted<T>(cache: &'static str, found: Option<T>) -> Option<T> {
-    let result = if found.is_some() { "hit" } else { "miss" };
-    metrics::counter!("registry_cache_requests_total", "cache" => cache, "result" => result)
-        .increment(1);
+    use std::sync::LazyLock;
+    type Pair = (metrics::Counter, metrics::Counter);
+    fn pair(cache: &'static str) -> Pair {
+        (
+            metrics::counter!("registry_cache_requests_total", "cache" => cache, "result" => "hit"),
+            metrics::counter!("registry_cache_requests_total", "cache" => cache, "result" => "miss"),
+        )
+    }
+    static TAG: LazyLock<Pair> = LazyLock::new(|| pair("tag"));
+    static MANIFEST: LazyLock<Pair> = LazyLock::new(|| pair("manifest"));
+    static LINK: LazyLock<Pair> = LazyLock::new(|| pair("link"));
+    let (hit, miss) = match cache {
+        "tag" => &*TAG,
+        "manifest" => &*MANIFEST,
+        _ => &*LINK,
+    };
+    if found.is_some() {
+        hit.increment(1);
+    } else {
+        miss.increment(1);
+    }
     found
 }
 
