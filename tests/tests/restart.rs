@@ -189,13 +189,20 @@ fn idle_upload_is_purged_after_its_ttl() {
         "the purged upload's bytes are still under uploads/: {:?}",
         upload_files(&reg)
     );
-    // The purge went through the server's purger, which logs it.
-    assert!(
-        reg.log_text()
-            .contains("discarded abandoned upload sessions"),
-        "no purge in the log:\n{}",
-        reg.log_tail(20)
-    );
+    // The purge went through the server's purger, which logs it (its line
+    // is written a moment after the row went, off the purge's path).
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !reg
+        .log_text()
+        .contains("discarded abandoned upload sessions")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no purge in the log:\n{}",
+            reg.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     patch(&c, &loc, 4096, &[9u8; 10]).expect_error(&[404], &["BLOB_UPLOAD_UNKNOWN"]);
     assert_eq!(
         c.get_blob_verified(repo, &kept),
