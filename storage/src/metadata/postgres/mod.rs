@@ -145,13 +145,14 @@ impl PgMeta {
         if let Some(id) = self.repo_id(name).await? {
             return Ok(id);
         }
-        // Inserted or found in one statement, whoever wins a race.
+        // Inserted or found in one statement, whoever wins a race. DO
+        // UPDATE (a no-op) and not DO NOTHING: with DO NOTHING, a row
+        // another transaction inserted meanwhile is returned by neither the
+        // INSERT nor a SELECT on this statement's snapshot (seen as "no
+        // rows" when two pushes created one repository at once).
         let id: i64 = sqlx::query_scalar(
-            "WITH ins AS (
-               INSERT INTO repositories (name, created_at) VALUES ($1, $2)
-               ON CONFLICT (name) DO NOTHING RETURNING id)
-             SELECT id FROM ins UNION ALL SELECT id FROM repositories WHERE name = $1
-             LIMIT 1",
+            "INSERT INTO repositories (name, created_at) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
         )
         .bind(name)
         .bind(now())
