@@ -192,6 +192,9 @@ pub struct Config {
     pub notifications_max_age_secs: u64,
     /// Serve Prometheus metrics at `/metrics` (and record them).
     pub metrics: bool,
+    /// `[[cache]]`: pull-through cache rules (a repository prefix, its
+    /// upstream registry and credentials).
+    pub cache: Vec<crate::proxy::CacheRule>,
 }
 
 impl Default for Config {
@@ -226,6 +229,7 @@ impl Default for Config {
             notifications: Vec::new(),
             notifications_max_age_secs: 7 * 86_400,
             metrics: true,
+            cache: Vec::new(),
         }
     }
 }
@@ -449,6 +453,16 @@ impl Config {
                 )));
             }
         }
+        let mut prefixes = std::collections::HashSet::new();
+        for c in &self.cache {
+            c.validate().map_err(Failure::usage)?;
+            if !prefixes.insert(c.prefix.as_str()) {
+                return Err(Failure::usage(format!(
+                    "invalid [[cache]]: prefix {} has two rules",
+                    c.prefix
+                )));
+            }
+        }
         let mut seen = std::collections::HashSet::new();
         for q in &self.quotas {
             if q.namespace.contains('/') || storage::names::validate_name(&q.namespace).is_err() {
@@ -530,6 +544,11 @@ impl Config {
         for n in &mut shown.notifications {
             for v in n.headers.values_mut() {
                 *v = "********".into();
+            }
+        }
+        for c in &mut shown.cache {
+            if c.password.is_some() {
+                c.password = Some("********".into());
             }
         }
         if shown.token.signing_key_pem.is_some() {

@@ -26,6 +26,7 @@ pub mod notify;
 pub mod paging;
 pub mod preflight;
 pub mod present;
+pub mod proxy;
 pub mod remote;
 pub mod repo_cli;
 pub mod routes;

@@ -23,12 +23,14 @@ pub fn router(
     gate: Arc<Gate>,
     session_ttl: u64,
     gc: crate::config::GcConfig,
+    proxy: Arc<crate::proxy::Proxy>,
 ) -> Router {
     let state = AppState {
         registry,
         gate,
         session_ttl,
         gc,
+        proxy,
     };
     Router::new()
         .route("/v2", get(api::base).head(api::base))
@@ -252,6 +254,9 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
         ))
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
+    let proxy = Arc::new(
+        crate::proxy::Proxy::new(&cfg.cache, &cfg.data_dir).map_err(Failure::operational)?,
+    );
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     let base_url = cfg
         .external_url
@@ -292,7 +297,13 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     };
     conn::serve(
         listener,
-        router(registry.clone(), gate, cfg.session_ttl_secs, cfg.gc.clone()),
+        router(
+            registry.clone(),
+            gate,
+            cfg.session_ttl_secs,
+            cfg.gc.clone(),
+            proxy,
+        ),
         limits,
         transport,
         shutdown_signal(Duration::from_secs(cfg.shutdown_drain_secs)),

@@ -5,6 +5,7 @@ mod gc;
 mod history;
 mod immutability;
 mod lifecycle;
+mod pull_through;
 mod quota;
 
 pub(crate) use gc::delete_each;
@@ -652,6 +653,7 @@ impl Registry {
                 body,
                 tag,
                 keep_existing,
+                true,
                 self.now_ms(),
                 self.actor(),
             )

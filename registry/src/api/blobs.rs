@@ -6,17 +6,37 @@ use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use std::ops::Range;
-use storage::{Digest, Registry};
+use crate::proxy::{BlobAnswer, Proxy};
+use storage::{Digest, ErrorCode, Registry};
 
 pub async fn get(
     reg: &Registry,
+    proxy: &Proxy,
     name: &str,
     digest: &str,
     headers: &HeaderMap,
     method: &Method,
 ) -> ApiResult {
     let digest: Digest = digest.parse()?;
-    let blob = reg.blob(name, &digest).await?;
+    let blob = match (reg.blob(name, &digest).await, proxy.upstream_of(name)) {
+        (Ok(blob), Some(_)) => {
+            crate::proxy::count("blob", "hit");
+            blob
+        }
+        (Ok(blob), None) => blob,
+        (Err(e), Some(up)) if e.code == ErrorCode::BlobUnknown => {
+            let head = method == Method::HEAD;
+            let ranged = headers.contains_key(header::RANGE);
+            match proxy.blob(reg, up, name, &digest, head, ranged).await? {
+                BlobAnswer::Stored(blob) => blob,
+                BlobAnswer::Size(size) => return Ok(arriving(&digest, Some(size), Body::empty())),
+                BlobAnswer::Arriving { size, body } => {
+                    return Ok(arriving(&digest, size, Body::from_stream(body)))
+                }
+            }
+        }
+        (Err(e), _) => return Err(e.into()),
+    };
     let size = blob.size;
     let etag = format!("\"{digest}\"");
     let common = [
@@ -77,6 +97,20 @@ pub async fn get(
         );
     }
     Ok(builder.body(body).expect("valid response"))
+}
+
+/// A blob the pull-through cache is fetching: its bytes as they arrive
+/// (no range, no redirect: it is not stored yet).
+fn arriving(digest: &Digest, size: Option<u64>, body: Body) -> Response {
+    let mut builder = Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/octet-stream")
+        .header(DOCKER_CONTENT_DIGEST, digest.to_string())
+        .header(header::ETAG, format!("\"{digest}\""));
+    if let Some(size) = size {
+        builder = builder.header(header::CONTENT_LENGTH, size);
+    }
+    builder.body(body).expect("valid response")
 }
 
 pub async fn delete(reg: &Registry, name: &str, digest: &str) -> ApiResult {

@@ -2,6 +2,7 @@
 
 use super::{content_length, empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
 use crate::error::{ApiError, ApiResult};
+use crate::proxy::Proxy;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
@@ -10,12 +11,16 @@ use storage::{ErrorCode, Registry};
 
 pub async fn get(
     reg: &Registry,
+    proxy: &Proxy,
     name: &str,
     reference: &str,
     headers: &HeaderMap,
     method: &Method,
 ) -> ApiResult {
-    let m = reg.manifest_shared(name, reference).await?;
+    let m = match proxy.upstream_of(name) {
+        Some(up) => proxy.manifest(reg, up, name, reference).await?,
+        None => reg.manifest_shared(name, reference).await?,
+    };
     let etag = format!("\"{}\"", m.digest);
     if etag_matches(headers, &etag) {
         return Ok(empty(

@@ -32,6 +32,8 @@ pub struct AppState {
     pub session_ttl: u64,
     /// Defaults of collections asked for through the API.
     pub gc: crate::config::GcConfig,
+    /// Pull-through cache rules (`[[cache]]`).
+    pub proxy: Arc<crate::proxy::Proxy>,
 }
 
 /// `GET /v2/`: 200 for whoever may use the registry; with authentication
@@ -166,9 +168,18 @@ async fn handle(
     body: Body,
 ) -> ApiResult {
     let reg = &state.registry;
+    let proxy = &state.proxy;
+    // Cached repositories take no pushes (deletes evict, as in ECR).
+    if matches!(*m, Method::PUT | Method::POST | Method::PATCH) {
+        if let Some(name) = route.name() {
+            proxy.check_writable(name)?;
+        }
+    }
     match route {
         Route::Manifest { name, reference } => match *m {
-            Method::GET | Method::HEAD => manifests::get(reg, name, reference, headers, m).await,
+            Method::GET | Method::HEAD => {
+                manifests::get(reg, proxy, name, reference, headers, m).await
+            }
             // Tag changes record who made them (the tag history).
             Method::PUT => {
                 let by = reg.acting_as(caller.user());
@@ -180,7 +191,7 @@ async fn handle(
             _ => unsupported(m),
         },
         Route::Blob { name, digest } => match *m {
-            Method::GET | Method::HEAD => blobs::get(reg, name, digest, headers, m).await,
+            Method::GET | Method::HEAD => blobs::get(reg, proxy, name, digest, headers, m).await,
             Method::DELETE => blobs::delete(reg, name, digest).await,
             _ => unsupported(m),
         },

@@ -60,7 +60,16 @@ pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
         .to_owned();
     let (caller, viewer) = viewer(&state, req.headers()).await;
     let readable = |r: &str| state.gate.allows(&caller, r, auth::Action::Pull);
-    let mut resp = match route(&state.registry, req.uri(), &host, &readable, &viewer).await {
+    let mut resp = match route(
+        &state.registry,
+        &state.proxy,
+        req.uri(),
+        &host,
+        &readable,
+        &viewer,
+    )
+    .await
+    {
         Ok(html) => html,
         Err(e) => {
             let status = crate::error::status_of(e.0.code);
@@ -91,6 +100,7 @@ fn render(t: &impl Template) -> Response {
 
 async fn route(
     reg: &Registry,
+    proxy: &crate::proxy::Proxy,
     uri: &Uri,
     host: &str,
     readable: Readable<'_>,
@@ -106,6 +116,9 @@ async fn route(
         let (repos, next) = inspect_api::repos_page(reg, filter, &page, readable).await?;
         let mut p = ReposPage::new(q, repos, next, n);
         p.viewer = viewer.clone();
+        for r in &mut p.repos {
+            r.cached_from = proxy.cached_from(&r.name).map(str::to_owned);
+        }
         return Ok(render(&p));
     }
     if path == "namespaces" {
@@ -118,6 +131,7 @@ async fn route(
         let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
         let mut p = RepoPage::new(name, host, tags, next, n);
         p.viewer = viewer.clone();
+        p.cached_from = proxy.cached_from(name).map(str::to_owned);
         return Ok(render(&p));
     }
     if let Some(reference) = path.strip_prefix("images/") {

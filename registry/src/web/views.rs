@@ -50,6 +50,8 @@ pub struct RepoRow {
     pub tags: i64,
     pub size: String,
     pub pushed: String,
+    /// The upstream, for a pull-through cache's repository.
+    pub cached_from: Option<String>,
 }
 
 #[derive(Template)]
@@ -79,6 +81,7 @@ impl ReposPage {
                         .map(unix_to_rfc3339)
                         .unwrap_or_else(|| "—".into()),
                     name: r.name,
+                    cached_from: None,
                 })
                 .collect(),
             q,
@@ -103,6 +106,8 @@ pub struct RepoPage {
     pub host: String,
     pub tags: Vec<TagRowView>,
     pub next_href: Option<String>,
+    /// The upstream, for a pull-through cache's repository.
+    pub cached_from: Option<String>,
 }
 
 impl RepoPage {
@@ -118,6 +123,7 @@ impl RepoPage {
             name: name.to_owned(),
             host: host.to_owned(),
             next_href: next.map(|last| format!("/ui/repos/{name}?n={n}&last={last}")),
+            cached_from: None,
             tags: tags
                 .into_iter()
                 .map(|t| TagRowView {

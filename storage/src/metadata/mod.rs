@@ -79,6 +79,7 @@ pub trait MetaStore: Send + Sync + 'static {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        check_refs: bool,
         pushed_ms: i64,
         actor: Option<&str>,
     ) -> Result<()>;

@@ -86,12 +86,14 @@ impl PgMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        check_refs: bool,
         pushed_ms: i64,
         actor: Option<&str>,
     ) -> Result<()> {
         let now = pushed_ms / 1000;
         let repo_id = match self.repo_id(repo).await? {
             Some(id) => id,
+            None if !check_refs => self.ensure_repo(repo).await?,
             None => match (parsed.blobs.first(), parsed.children.first()) {
                 (Some(b), _) => return Err(missing(b, "blob")),
                 (None, Some(c)) => return Err(missing(c, "manifest")),
@@ -113,8 +115,10 @@ impl PgMeta {
         }
         let outcome = retrying!(async {
             let mut tx = self.pool.begin().await?;
-            if let Err(e) = check_references(&mut tx, repo_id, parsed).await? {
-                return Ok(Err(e));
+            if check_refs {
+                if let Err(e) = check_references(&mut tx, repo_id, parsed).await? {
+                    return Ok(Err(e));
+                }
             }
             sqlx::query(
                 "INSERT INTO manifests

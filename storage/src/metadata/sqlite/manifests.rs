@@ -13,8 +13,10 @@ impl SqliteMeta {
     // ---- manifests and tags ------------------------------------------------
 
     /// Store a manifest (and point `tag` at it) after checking that all it
-    /// references exists in the repository. One transaction: a tag never
-    /// points at a manifest that is not there.
+    /// references exists in the repository (unless `check_refs` is off: a
+    /// pull-through cache stores what its upstream served before fetching
+    /// what it names). One transaction: a tag never points at a manifest
+    /// that is not there.
     #[allow(clippy::too_many_arguments)]
     pub async fn put_manifest(
         &self,
@@ -24,27 +26,15 @@ impl SqliteMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        check_refs: bool,
         pushed_ms: i64,
         actor: Option<&str>,
     ) -> Result<()> {
-        let missing_blob = |d: &Described| {
-            Error::new(
-                ErrorCode::ManifestBlobUnknown,
-                format!("{} references a blob unknown to this repository", d.at),
-            )
-            .with_detail(serde_json::json!({ "digest": d.digest.to_string() }))
-        };
-        let missing_child = |d: &Described| {
-            Error::new(
-                ErrorCode::ManifestBlobUnknown,
-                format!("{} references a manifest unknown to this repository", d.at),
-            )
-            .with_detail(serde_json::json!({ "digest": d.digest.to_string() }))
-        };
         // A repository without rows cannot hold what the manifest names:
         // fail before creating it.
         let repo_id = match self.repo_id(repo).await? {
             Some(id) => id,
+            None if !check_refs => self.ensure_repo(repo).await?,
             None => match (parsed.blobs.first(), parsed.children.first()) {
                 (Some(b), _) => return Err(missing_blob(b)),
                 (None, Some(c)) => return Err(missing_child(c)),
@@ -52,32 +42,8 @@ impl SqliteMeta {
             },
         };
         let mut tx = self.writer.begin_with("BEGIN IMMEDIATE").await?;
-        let blobs = stored(
-            &mut tx,
-            "SELECT rb.digest, b.size, NULL FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest
-             WHERE rb.repo_id = $1 AND rb.digest IN",
-            repo_id,
-            &parsed.blobs,
-        )
-        .await?;
-        for d in &parsed.blobs {
-            match blobs.get(&d.digest.to_string()) {
-                None => return Err(missing_blob(d)),
-                Some((size, _)) => d.check(*size, None)?,
-            }
-        }
-        let children = stored(
-            &mut tx,
-            "SELECT digest, size, media_type FROM manifests WHERE repo_id = $1 AND digest IN",
-            repo_id,
-            &parsed.children,
-        )
-        .await?;
-        for d in &parsed.children {
-            match children.get(&d.digest.to_string()) {
-                None => return Err(missing_child(d)),
-                Some((size, media_type)) => d.check(*size, media_type.as_deref())?,
-            }
+        if check_refs {
+            check_references(&mut tx, repo_id, parsed).await?;
         }
         // One round trip for the manifest, its references and its tag: the
         // single writer connection is the bottleneck of small pushes.
@@ -356,6 +322,59 @@ const BATCH: usize = 300;
 /// that `select` (a query ending in `IN`, taking the repository id as `$1`
 /// and returning digest, size, media type) finds, by digest; one statement
 /// per batch instead of one per digest.
+fn missing_blob(d: &Described) -> Error {
+    Error::new(
+        ErrorCode::ManifestBlobUnknown,
+        format!("{} references a blob unknown to this repository", d.at),
+    )
+    .with_detail(serde_json::json!({ "digest": d.digest.to_string() }))
+}
+
+fn missing_child(d: &Described) -> Error {
+    Error::new(
+        ErrorCode::ManifestBlobUnknown,
+        format!("{} references a manifest unknown to this repository", d.at),
+    )
+    .with_detail(serde_json::json!({ "digest": d.digest.to_string() }))
+}
+
+/// Everything `parsed` names is in the repository, with the sizes (and
+/// media types) its descriptors give.
+async fn check_references(
+    tx: &mut sqlx::SqliteConnection,
+    repo_id: i64,
+    parsed: &ParsedManifest,
+) -> Result<()> {
+    let blobs = stored(
+        tx,
+        "SELECT rb.digest, b.size, NULL FROM repo_blobs rb JOIN blobs b ON b.digest = rb.digest
+         WHERE rb.repo_id = $1 AND rb.digest IN",
+        repo_id,
+        &parsed.blobs,
+    )
+    .await?;
+    for d in &parsed.blobs {
+        match blobs.get(&d.digest.to_string()) {
+            None => return Err(missing_blob(d)),
+            Some((size, _)) => d.check(*size, None)?,
+        }
+    }
+    let children = stored(
+        tx,
+        "SELECT digest, size, media_type FROM manifests WHERE repo_id = $1 AND digest IN",
+        repo_id,
+        &parsed.children,
+    )
+    .await?;
+    for d in &parsed.children {
+        match children.get(&d.digest.to_string()) {
+            None => return Err(missing_child(d)),
+            Some((size, media_type)) => d.check(*size, media_type.as_deref())?,
+        }
+    }
+    Ok(())
+}
+
 async fn stored(
     tx: &mut sqlx::SqliteConnection,
     select: &str,

@@ -85,6 +85,7 @@ impl MetaStore for SqliteMeta {
         content: &[u8],
         tag: Option<&str>,
         keep_existing: bool,
+        check_refs: bool,
         pushed_ms: i64,
         actor: Option<&str>,
     ) -> Result<()> {
@@ -96,6 +97,7 @@ impl MetaStore for SqliteMeta {
             content,
             tag,
             keep_existing,
+            check_refs,
             pushed_ms,
             actor,
         )
