@@ -125,10 +125,8 @@ impl Proxy {
             Err(e) if e.code == ErrorCode::ManifestUnknown => None,
             Err(e) => return Err(e),
         };
-        let by_digest = Digest::looks_like(reference);
         if let Some(m) = &local {
-            let ttl = Duration::from_secs(up.rule().tag_ttl_secs);
-            if by_digest || self.fresh(repo, reference, ttl) {
+            if is_current(&self.checked, up, repo, reference) {
                 count("manifest", "hit");
                 return Ok(m.clone());
             }
@@ -150,12 +148,6 @@ impl Proxy {
             .map_err(|(code, message)| Error::new(code, message.to_string()))
     }
 
-    fn fresh(&self, repo: &str, tag: &str, ttl: Duration) -> bool {
-        let checked = self.checked.lock().expect("checked tags");
-        checked
-            .get(&format!("{repo}:{tag}"))
-            .is_some_and(|at| at.elapsed() < ttl)
-    }
 
     // ---- blobs -------------------------------------------------------------
 
@@ -229,6 +221,24 @@ impl Proxy {
     }
 }
 
+/// Whether a cached `reference` may be served without asking upstream: a
+/// digest always, a tag within its TTL of its last check.
+fn is_current(
+    checked: &Mutex<HashMap<String, Instant>>,
+    up: &Upstream,
+    repo: &str,
+    reference: &str,
+) -> bool {
+    if Digest::looks_like(reference) {
+        return true;
+    }
+    let ttl = Duration::from_secs(up.rule().tag_ttl_secs);
+    let checked = checked.lock().expect("checked tags");
+    checked
+        .get(&format!("{repo}:{reference}"))
+        .is_some_and(|at| at.elapsed() < ttl)
+}
+
 /// A fetched blob as `repo` sees it (linked into it if the fetch was for
 /// another of our names for the same upstream repository).
 async fn stored(reg: &Registry, repo: &str, digest: &Digest) -> Result<BlobInfo, Error> {
@@ -267,6 +277,13 @@ impl Revalidate {
             .expect("a repository of this rule")
             .into_owned();
         let path = format!("manifests/{}", self.reference);
+        // A round that ended just before this one began may have done it.
+        match self.reg.manifest_shared(&self.repo, &self.reference).await {
+            Ok(m) if is_current(&self.checked, &self.up, &self.repo, &self.reference) => {
+                return Ok(m)
+            }
+            _ => {}
+        }
         if let Some(m) = &self.local {
             match self
                 .up

@@ -118,6 +118,11 @@ impl Fetches {
 }
 
 async fn run(fetch: &Fetch, job: &Job) -> Result<(), Error> {
+    // A fetch that ended just before this one began may have stored it.
+    if job.registry.blob(&job.repo, &job.digest).await.is_ok() {
+        fetch.progress.send_modify(|p| p.phase = Phase::Stored);
+        return Ok(());
+    }
     let up = &job.upstream;
     let unknown = || Error::blob_unknown(&job.digest);
     let resp = up
