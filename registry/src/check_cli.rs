@@ -68,6 +68,7 @@ pub async fn run(args: CheckArgs) -> Result<(), Failure> {
             CheckOptions {
                 repair: args.repair,
                 jobs,
+                cached_prefixes: cfg.cache.iter().map(|c| c.prefix.clone()).collect(),
             },
             &progress,
         )

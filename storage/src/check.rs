@@ -12,11 +12,14 @@ use crate::service::Registry;
 use futures::{StreamExt, TryStreamExt};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct CheckOptions {
     pub repair: bool,
     /// Blobs hashed at once.
     pub jobs: usize,
+    /// Prefixes of pull-through caches (`hub`): their manifests name
+    /// blobs that are fetched on first pull, so those are not missing.
+    pub cached_prefixes: Vec<String>,
 }
 
 /// Progress events, for a progress bar.
@@ -271,7 +274,15 @@ impl Registry {
         for m in bad_manifests {
             report.problem(m, None);
         }
+        let cached = |repo: &str| {
+            opts.cached_prefixes
+                .iter()
+                .any(|p| repo.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('/')))
+        };
         for r in meta.dangling_refs().await? {
+            if cached(&r.repo) {
+                continue;
+            }
             let fix = if lost.contains(&r.digest) || opts.repair {
                 "push the image again"
             } else {

@@ -63,6 +63,7 @@ async fn store_holds_exactly(reg: &Registry, blobs: usize, name: &str) {
             CheckOptions {
                 repair: false,
                 jobs: 2,
+                cached_prefixes: Vec::new(),
             },
             &|_| {},
         )

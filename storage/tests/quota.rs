@@ -96,6 +96,7 @@ async fn pushes_over_a_namespace_quota_are_denied_and_keep_nothing() {
                 CheckOptions {
                     repair: false,
                     jobs: 2,
+                    cached_prefixes: Vec::new(),
                 },
                 &|_| {},
             )

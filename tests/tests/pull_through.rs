@@ -238,6 +238,21 @@ fn token_auth_upstream_of_ours() {
     let r = reg.client().get("/v2/anon/base/app/manifests/v1");
     r.expect_error(&[403], &["DENIED"]);
     assert!(r.text().contains("refused"), "{}", r.text());
+    // A manifest pulled whose blobs never were: `registry check` knows a
+    // cache fills lazily and reports no problem.
+    let lazy = oci::simple_image("pulled lazily");
+    up.basic(&admin).push_image("base/lazy", "v1", &lazy);
+    reg.client().get_manifest("ours/base/lazy", "v1");
+    let config = _dir.path().join("registry.toml");
+    let out = e2e::cmd(e2e::registry_bin())
+        .arg("check")
+        .arg("--config")
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(reg.data_dir())
+        .run();
+    assert!(out.success(), "registry check failed:\n{}", out.combined());
+    assert!(out.stdout.contains(": 0 problems"), "{}", out.combined());
     // Unknown upstream: 404 as for any unknown manifest.
     reg.client()
         .get("/v2/ours/base/nothing/manifests/v1")
