@@ -24,7 +24,7 @@ die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
 
 # ------------------------------------------------------------ prerequisites
 APT_PACKAGES=(
-    docker.io containerd runc skopeo busybox-static docker-registry
+    docker.io containerd runc skopeo busybox-static docker-registry apache2-utils
     chromium chromium-driver postgresql nginx-light prometheus
     python3 python3-venv
     curl ca-certificates build-essential pkg-config

@@ -631,3 +631,60 @@ fn namespace_usage_in_the_browser() {
         c.close().await.unwrap();
     });
 }
+
+#[test]
+fn cached_repositories_are_marked_in_the_browser() {
+    let upstream = Registry::start();
+    let image = e2e::oci::simple_image("web cached");
+    upstream.client().push_image("base/tool", "v1", &image);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("registry.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[cache]]\nprefix = \"mirror\"\nupstream = \"{}\"\n",
+            upstream.url()
+        ),
+    )
+    .unwrap();
+    let reg = Registry::start_in(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let client = reg.client();
+    client.get_manifest("mirror/base/tool", "v1");
+    client.push_image("own/app", "v1", &e2e::oci::simple_image("web own"));
+    let (base, up) = (reg.url(), upstream.url());
+    let driver = start_chromedriver();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = connect(&driver).await;
+        c.goto(&format!("{base}/ui/repos")).await.unwrap();
+        let rows = texts(&c, "#repositories tbody td:first-child").await;
+        assert_eq!(rows, ["mirror/base/tool cached", "own/app"], "{rows:?}");
+        let badge = c
+            .find(Locator::Css("#repositories .cached"))
+            .await
+            .unwrap()
+            .attr("title")
+            .await
+            .unwrap()
+            .unwrap_or_default();
+        assert_eq!(badge, format!("pull-through cache of {up}"));
+        c.find(Locator::LinkText("mirror/base/tool"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        wait_for_url(&c, "/ui/repos/mirror/base/tool").await;
+        let note = texts(&c, "#cached").await;
+        assert_eq!(note.len(), 1);
+        assert!(note[0].contains(&format!("Pull-through cache of {up}")), "{note:?}");
+        assert_eq!(texts(&c, "#tags tbody td:first-child").await, ["v1"]);
+        assert_no_script(&c).await;
+        screenshot(&c, "08-cached-repository.png").await;
+        c.goto(&format!("{base}/ui/repos/own/app")).await.unwrap();
+        assert!(texts(&c, "#cached").await.is_empty());
+        c.close().await.unwrap();
+    });
+}
