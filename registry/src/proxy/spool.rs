@@ -5,7 +5,6 @@
 //! the blob is stored like a pushed one and the spool file goes.
 
 use super::upstream::{Failure, Upstream};
-use bytes::Bytes;
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use storage::blobstore::ByteStream;
 use storage::digest::Hasher;
 use storage::{Digest, Error, ErrorCode, Registry};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::watch;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -187,37 +186,49 @@ fn bad(digest: &Digest, what: &str) -> Error {
     )
 }
 
-/// The bytes of a fetch as they arrive: read from its spool file up to
-/// what has been written, waiting for more until all are in. `None` when
+/// Bytes per step of a reader (as a committed blob's download steps).
+const STEP: u64 = 2 << 20;
+/// While bytes are still coming, a reader waits for this many before it
+/// sends a step (small steps cost a blocking-pool hand-off each).
+const MIN_STEP: u64 = 256 << 10;
+
+/// The bytes of a fetch as they arrive: steps of its spool file up to what
+/// has been written (mapped windows the server sends with `sendfile`, as
+/// it sends stored blobs), waiting for more until all are in. `None` when
 /// the spool file is gone (the blob is stored by now).
 pub fn follow(fetch: &Fetch) -> std::io::Result<Option<ByteStream>> {
     let file = match std::fs::File::open(&fetch.path) {
-        Ok(f) => tokio::fs::File::from_std(f),
+        Ok(f) => Arc::new(f),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
     let rx = fetch.watch();
-    let state = (file, rx, 0u64, vec![0u8; 64 << 10]);
-    let stream = futures::stream::unfold(Some(state), |state| async move {
-        let (mut file, mut rx, mut offset, mut buf) = state?;
+    let stream = futures::stream::unfold(Some((file, rx, 0u64)), |state| async move {
+        let (file, mut rx, offset) = state?;
         loop {
             let p = rx.borrow_and_update().clone();
-            if offset < p.written {
-                let n = (p.written - offset).min(buf.len() as u64) as usize;
-                return match file.read(&mut buf[..n]).await {
-                    Ok(0) => Some((Err(short()), None)),
-                    Ok(n) => {
-                        offset += n as u64;
-                        let chunk = Bytes::copy_from_slice(&buf[..n]);
-                        Some((Ok(chunk), Some((file, rx, offset, buf))))
-                    }
-                    Err(e) => Some((Err(e), None)),
-                };
+            let done = matches!(p.phase, Phase::Received | Phase::Stored);
+            let ready = p.written.saturating_sub(offset);
+            if ready > 0 && (done || ready >= MIN_STEP) {
+                let want = ready.min(STEP) as usize;
+                let f = file.clone();
+                let step = tokio::task::spawn_blocking(move || {
+                    storage::blobstore::file_window(&f, offset, want)
+                })
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|r| r);
+                return Some(match step {
+                    Ok(b) => (Ok(b), Some((file, rx, offset + want as u64))),
+                    Err(e) => (Err(e), None),
+                });
             }
             match p.phase {
-                Phase::Received | Phase::Stored => return None,
-                Phase::Failed(_, m) => return Some((Err(std::io::Error::other(m.to_string())), None)),
-                Phase::Connecting | Phase::Receiving => {
+                _ if done => return None,
+                Phase::Failed(_, m) => {
+                    return Some((Err(std::io::Error::other(m.to_string())), None))
+                }
+                _ => {
                     if rx.changed().await.is_err() && rx.borrow().written <= offset {
                         return Some((Err(short()), None));
                     }

@@ -18,6 +18,7 @@ pub use fences::LocalFences;
 pub use local::LocalBlobStore;
 pub use s3::{S3BlobStore, S3Config};
 pub use sessions::{LocalSessionLocks, Release, SessionBook, SessionLock};
+pub use read::file_window;
 pub use windows::file_source;
 
 use crate::digest::Digest;

@@ -93,6 +93,19 @@ fn read_range(file: &File, pos: u64, want: usize) -> std::io::Result<Bytes> {
     Ok(Bytes::from(buf))
 }
 
+/// `want` bytes of `file` at `pos` the way a download step sends them: a
+/// mapping the server can `sendfile` (from `MAP_MIN` bytes on) or a plain
+/// read. For files that only grow while read (a pull-through cache's
+/// spool): `pos + want` must be written already. Blocking.
+pub fn file_window(file: &Arc<File>, pos: u64, want: usize) -> std::io::Result<Bytes> {
+    if want >= MAP_MIN {
+        if let Ok(b) = map_range(file, pos, want) {
+            return Ok(b);
+        }
+    }
+    read_range(file, pos, want)
+}
+
 /// Steps prepared ahead of the one being sent. hyper asks for the next
 /// chunk only once the current one is almost written; preparing it then
 /// (a blocking-pool hand-off) left the socket idle for a moment per step.

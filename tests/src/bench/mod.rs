@@ -16,6 +16,7 @@ mod work_blobs;
 pub mod work_gc;
 mod work_listing;
 pub mod work_logging;
+pub mod work_pullthrough;
 pub mod work_s3;
 mod work_small;
 mod work_ui;
@@ -52,6 +53,8 @@ pub struct Sizes {
     pub range_conns: usize,
     /// Images of the garbage-collection workload (five blobs each).
     pub gc_manifests: u64,
+    /// Bytes of the image the pull-through workload pulls.
+    pub pullthrough_image: u64,
 }
 
 impl Sizes {
@@ -71,6 +74,7 @@ impl Sizes {
             write_conns: 8,
             range_conns: 8,
             gc_manifests: 20_000,
+            pullthrough_image: 100_000_000,
         }
     }
 
@@ -87,6 +91,7 @@ impl Sizes {
             pulls: 1,
             push_rounds: 1,
             gc_manifests: 1_000,
+            pullthrough_image: 20_000_000,
             ..Sizes::full()
         }
     }
@@ -95,7 +100,7 @@ impl Sizes {
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
     "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
-    "s3", "gc", "metrics",
+    "s3", "gc", "metrics", "pullthrough", "events",
 ];
 
 pub struct Options {
@@ -230,6 +235,8 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "s3" => work_s3::s3(&mut bench, i).await,
                 "gc" => work_gc::gc(&mut bench, i).await,
                 "metrics" => work_logging::metrics(&mut bench, i).await,
+                "pullthrough" => work_pullthrough::pullthrough(&mut bench, i).await,
+                "events" => work_pullthrough::events(&mut bench, i).await,
                 _ => unreachable!(),
             };
             r.with_context(|| format!("workload {w} on {who}"))?;

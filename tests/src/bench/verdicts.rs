@@ -85,6 +85,42 @@ fn metrics(r: &Report, v: &mut Vec<Verdict>) {
     }
 }
 
+fn pullthrough(r: &Report, v: &mut Vec<Verdict>) {
+    use super::work_pullthrough::{CACHED, EVENTS_OFF, EVENTS_ON, UNCACHED, UPSTREAM_BYTES};
+    if let (Some((_, cold)), Some((_, warm))) = (labelled(r, UNCACHED), labelled(r, CACHED)) {
+        v.push(Verdict {
+            target: "200 concurrent pulls of an uncached image: within 1.5× of the same pull cached"
+                .into(),
+            measured: format!(
+                "{:.2}× ({} s against {} s)",
+                cold / warm,
+                fmt_num(cold),
+                fmt_num(warm)
+            ),
+            met: Some(cold <= 1.5 * warm),
+        });
+    }
+    if let Some((_, x)) = labelled(r, UPSTREAM_BYTES) {
+        v.push(Verdict {
+            target: "upstream bytes fetched = the image's blob bytes (one fetch)".into(),
+            measured: format!("{x:.3}×"),
+            met: Some((x - 1.0).abs() < 1e-9),
+        });
+    }
+    if let (Some(on), Some(off)) = (ours_of(r, EVENTS_ON), ours_of(r, EVENTS_OFF)) {
+        v.push(Verdict {
+            target: "manifest GET with webhook delivery on: within 3 % of no webhooks".into(),
+            measured: format!(
+                "{:.1} % ({} of {} req/s)",
+                on / off * 100.0,
+                fmt_num(on),
+                fmt_num(off)
+            ),
+            met: Some(on >= 0.97 * off),
+        });
+    }
+}
+
 fn gc(r: &Report, v: &mut Vec<Verdict>) {
     if let Some((label, secs)) = labelled(r, super::work_gc::GC_RUN) {
         v.push(Verdict {
@@ -176,6 +212,7 @@ pub fn verdicts(r: &Report) -> Vec<Verdict> {
     s3(r, &mut v);
     gc(r, &mut v);
     metrics(r, &mut v);
+    pullthrough(r, &mut v);
     auth(r, &mut v);
     let sha = r
         .limits

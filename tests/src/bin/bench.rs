@@ -31,7 +31,8 @@ struct Args {
     quick: bool,
     /// Run only these workloads (comma-separated): push, pull, range,
     /// reads, logging, auth, small, tags, catalog, ui, huge, s3 (S3 +
-    /// PostgreSQL: needs s3s-fs and Debian's postgresql, run as root).
+    /// PostgreSQL: needs s3s-fs and Debian's postgresql, run as root), gc,
+    /// metrics, pullthrough, events.
     #[arg(long, value_delimiter = ',')]
     only: Option<Vec<String>>,
     /// Size of the big blob, MiB.
