@@ -218,13 +218,17 @@ pub async fn pullthrough(b: &mut Bench, i: usize) -> Result<()> {
     Ok(())
 }
 
-/// A webhook receiver answering every request 204, on a free port.
-async fn receiver() -> Result<std::net::SocketAddr> {
+/// A webhook receiver answering every request 204, on a free port; the
+/// number of deliveries it got.
+async fn receiver() -> Result<(std::net::SocketAddr, Arc<std::sync::atomic::AtomicU64>)> {
     use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
+    let got = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let counter = got.clone();
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
             tokio::spawn(async move {
                 let mut reader = BufReader::new(stream);
                 loop {
@@ -246,6 +250,7 @@ async fn receiver() -> Result<std::net::SocketAddr> {
                     if reader.read_exact(&mut body).await.is_err() {
                         return;
                     }
+                    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     let reply = b"HTTP/1.1 204 No Content\r\n\r\n";
                     if reader.get_mut().write_all(reply).await.is_err() {
                         return;
@@ -254,10 +259,11 @@ async fn receiver() -> Result<std::net::SocketAddr> {
             });
         }
     });
-    Ok(addr)
+    Ok((addr, got))
 }
 
-const ROUNDS: usize = 3;
+/// Rounds of each case, in turn (this VM's rate drifts between runs).
+const ROUNDS: usize = 5;
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
@@ -274,7 +280,7 @@ pub async fn events(b: &mut Bench, i: usize) -> Result<()> {
     }
     let bin = b.ours_bin.clone().context("our binary")?;
     ensure_image(b, i).await?;
-    let hook = receiver().await?;
+    let (hook, delivered) = receiver().await?;
     let config = format!("[[notifications]]\nname = \"bench\"\nurl = \"http://{hook}/events\"\n");
     let on = Server::start_ours_with(
         &bin,
@@ -318,6 +324,11 @@ pub async fn events(b: &mut Bench, i: usize) -> Result<()> {
                 eprintln!("events: {} {:.0} req/s with {pushes} pushes", cases[n].0, s.per_sec());
             }
         }
+    }
+    let delivered = delivered.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("events: the receiver got {delivered} deliveries");
+    if delivered == 0 {
+        bail!("no webhook delivery reached the receiver: the comparison measured nothing");
     }
     for ((label, _), r) in cases.iter().zip(rates) {
         b.report.set(
