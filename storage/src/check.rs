@@ -275,9 +275,10 @@ impl Registry {
             report.problem(m, None);
         }
         let cached = |repo: &str| {
-            opts.cached_prefixes
-                .iter()
-                .any(|p| repo.strip_prefix(p.as_str()).is_some_and(|r| r.starts_with('/')))
+            opts.cached_prefixes.iter().any(|p| {
+                repo.strip_prefix(p.as_str())
+                    .is_some_and(|r| r.starts_with('/'))
+            })
         };
         for r in meta.dangling_refs().await? {
             if cached(&r.repo) {

@@ -81,11 +81,21 @@ async fn cached_images_are_stored_shared_and_evicted() {
         fetch(&reg, "hub/app", config).await;
         fetch(&reg, "hub/app", &layer).await;
         let ld = Digest::sha256_of(&layer);
-        assert_eq!(reg.blob_size("hub/app", &ld).await.unwrap(), layer.len() as u64);
+        assert_eq!(
+            reg.blob_size("hub/app", &ld).await.unwrap(),
+            layer.len() as u64
+        );
         // Another cached repository sharing the layer links it, unfetched.
         assert!(reg.blob("hub/other", &ld).await.is_err());
-        assert!(reg.adopt_blob("hub/other", &ld).await.unwrap(), "{}", b.name);
-        assert_eq!(reg.blob_size("hub/other", &ld).await.unwrap(), layer.len() as u64);
+        assert!(
+            reg.adopt_blob("hub/other", &ld).await.unwrap(),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            reg.blob_size("hub/other", &ld).await.unwrap(),
+            layer.len() as u64
+        );
         assert!(!reg
             .adopt_blob("hub/other", &Digest::sha256_of(b"never stored"))
             .await
@@ -123,7 +133,11 @@ async fn cached_images_are_stored_shared_and_evicted() {
         clock.store(START + 31 * DAY, Ordering::Relaxed);
         let expired = reg.lifecycle_run("hub/app").await.unwrap();
         let expired: Vec<&str> = expired.iter().map(|e| e.digest.as_str()).collect();
-        assert!(expired.contains(&md.to_string().as_str()), "{}: {expired:?}", b.name);
+        assert!(
+            expired.contains(&md.to_string().as_str()),
+            "{}: {expired:?}",
+            b.name
+        );
         for ahead in 1..6 {
             reg.gc(opts(ahead), &|_| {}).await.unwrap();
         }

@@ -127,7 +127,10 @@ impl CncfRegistry {
     /// Access-log lines of `method path` answered `status`.
     pub fn count(&self, method: &str, path: &str, status: u16) -> usize {
         let needle = format!("\"{method} {path} HTTP/1.1\" {status} ");
-        self.log_text().lines().filter(|l| l.contains(&needle)).count()
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains(&needle))
+            .count()
     }
 
     /// Stop it (the upstream goes down).

@@ -130,7 +130,11 @@ fn cncf_upstream_with_basic_auth() {
     let c = reg.client();
     let refused = c.send(c.request(reqwest::Method::POST, &format!("/v2/{repo}/blobs/uploads/")));
     refused.expect_error(&[403], &["DENIED"]);
-    assert!(refused.text().contains("pull-through cache"), "{}", refused.text());
+    assert!(
+        refused.text().contains("pull-through cache"),
+        "{}",
+        refused.text()
+    );
     // The rule's eviction policy is on the repository the cache made.
     let policy = reg
         .client()
@@ -164,7 +168,10 @@ fn cncf_upstream_with_basic_auth() {
     upstream.http().push_image("library/app", "1", &second);
     let seen = manifest_digest(&reg, repo, "1");
     if checked_at.elapsed() < Duration::from_secs(TTL - 1) {
-        assert_eq!(seen, first.manifest.digest, "the tag was re-checked before its TTL");
+        assert_eq!(
+            seen, first.manifest.digest,
+            "the tag was re-checked before its TTL"
+        );
     }
     eventually("the moved tag to be seen", || {
         manifest_digest(&reg, repo, "1") == second.manifest.digest
@@ -181,7 +188,9 @@ fn cncf_upstream_with_basic_auth() {
     upstream.stop();
     eventually("the stale tag to be served and logged", || {
         manifest_digest(&reg, repo, "1") == second.manifest.digest
-            && reg.log_text().contains("serving the cached manifest (stale)")
+            && reg
+                .log_text()
+                .contains("serving the cached manifest (stale)")
     });
     docker().args(["rmi", &image]).run_ok();
     docker().args(["pull", &image]).run_ok();
@@ -202,7 +211,10 @@ fn cncf_upstream_with_basic_auth() {
         "registry_pullthrough_requests_total{kind=\"manifest\",result=\"stale\"}",
         "registry_upstream_fetches_total{kind=\"blob\"}",
     ] {
-        assert!(metrics.contains(needle), "no {needle} in /metrics:\n{metrics}");
+        assert!(
+            metrics.contains(needle),
+            "no {needle} in /metrics:\n{metrics}"
+        );
     }
 }
 

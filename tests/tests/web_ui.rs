@@ -679,7 +679,10 @@ fn cached_repositories_are_marked_in_the_browser() {
         wait_for_url(&c, "/ui/repos/mirror/base/tool").await;
         let note = texts(&c, "#cached").await;
         assert_eq!(note.len(), 1);
-        assert!(note[0].contains(&format!("Pull-through cache of {up}")), "{note:?}");
+        assert!(
+            note[0].contains(&format!("Pull-through cache of {up}")),
+            "{note:?}"
+        );
         assert_eq!(texts(&c, "#tags tbody td:first-child").await, ["v1"]);
         assert_no_script(&c).await;
         screenshot(&c, "08-cached-repository.png").await;

@@ -2,11 +2,11 @@
 
 use super::{empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST};
 use crate::error::ApiResult;
+use crate::proxy::{BlobAnswer, Proxy};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use std::ops::Range;
-use crate::proxy::{BlobAnswer, Proxy};
 use storage::{Digest, ErrorCode, Registry};
 
 pub async fn get(

@@ -43,10 +43,7 @@ pub enum BlobAnswer {
     /// Stored: served like any blob.
     Stored(BlobInfo),
     /// Arriving from the upstream now: these bytes as they come.
-    Arriving {
-        size: Option<u64>,
-        body: ByteStream,
-    },
+    Arriving { size: Option<u64>, body: ByteStream },
     /// For a `HEAD`: its size, known from the upstream's answer.
     Size(u64),
 }
@@ -68,8 +65,12 @@ impl Proxy {
             return Ok(Proxy::off());
         }
         let dir = spool::dir_in(data_dir);
-        let fetches = Fetches::new(dir.clone())
-            .map_err(|e| format!("cannot prepare {} for pull-through fetches: {e}", dir.display()))?;
+        let fetches = Fetches::new(dir.clone()).map_err(|e| {
+            format!(
+                "cannot prepare {} for pull-through fetches: {e}",
+                dir.display()
+            )
+        })?;
         Ok(Proxy {
             upstreams: rules
                 .iter()
@@ -148,7 +149,6 @@ impl Proxy {
             .map_err(|(code, message)| Error::new(code, message.to_string()))
     }
 
-
     // ---- blobs -------------------------------------------------------------
 
     /// A blob `repo` does not have yet: linked if it is stored for another
@@ -194,9 +194,7 @@ impl Proxy {
         loop {
             let p = rx.borrow_and_update().clone();
             match p.phase {
-                Phase::Failed(code, message) => {
-                    return Err(Error::new(code, message.to_string()))
-                }
+                Phase::Failed(code, message) => return Err(Error::new(code, message.to_string())),
                 Phase::Stored => return Ok(BlobAnswer::Stored(stored(reg, repo, digest).await?)),
                 Phase::Receiving | Phase::Received if !whole => {
                     if head {
@@ -311,9 +309,9 @@ impl Revalidate {
             Err(f) => {
                 return match &self.local {
                     Some(m) => Ok(self.stale(m, &f)),
-                    None => Err(f.to_error(self.up.base(), || {
-                        Error::manifest_unknown(&self.reference)
-                    })),
+                    None => {
+                        Err(f.to_error(self.up.base(), || Error::manifest_unknown(&self.reference)))
+                    }
                 }
             }
         };
@@ -325,9 +323,9 @@ impl Revalidate {
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
         let served = served_digest(resp.headers());
-        let body = read_limited(resp, limit).await.map_err(|f| {
-            f.to_error(self.up.base(), || Error::manifest_unknown(&self.reference))
-        })?;
+        let body = read_limited(resp, limit)
+            .await
+            .map_err(|f| f.to_error(self.up.base(), || Error::manifest_unknown(&self.reference)))?;
         let digest = self
             .reg
             .put_cached_manifest(
@@ -371,7 +369,12 @@ impl Revalidate {
         let Some(days) = self.up.rule().evict_unpulled_days else {
             return;
         };
-        if !self.policied.lock().expect("policied").insert(self.repo.clone()) {
+        if !self
+            .policied
+            .lock()
+            .expect("policied")
+            .insert(self.repo.clone())
+        {
             return;
         }
         match self.reg.lifecycle_policy(&self.repo).await {

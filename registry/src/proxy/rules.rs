@@ -145,13 +145,27 @@ mod tests {
 
     #[test]
     fn bad_rules_are_refused_with_reasons() {
-        assert!(rule("a/b", "http://x").validate().unwrap_err().contains("one repository name component"));
-        assert!(rule("hub", "ftp://x").validate().unwrap_err().contains("http://"));
-        assert!(rule("hub", "nonsense").validate().unwrap_err().contains("not a URL"));
+        assert!(rule("a/b", "http://x")
+            .validate()
+            .unwrap_err()
+            .contains("one repository name component"));
+        assert!(rule("hub", "ftp://x")
+            .validate()
+            .unwrap_err()
+            .contains("http://"));
+        assert!(rule("hub", "nonsense")
+            .validate()
+            .unwrap_err()
+            .contains("not a URL"));
         let mut r = rule("hub", "http://127.0.0.1:1");
         r.credentials_file = Some("/nonexistent/creds".into());
-        assert!(r.validate().unwrap_err().contains("cannot read credentials_file"));
-        assert!(rule("hub", "https://registry-1.docker.io").validate().is_ok());
+        assert!(r
+            .validate()
+            .unwrap_err()
+            .contains("cannot read credentials_file"));
+        assert!(rule("hub", "https://registry-1.docker.io")
+            .validate()
+            .is_ok());
     }
 
     #[test]

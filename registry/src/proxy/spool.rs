@@ -145,7 +145,8 @@ async fn run(fetch: &Fetch, job: &Job) -> Result<(), Error> {
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
-            Failure::Unreachable(format!("the blob's body broke off: {e}")).to_error(up.base(), unknown)
+            Failure::Unreachable(format!("the blob's body broke off: {e}"))
+                .to_error(up.base(), unknown)
         })?;
         if size.is_some_and(|s| written + chunk.len() as u64 > s) {
             return Err(bad(&job.digest, "more bytes than its Content-Length"));

@@ -162,7 +162,11 @@ impl Upstream {
 
     fn basic_auth(&self) -> Result<String, Failure> {
         use base64::Engine as _;
-        match self.rule.credentials().map_err(|e| Failure::Status(401, e))? {
+        match self
+            .rule
+            .credentials()
+            .map_err(|e| Failure::Status(401, e))?
+        {
             Some((u, p)) => Ok(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
@@ -182,8 +186,7 @@ impl Upstream {
             .unwrap_or_default();
         let (scheme, params) = parse_challenge(challenge);
         if scheme.eq_ignore_ascii_case("basic") {
-            self.basic
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.basic.store(true, std::sync::atomic::Ordering::Relaxed);
             return self.basic_auth();
         }
         if !scheme.eq_ignore_ascii_case("bearer") {
@@ -199,7 +202,11 @@ impl Upstream {
         if let Some(service) = params.get("service") {
             req = req.query(&[("service", service)]);
         }
-        if let Some((u, p)) = self.rule.credentials().map_err(|e| Failure::Status(401, e))? {
+        if let Some((u, p)) = self
+            .rule
+            .credentials()
+            .map_err(|e| Failure::Status(401, e))?
+        {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req
@@ -268,7 +275,11 @@ pub fn parse_challenge(value: &str) -> (&str, HashMap<String, String>) {
         let Some((key, after)) = rest.split_once('=') else {
             break;
         };
-        let key = key.trim().trim_start_matches(',').trim().to_ascii_lowercase();
+        let key = key
+            .trim()
+            .trim_start_matches(',')
+            .trim()
+            .to_ascii_lowercase();
         let after = after.trim_start();
         let (val, next) = if let Some(quoted) = after.strip_prefix('"') {
             match quoted.find('"') {

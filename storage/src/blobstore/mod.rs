@@ -16,9 +16,9 @@ mod windows;
 
 pub use fences::LocalFences;
 pub use local::LocalBlobStore;
+pub use read::file_window;
 pub use s3::{S3BlobStore, S3Config};
 pub use sessions::{LocalSessionLocks, Release, SessionBook, SessionLock};
-pub use read::file_window;
 pub use windows::file_source;
 
 use crate::digest::Digest;

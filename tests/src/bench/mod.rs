@@ -99,8 +99,22 @@ impl Sizes {
 
 /// Workloads, in the order they run; `--only` takes these names.
 pub const WORKLOADS: &[&str] = &[
-    "push", "pull", "range", "reads", "logging", "auth", "small", "tags", "catalog", "ui", "huge",
-    "s3", "gc", "metrics", "pullthrough", "events",
+    "push",
+    "pull",
+    "range",
+    "reads",
+    "logging",
+    "auth",
+    "small",
+    "tags",
+    "catalog",
+    "ui",
+    "huge",
+    "s3",
+    "gc",
+    "metrics",
+    "pullthrough",
+    "events",
 ];
 
 pub struct Options {

@@ -89,8 +89,9 @@ fn pullthrough(r: &Report, v: &mut Vec<Verdict>) {
     use super::work_pullthrough::{CACHED, EVENTS_OFF, EVENTS_ON, UNCACHED, UPSTREAM_BYTES};
     if let (Some((_, cold)), Some((_, warm))) = (labelled(r, UNCACHED), labelled(r, CACHED)) {
         v.push(Verdict {
-            target: "200 concurrent pulls of an uncached image: within 1.5× of the same pull cached"
-                .into(),
+            target:
+                "200 concurrent pulls of an uncached image: within 1.5× of the same pull cached"
+                    .into(),
             measured: format!(
                 "{:.2}× ({} s against {} s)",
                 cold / warm,

@@ -19,8 +19,10 @@ use std::time::{Duration, Instant};
 
 pub const UNCACHED: &str = "pull-through: 200 clients pull a 100 MB image at once, not cached";
 pub const CACHED: &str = "pull-through: 200 clients pull the 100 MB image at once, cached";
-pub const UPSTREAM_BYTES: &str = "pull-through: upstream blob bytes sent / image size (uncached round)";
-pub const CACHED_RPS: &str = "pull-through cached round: requests/s (manifest + 3 blobs per client)";
+pub const UPSTREAM_BYTES: &str =
+    "pull-through: upstream blob bytes sent / image size (uncached round)";
+pub const CACHED_RPS: &str =
+    "pull-through cached round: requests/s (manifest + 3 blobs per client)";
 pub const CACHED_P99: &str = "pull-through cached round: p99 request latency";
 pub const CACHED_CPU: &str = "pull-through cached round: server CPU per GiB served";
 pub const MANIFEST_RPS: &str = "pull-through: manifest GET of a cached tag, 200 connections";
@@ -47,7 +49,13 @@ async fn push_image(b: &mut Bench, up: &Target, size: u64) -> Result<Image> {
     );
     let mut blobs = vec![(data::digest_of(&config), config.len() as u64)];
     let mut conn = Conn::open(up).await?;
-    ops::push_blob(&mut conn, "app", &blobs[0].0, ReqBody::bytes(config.clone())).await?;
+    ops::push_blob(
+        &mut conn,
+        "app",
+        &blobs[0].0,
+        ReqBody::bytes(config.clone()),
+    )
+    .await?;
     for n in 0..2u64 {
         let digest = b.digest(SEED + n, half);
         let body = ReqBody::Prng(PrngBody::new(SEED + n, 0, half));
@@ -89,7 +97,12 @@ async fn pull_round(target: &Target, repo: &str, image: &Image) -> Result<Round>
     let blobs = Arc::new(image.blobs.clone());
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (start, blobs, target, repo) = (start.clone(), blobs.clone(), target.clone(), repo.to_owned());
+        let (start, blobs, target, repo) = (
+            start.clone(),
+            blobs.clone(),
+            target.clone(),
+            repo.to_owned(),
+        );
         let manifest_len = image.manifest.len() as u64;
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::open(&target).await?;
@@ -97,8 +110,11 @@ async fn pull_round(target: &Target, repo: &str, image: &Image) -> Result<Round>
             let mut lat = Vec::new();
             let mut bytes = 0;
             let t = Instant::now();
-            let req = conn
-                .request(Method::GET, &format!("/v2/{repo}/manifests/1"), ReqBody::Empty);
+            let req = conn.request(
+                Method::GET,
+                &format!("/v2/{repo}/manifests/1"),
+                ReqBody::Empty,
+            );
             let mut req = req;
             req.headers_mut()
                 .insert("accept", OCI_MANIFEST.parse().expect("header"));
@@ -185,9 +201,27 @@ pub async fn pullthrough(b: &mut Bench, i: usize) -> Result<()> {
     let warm = pull_round(&cache.target, "up/app", &image).await?;
     let cpu = cache.stats()?.cpu_secs - cpu0;
     let label = |l: &str| format!("{l} ({mb:.0} MB)");
-    b.report.set(&label(UNCACHED), "s", Better::Lower, "ours", cold.elapsed.as_secs_f64());
-    b.report.set(&label(CACHED), "s", Better::Lower, "ours", warm.elapsed.as_secs_f64());
-    b.report.set(UPSTREAM_BYTES, "×", Better::Lower, "ours", fetched / blob_bytes as f64);
+    b.report.set(
+        &label(UNCACHED),
+        "s",
+        Better::Lower,
+        "ours",
+        cold.elapsed.as_secs_f64(),
+    );
+    b.report.set(
+        &label(CACHED),
+        "s",
+        Better::Lower,
+        "ours",
+        warm.elapsed.as_secs_f64(),
+    );
+    b.report.set(
+        UPSTREAM_BYTES,
+        "×",
+        Better::Lower,
+        "ours",
+        fetched / blob_bytes as f64,
+    );
     b.report.set(
         CACHED_RPS,
         "req/s",
@@ -196,7 +230,8 @@ pub async fn pullthrough(b: &mut Bench, i: usize) -> Result<()> {
         warm.requests as f64 / warm.elapsed.as_secs_f64(),
     );
     let p99 = warm.lat_us[((warm.lat_us.len() - 1) as f64 * 0.99).round() as usize];
-    b.report.set(CACHED_P99, "ms", Better::Lower, "ours", p99 as f64 / 1000.0);
+    b.report
+        .set(CACHED_P99, "ms", Better::Lower, "ours", p99 as f64 / 1000.0);
     b.report.set(
         CACHED_CPU,
         "CPU s/GiB",
@@ -204,10 +239,13 @@ pub async fn pullthrough(b: &mut Bench, i: usize) -> Result<()> {
         "ours",
         cpu / (warm.bytes as f64 / (1u64 << 30) as f64),
     );
-    let spec = RequestSpec::new(Method::GET, "/v2/up/app/manifests/1").header("accept", OCI_MANIFEST);
+    let spec =
+        RequestSpec::new(Method::GET, "/v2/up/app/manifests/1").header("accept", OCI_MANIFEST);
     let s = run_requests(&cache.target, CLIENTS, Limit::time(b.sizes.run), spec).await?;
-    b.report.set(MANIFEST_RPS, "req/s", Better::Higher, "ours", s.per_sec());
-    b.report.set(MANIFEST_P99, "ms", Better::Lower, "ours", s.p99_ms());
+    b.report
+        .set(MANIFEST_RPS, "req/s", Better::Higher, "ours", s.per_sec());
+    b.report
+        .set(MANIFEST_P99, "ms", Better::Lower, "ours", s.p99_ms());
     eprintln!(
         "pull-through: uncached {:.2} s, cached {:.2} s, upstream sent {:.0} of {} blob bytes",
         cold.elapsed.as_secs_f64(),
@@ -288,7 +326,12 @@ pub async fn events(b: &mut Bench, i: usize) -> Result<()> {
         "ours (webhooks)",
         &[("REGISTRY_CONFIG_TOML", &config)],
     )?;
-    let off = Server::start_ours_with(&bin, &b.work.join("ours-no-events"), "ours (no webhooks)", &[])?;
+    let off = Server::start_ours_with(
+        &bin,
+        &b.work.join("ours-no-events"),
+        "ours (no webhooks)",
+        &[],
+    )?;
     let img = b.subjects[i].image.as_ref().expect("pushed");
     for s in [&on, &off] {
         let mut conn = Conn::open(&s.target).await?;
@@ -303,25 +346,39 @@ pub async fn events(b: &mut Bench, i: usize) -> Result<()> {
         for (n, (_, target)) in cases.iter().enumerate() {
             // Pushes of new tags (an event each) while the GETs run.
             let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let (pusher_stop, pusher_target, m) = (stop.clone(), (*target).clone(), manifest.clone());
+            let (pusher_stop, pusher_target, m) =
+                (stop.clone(), (*target).clone(), manifest.clone());
             let pusher = tokio::spawn(async move {
                 let mut conn = Conn::open(&pusher_target).await?;
                 let mut k = 0u64;
                 while !pusher_stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    ops::put_manifest(&mut conn, super::work_small::READS, &format!("t{round}-{k}"), &m)
-                        .await?;
+                    ops::put_manifest(
+                        &mut conn,
+                        super::work_small::READS,
+                        &format!("t{round}-{k}"),
+                        &m,
+                    )
+                    .await?;
                     k += 1;
                 }
                 Ok::<u64, anyhow::Error>(k)
             });
             let spec = RequestSpec::new(Method::GET, path.clone()).header("accept", OCI_MANIFEST);
-            let limit = if round == 0 { b.sizes.run / 5 } else { b.sizes.run };
+            let limit = if round == 0 {
+                b.sizes.run / 5
+            } else {
+                b.sizes.run
+            };
             let s = run_requests(target, conns, Limit::time(limit), spec).await?;
             stop.store(true, std::sync::atomic::Ordering::Relaxed);
             let pushes = pusher.await??;
             if round > 0 {
                 rates[n].push(s.per_sec());
-                eprintln!("events: {} {:.0} req/s with {pushes} pushes", cases[n].0, s.per_sec());
+                eprintln!(
+                    "events: {} {:.0} req/s with {pushes} pushes",
+                    cases[n].0,
+                    s.per_sec()
+                );
             }
         }
     }
