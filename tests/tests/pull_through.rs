@@ -109,6 +109,26 @@ fn cncf_upstream_with_basic_auth() {
     ));
     let repo = "cncf/library/app";
 
+    // A HEAD of a blob not cached asks the upstream's HEAD, fetching nothing.
+    let layer = &first.layers[0].blob;
+    let head = reg
+        .client()
+        .head(&format!("/v2/{repo}/blobs/{}", layer.digest))
+        .expect_status(200);
+    assert_eq!(
+        head.require_header("content-length"),
+        layer.size().to_string()
+    );
+    let path = format!("/v2/library/app/blobs/{}", layer.digest);
+    assert_eq!(
+        upstream.count("GET", &path, 200),
+        0,
+        "a HEAD fetched the blob"
+    );
+    eventually("the upstream to log the HEAD", || {
+        upstream.count("HEAD", &path, 200) == 1
+    });
+
     // 200 clients at once, nothing cached: one upstream fetch per blob.
     concurrent_pulls(&reg.url(), repo, "1", &first, 200);
     for b in first.blobs() {

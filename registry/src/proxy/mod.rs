@@ -181,6 +181,22 @@ impl Proxy {
                 return Ok(BlobAnswer::Stored(reg.blob(repo, digest).await?));
             }
         }
+        if head && !whole {
+            // A HEAD needs the size, not the bytes: the upstream's HEAD.
+            let resp = up
+                .send(Method::HEAD, &name, &format!("blobs/{digest}"), None)
+                .await
+                .map_err(|f| f.to_error(up.base(), || Error::blob_unknown(digest)))?;
+            count_fetch("head");
+            let size = resp
+                .headers()
+                .get(reqwest::header::CONTENT_LENGTH)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok());
+            if let Some(size) = size {
+                return Ok(BlobAnswer::Size(size));
+            }
+        }
         let fetches = self.fetches.as_ref().expect("rules have a spool");
         let (fetch, led) = fetches.join(Job {
             upstream: up.clone(),

@@ -105,7 +105,14 @@ impl Fetches {
         let (map_ref, running) = (self.map.clone(), fetch.clone());
         // Its own task: it runs to the end whoever stays to read.
         tokio::spawn(async move {
-            if let Err(e) = run(&running, &job).await {
+            use futures::FutureExt as _;
+            // A panic must still end the fetch: its waiters would wait
+            // forever, and its entry would stand for every later request.
+            let outcome = std::panic::AssertUnwindSafe(run(&running, &job))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| Err(Error::new(ErrorCode::Internal, "the blob fetch failed")));
+            if let Err(e) = outcome {
                 tracing::warn!(repository = %job.repo, digest = %job.digest, error = %e.message, "pull-through: blob fetch failed");
                 running.fail(&e);
             }
