@@ -461,9 +461,14 @@ fi
 . "$RUN_DIR/s3.env"
 
 step "cargo fmt --check" cargo fmt --all -- --check
+# A linker killed by SIGBUS is what a full disk looks like: say how much was
+# free before and after, so such a failure is not mistaken for a code one.
+free_space() { mkdir -p "$TARGET_DIR" && df -h --output=avail "$TARGET_DIR" | tail -1 | tr -d ' '; }
+log "free space for $TARGET_DIR before the build: $(free_space)"
 step "cargo build" cargo build --workspace --all-targets
 if [ "$LAST_RC" -ne 0 ]; then
     summary
+    log "free space for $TARGET_DIR after the failed build: $(free_space)"
     log "FAILED: the workspace does not build"
     exit 1
 fi
