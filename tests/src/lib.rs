@@ -30,6 +30,7 @@ pub mod cmd;
 pub mod http;
 pub mod oci;
 pub mod registry;
+pub mod request_log;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

@@ -1,7 +1,7 @@
 //! Configuration: defaults, then a TOML file, then environment variables and
 //! flags (clap gives flags precedence over their `REGISTRY_*` variables).
 
-use clap::{Args, ValueEnum};
+use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,6 +9,11 @@ use std::time::Duration;
 
 use crate::failure::{io_reason, Failure};
 use crate::watch::Timeouts;
+
+mod serve_args;
+mod validate;
+
+pub use serve_args::ServeArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -234,96 +239,6 @@ impl Default for Config {
     }
 }
 
-/// Flags of `registry serve`; each has a `REGISTRY_*` variable.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    /// The whole configuration as TOML text instead of a file (for
-    /// platforms that pass settings as environment variables, as ECS does).
-    #[arg(long, env = "REGISTRY_CONFIG_TOML", hide_env_values = true)]
-    pub config_toml: Option<String>,
-    /// The PostgreSQL password, kept out of the URL (a secret).
-    #[arg(long, env = "REGISTRY_METADATA_PASSWORD", hide_env_values = true)]
-    pub metadata_password: Option<String>,
-    /// The token signing key's PEM itself (a secret).
-    #[arg(long, env = "REGISTRY_TOKEN_SIGNING_KEY_PEM", hide_env_values = true)]
-    pub token_signing_key_pem: Option<String>,
-    /// TOML configuration file.
-    #[arg(long, env = "REGISTRY_CONFIG")]
-    pub config: Option<PathBuf>,
-    /// Listen address [default: 127.0.0.1:5000].
-    #[arg(long, env = "REGISTRY_LISTEN")]
-    pub listen: Option<SocketAddr>,
-    /// Data directory [default: ./data].
-    #[arg(long, env = "REGISTRY_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Log format [default: text].
-    #[arg(long, env = "REGISTRY_LOG_FORMAT")]
-    pub log_format: Option<LogFormat>,
-    /// Largest manifest accepted, in bytes [default: 4194304].
-    #[arg(long, env = "REGISTRY_MAX_MANIFEST_BYTES")]
-    pub max_manifest_bytes: Option<usize>,
-    /// Largest blob accepted, in bytes [default: unlimited].
-    #[arg(long, env = "REGISTRY_MAX_BLOB_BYTES")]
-    pub max_blob_bytes: Option<u64>,
-    /// Allow deletes of manifests, tags and blobs [default: true].
-    #[arg(long, env = "REGISTRY_DELETE_ENABLED")]
-    pub delete_enabled: Option<bool>,
-    /// Discard upload sessions idle this many seconds [default: 86400].
-    #[arg(long, env = "REGISTRY_UPLOAD_TTL_SECS")]
-    pub upload_ttl_secs: Option<u64>,
-    /// Collect garbage every this many seconds; 0: only on demand [default: 3600].
-    #[arg(long, env = "REGISTRY_GC_INTERVAL_SECS")]
-    pub gc_interval_secs: Option<u64>,
-    /// Keep what became unreferenced less than this many seconds ago [default: 3600].
-    #[arg(long, env = "REGISTRY_GC_GRACE_SECS")]
-    pub gc_grace_secs: Option<u64>,
-    /// Keep manifests a tag left this many seconds, for rollbacks [default: 604800].
-    #[arg(long, env = "REGISTRY_GC_RETENTION_SECS")]
-    pub gc_retention_secs: Option<u64>,
-    /// Grace period for in-flight requests on shutdown [default: 30].
-    #[arg(long, env = "REGISTRY_SHUTDOWN_GRACE_SECS")]
-    pub shutdown_grace_secs: Option<u64>,
-    /// Record and serve Prometheus metrics at /metrics [default: true].
-    #[arg(long, env = "REGISTRY_METRICS")]
-    pub metrics: Option<bool>,
-    /// On SIGTERM, fail /readyz and keep serving this many seconds first [default: 5].
-    #[arg(long, env = "REGISTRY_SHUTDOWN_DRAIN_SECS")]
-    pub shutdown_drain_secs: Option<u64>,
-    /// Seconds for a request head to arrive [default: 10].
-    #[arg(long, env = "REGISTRY_HEADER_TIMEOUT_SECS")]
-    pub header_timeout_secs: Option<u64>,
-    /// Seconds an idle keep-alive connection stays open [default: 75].
-    #[arg(long, env = "REGISTRY_IDLE_TIMEOUT_SECS")]
-    pub idle_timeout_secs: Option<u64>,
-    /// Seconds a stalled upload body or download may make no progress [default: 60].
-    #[arg(long, env = "REGISTRY_BODY_TIMEOUT_SECS")]
-    pub body_timeout_secs: Option<u64>,
-    /// Connections served at once [default: 4096].
-    #[arg(long, env = "REGISTRY_MAX_CONNECTIONS")]
-    pub max_connections: Option<usize>,
-    /// Milliseconds a write waits for the database lock [default: 10000].
-    #[arg(long, env = "REGISTRY_DB_BUSY_TIMEOUT_MS")]
-    pub db_busy_timeout_ms: Option<u64>,
-    /// Log the first X-Forwarded-For hop (behind a trusted proxy) [default: false].
-    #[arg(long, env = "REGISTRY_TRUST_PROXY")]
-    pub trust_proxy: Option<bool>,
-    /// Authentication: token or none [default: none, and loopback only].
-    #[arg(long, env = "REGISTRY_AUTH")]
-    pub auth: Option<AuthMode>,
-    /// The URL clients reach the registry at (token realm) [default: from Host].
-    #[arg(long, env = "REGISTRY_EXTERNAL_URL")]
-    pub external_url: Option<String>,
-    /// TLS certificate chain (PEM).
-    #[arg(long, env = "REGISTRY_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, env = "REGISTRY_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// PostgreSQL URL for the metadata [default: SQLite in the data directory].
-    #[arg(long, env = "REGISTRY_METADATA_URL", hide_env_values = true)]
-    pub metadata_url: Option<String>,
-}
-
 impl Config {
     /// The configuration from defaults, the file, the environment and the
     /// flags; any fault in them is a usage error naming the file and key.
@@ -415,116 +330,6 @@ impl Config {
             cfg.max_blob_bytes = args.max_blob_bytes;
         }
         Ok(cfg)
-    }
-
-    fn validate(&self) -> Result<(), Failure> {
-        if self.tls_cert.is_some() != self.tls_key.is_some() {
-            return Err(Failure::usage(
-                "invalid configuration: tls_cert and tls_key go together",
-            ));
-        }
-        // Safe by default: an open registry only where nobody else reaches.
-        if self.auth.is_none() && !self.listen.ip().is_loopback() {
-            return Err(Failure::usage(format!(
-                "refusing to serve on {} without authentication: anyone who reaches it could push, \
-                 overwrite and delete. Set auth = \"token\" (see the README), or auth = \"none\" \
-                 to serve openly on purpose",
-                self.listen
-            )));
-        }
-        let mut names = std::collections::HashSet::new();
-        for n in &self.notifications {
-            if !names.insert(n.name.as_str()) {
-                return Err(Failure::usage(format!(
-                    "invalid [[notifications]]: two endpoints are named {}",
-                    n.name
-                )));
-            }
-            if !(n.url.starts_with("http://") || n.url.starts_with("https://")) {
-                return Err(Failure::usage(format!(
-                    "invalid [[notifications]] entry {}: url must be http:// or https://",
-                    n.name
-                )));
-            }
-            if let Some(a) = n.actions.iter().find(|a| *a != "push" && *a != "delete") {
-                return Err(Failure::usage(format!(
-                    "invalid [[notifications]] entry {}: action {a:?} is neither push nor delete",
-                    n.name
-                )));
-            }
-        }
-        let mut prefixes = std::collections::HashSet::new();
-        for c in &self.cache {
-            c.validate().map_err(Failure::usage)?;
-            if !prefixes.insert(c.prefix.as_str()) {
-                return Err(Failure::usage(format!(
-                    "invalid [[cache]]: prefix {} has two rules",
-                    c.prefix
-                )));
-            }
-        }
-        let mut seen = std::collections::HashSet::new();
-        for q in &self.quotas {
-            if q.namespace.contains('/') || storage::names::validate_name(&q.namespace).is_err() {
-                return Err(Failure::usage(format!(
-                    "invalid [[quotas]] entry: namespace {:?} must be one repository name component (\"team\" for team/app)",
-                    q.namespace
-                )));
-            }
-            if q.bytes.is_none() && q.repositories.is_none() {
-                return Err(Failure::usage(format!(
-                    "invalid [[quotas]] entry for {}: give bytes, repositories or both",
-                    q.namespace
-                )));
-            }
-            if !seen.insert(q.namespace.as_str()) {
-                return Err(Failure::usage(format!(
-                    "invalid [[quotas]]: namespace {} has two entries",
-                    q.namespace
-                )));
-            }
-        }
-        auth::Policy::from_config(&self.access)
-            .map_err(|e| Failure::usage(format!("invalid [access] configuration: {e}")))?;
-        if let StorageConfig::S3(s3) = &self.storage {
-            s3.validate()
-                .map_err(|e| Failure::usage(format!("invalid configuration: {e}")))?;
-        }
-        if let Some(url) = &self.metadata.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(Failure::usage(
-                    "invalid configuration: metadata.url must be a postgres:// URL",
-                ));
-            }
-            // Nodes sharing a database serve one registry: a token from one
-            // must verify on all, so the key cannot be each node's own.
-            if self.auth == Some(AuthMode::Token)
-                && self.token.external.is_none()
-                && self.token.signing_key.is_none()
-                && self.token.signing_key_pem.is_none()
-            {
-                return Err(Failure::usage(
-                    "invalid configuration: with [metadata] url (nodes sharing one database), \
-                     set [token] signing_key to a key file every node has (a secret of your \
-                     deployment); otherwise each node signs with a key of its own and tokens \
-                     from one node are refused by the others",
-                ));
-            }
-        }
-        let positive = [
-            ("header_timeout_secs", self.header_timeout_secs),
-            ("idle_timeout_secs", self.idle_timeout_secs),
-            ("body_timeout_secs", self.body_timeout_secs),
-            ("max_connections", self.max_connections as u64),
-        ];
-        for (name, value) in positive {
-            if value == 0 {
-                return Err(Failure::usage(format!(
-                    "invalid configuration: {name} must be at least 1"
-                )));
-            }
-        }
-        Ok(())
     }
 
     /// The effective configuration as TOML, with secrets masked.
