@@ -23,6 +23,13 @@ const CONFIG: &str = r#"
 [access]
 public = ["public/**"]
 anonymous_catalog = true
+
+# Default bursts, refills an hour apart: a throttled client stays throttled
+# for the whole test however slow the machine (at the default 6 s, a token
+# may come back between a 429 and the next request).
+[login_limit]
+per_address_refill_secs = 3600
+per_user_refill_secs = 3600
 "#;
 
 /// A registry with an admin, alice and bob, each with an image:

@@ -80,8 +80,17 @@ fn brute_force_hits_the_rate_limit() {
     // Never signed in: no cached check can answer for it.
     let carol = w.reg.add_user("carol", &[]);
     let (n, r) = guess_until_throttled(&w, "carol");
-    assert!(n >= 3, "throttled after only {n} failures");
+    assert_eq!(
+        n, 10,
+        "throttled after {n} failures, not the per-address burst"
+    );
     assert_throttled(&r);
+    // The world's [login_limit] refill (an hour) is what the wait reflects.
+    let retry: u64 = r.require_header("retry-after").parse().unwrap();
+    assert!(
+        retry > 3000,
+        "Retry-After {retry} s, with one failure an hour refilled"
+    );
     // While throttled, even the right password gets nothing, on every door.
     for (door, r) in every_door(&w, &carol) {
         assert_eq!(r.status, 429, "{door} while throttled:\n{}", r.describe());

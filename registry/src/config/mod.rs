@@ -132,6 +132,47 @@ impl Default for GcConfig {
     }
 }
 
+/// `[login_limit]`: failed logins allowed per client address and per user
+/// name. Each is a token bucket: `*_burst` failures at once, then one more
+/// per `*_refill_secs`; while either is empty, logins get 429.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LoginLimitConfig {
+    pub per_address_burst: u32,
+    pub per_address_refill_secs: u64,
+    pub per_user_burst: u32,
+    pub per_user_refill_secs: u64,
+}
+
+impl Default for LoginLimitConfig {
+    fn default() -> Self {
+        let d = auth::ratelimit::LimitConfig::default();
+        LoginLimitConfig {
+            per_address_burst: d.per_address.burst,
+            per_address_refill_secs: d.per_address.refill.as_secs(),
+            per_user_burst: d.per_user.burst,
+            per_user_refill_secs: d.per_user.refill.as_secs(),
+        }
+    }
+}
+
+impl LoginLimitConfig {
+    pub fn limits(&self) -> auth::ratelimit::LimitConfig {
+        use auth::ratelimit::BucketConfig;
+        auth::ratelimit::LimitConfig {
+            per_address: BucketConfig {
+                burst: self.per_address_burst,
+                refill: Duration::from_secs(self.per_address_refill_secs),
+            },
+            per_user: BucketConfig {
+                burst: self.per_user_burst,
+                refill: Duration::from_secs(self.per_user_refill_secs),
+            },
+            ..auth::ratelimit::LimitConfig::default()
+        }
+    }
+}
+
 /// The resolved configuration of `registry serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -179,6 +220,7 @@ pub struct Config {
     pub external_url: Option<String>,
     pub token: TokenConfig,
     pub access: auth::AccessConfig,
+    pub login_limit: LoginLimitConfig,
     /// TLS certificate chain and key (PEM); both or neither. Reloaded on
     /// SIGHUP.
     pub tls_cert: Option<PathBuf>,
@@ -224,6 +266,7 @@ impl Default for Config {
             external_url: None,
             token: TokenConfig::default(),
             access: auth::AccessConfig::default(),
+            login_limit: LoginLimitConfig::default(),
             tls_cert: None,
             tls_key: None,
             session_ttl_secs: 12 * 3600,
@@ -536,6 +579,27 @@ url = "postgres://reg:pw@127.0.0.1/registry"
                 .storage,
             StorageConfig::Local
         );
+    }
+
+    #[test]
+    fn login_limit_section() {
+        let d = Config::default().login_limit.limits();
+        assert_eq!(d, auth::ratelimit::LimitConfig::default());
+        let cfg: Config =
+            toml::from_str("[login_limit]\nper_address_burst = 3\nper_user_refill_secs = 60\n")
+                .unwrap();
+        cfg.validate().unwrap();
+        let l = cfg.login_limit.limits();
+        assert_eq!(l.per_address.burst, 3);
+        assert_eq!(l.per_user.refill, Duration::from_secs(60));
+        assert_eq!(
+            l.per_address.refill, d.per_address.refill,
+            "unset keys keep defaults"
+        );
+        let zero: Config = toml::from_str("[login_limit]\nper_user_burst = 0\n").unwrap();
+        let e = zero.validate().unwrap_err();
+        assert!(e.to_string().contains("per_user_burst"), "{e}");
+        assert!(toml::from_str::<Config>("[login_limit]\nburst = 3\n").is_err());
     }
 
     #[test]

@@ -104,6 +104,22 @@ impl Config {
             ("idle_timeout_secs", self.idle_timeout_secs),
             ("body_timeout_secs", self.body_timeout_secs),
             ("max_connections", self.max_connections as u64),
+            (
+                "[login_limit] per_address_burst",
+                u64::from(self.login_limit.per_address_burst),
+            ),
+            (
+                "[login_limit] per_address_refill_secs",
+                self.login_limit.per_address_refill_secs,
+            ),
+            (
+                "[login_limit] per_user_burst",
+                u64::from(self.login_limit.per_user_burst),
+            ),
+            (
+                "[login_limit] per_user_refill_secs",
+                self.login_limit.per_user_refill_secs,
+            ),
         ];
         for (name, value) in positive {
             if value == 0 {

@@ -18,7 +18,7 @@ use crate::config::{AuthMode, Config};
 use crate::failure::Failure;
 use auth::identity::{Robot, ScopePattern, Subject, User};
 use auth::password::PasswordHasher;
-use auth::ratelimit::{LimitConfig, LoginLimiter};
+use auth::ratelimit::LoginLimiter;
 use auth::token::{IssuedToken, Issuer, IssuerConfig, KeySet, SigningKey, VerifiedToken, Verifier};
 use auth::{Action, Identity, Policy};
 use axum::http::{header, HeaderMap};
@@ -160,7 +160,7 @@ impl Gate {
             policy,
             registry,
             hasher: PasswordHasher::default(),
-            limiter: Mutex::new(LoginLimiter::new(LimitConfig::default())),
+            limiter: Mutex::new(LoginLimiter::new(cfg.login_limit.limits())),
             verified: TtlCache::new(100_000),
             credentials: TtlCache::new(10_000),
             subjects: TtlCache::new(10_000),

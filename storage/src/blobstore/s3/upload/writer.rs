@@ -5,18 +5,18 @@ use super::*;
 
 /// One request's writes to a session.
 pub(super) struct Writer<'a> {
-    pub(super) store: &'a S3BlobStore,
-    pub(super) key: &'a str,
+    store: &'a S3BlobStore,
+    key: &'a str,
     pub(super) object: ObjectPath,
     pub(super) state: SessionState,
     pub(super) hasher: ResumableSha256,
     /// Bytes after the sent parts (starting with the old tail).
     pub(super) buf: BytesMut,
-    pub(super) in_flight: VecDeque<JoinHandle<object_store::Result<PartId>>>,
+    in_flight: VecDeque<JoinHandle<object_store::Result<PartId>>>,
     /// A multipart upload this request created (aborted if it fails, as
     /// no saved state names it).
     pub(super) created: Option<String>,
-    pub(super) start: u64,
+    start: u64,
 }
 
 impl Drop for Writer<'_> {
@@ -133,7 +133,7 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    pub(super) async fn collect_one(&mut self) -> Result<()> {
+    async fn collect_one(&mut self) -> Result<()> {
         if let Some(h) = self.in_flight.pop_front() {
             let part = h.await.map_err(Error::internal)?.map_err(s3_error)?;
             self.state.parts.push(part.content_id);
