@@ -192,7 +192,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
     fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
         let (body_guard, response_guard) = self.watch.request(!req.body().is_end_stream());
         let request_id = access::request_id(req.headers());
-        let mut record = AccessRecord::new(
+        let record = AccessRecord::new(
             self.addr,
             self.trust_proxy,
             req.method(),
@@ -211,7 +211,12 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         req.extensions_mut().insert(ConnectInfo(self.addr));
         let router = self.router.clone();
         Box::pin(async move {
+            // hyper drops this future when the client goes away before the
+            // response (a reset stream, a closed connection): the line is
+            // written then too.
+            let mut unanswered = Unanswered(Some(record));
             let mut resp = router.oneshot(req).await?;
+            let mut record = unanswered.0.take().expect("taken once");
             resp.headers_mut()
                 .insert(HeaderName::from_static(access::REQUEST_ID), request_id);
             record.status = resp.status().as_u16();
@@ -230,6 +235,23 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         })
     }
 }
+
+/// The access record of a request whose handler is still running; if the
+/// handler is dropped (the client left), the line says so: status 499
+/// (nginx's "client closed request"), `complete: false`.
+struct Unanswered(Option<AccessRecord>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(mut record) = self.0.take() {
+            record.status = CLIENT_CLOSED;
+            record.emit(false);
+        }
+    }
+}
+
+/// The status logged for a request whose client left before its answer.
+const CLIENT_CLOSED: u16 = 499;
 
 /// A request body that counts its bytes and tells the connection's watch
 /// when it is over (at its end, on an error, or when dropped unread).

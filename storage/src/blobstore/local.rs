@@ -15,12 +15,14 @@
 //! - `registry.db`: the metadata database (see `crate::metadata`).
 
 use super::pipeline::{
-    check_complete, check_received, interrupted, pump, BufferPool, PendingHash, UploadFile,
+    check_complete, check_received, interrupted, pump, BufferPool, Closed, PendingHash, UploadFile,
     IO_CHUNK,
 };
 use super::place;
 use super::read::file_stream;
-use super::{AppendLimits, BlobListing, BlobRef, BlobStore, ByteStream, Committed};
+use super::{
+    AppendLimits, BlobListing, BlobRef, BlobStore, ByteStream, Committed, Fence, SessionLock,
+};
 use crate::digest::{Algorithm, Digest, Hasher};
 use crate::error::{Error, ErrorCode, Result};
 use async_trait::async_trait;
@@ -92,6 +94,71 @@ const TOMBSTONE_TTL: std::time::Duration = std::time::Duration::from_secs(15 * 6
 const WHOLE_IN_MEMORY: u64 = 256 << 10;
 
 type SessionHandle = Arc<tokio::sync::Mutex<Session>>;
+
+/// A session locked by one request. A request's future can be dropped at
+/// any `.await` (the client went away, an HTTP/2 reset, a timeout), and
+/// the blocking threads of an append it started cannot be: they finish
+/// their writes. So while an append is in flight, dropping this hands the
+/// lock to a task that waits until the last writer has let go of the file,
+/// cuts the file back to the acknowledged size, and only then unlocks: the
+/// next request sees the session exactly as the last acknowledged chunk
+/// left it, and no byte of the abandoned chunk can land in a later one.
+struct Held {
+    guard: Option<tokio::sync::OwnedMutexGuard<Session>>,
+    /// While an append is in flight: the staging file, its acknowledged
+    /// size, and when its last writer is gone.
+    pending: Option<(PathBuf, u64, Closed)>,
+}
+
+impl Held {
+    async fn lock(handle: SessionHandle) -> Held {
+        Held {
+            guard: Some(handle.lock_owned().await),
+            pending: None,
+        }
+    }
+
+    fn session(&mut self) -> &mut Session {
+        self.guard.as_mut().expect("held until dropped")
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let (Some(guard), Some((path, size, closed))) = (self.guard.take(), self.pending.take())
+        else {
+            return;
+        };
+        let cleanup = async move {
+            closed.wait().await;
+            let cut = spawn_blocking(move || cut_back(&path, size)).await;
+            if !matches!(cut, Ok(Ok(()))) {
+                // The commit still places only the verified bytes.
+                tracing::warn!(?cut, "could not cut an abandoned upload back");
+            }
+            drop(guard);
+        };
+        // Without a runtime the process is ending; after a restart the
+        // session's size is read from the file, and the digest check at
+        // commit refuses whatever is not the blob.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(cleanup);
+        }
+    }
+}
+
+/// Shorten a staging file to `size` bytes (a missing one is fine).
+fn cut_back(path: &Path, size: u64) -> std::io::Result<()> {
+    let file = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    if file.metadata()?.len() > size {
+        file.set_len(size)?;
+    }
+    Ok(())
+}
 
 pub struct LocalBlobStore {
     root: PathBuf,
@@ -182,10 +249,11 @@ impl LocalBlobStore {
     async fn append(
         &self,
         id: &str,
-        session: &mut Session,
+        held: &mut Held,
         body: ByteStream,
         limits: AppendLimits,
     ) -> Result<u64> {
+        let session = held.session();
         let start = session.size;
         if let Some(expected) = limits.expected_start {
             if expected != start {
@@ -197,53 +265,65 @@ impl LocalBlobStore {
             }
         }
         let path = self.upload_file(id);
+        // Taken out for the append: if the request is dropped from here on,
+        // the session has no hash and recomputes it from the file.
         let prev = match session.hasher.take() {
             Some(pending) => pending,
             None => PendingHash::Ready(hash_file(path.clone(), start, Algorithm::Sha256).await?),
         };
-        let file = {
+        let opened = {
             let path = path.clone();
             spawn_blocking(move || UploadFile::open(&path))
                 .await
                 .map_err(Error::internal)?
         };
-        let file = match file {
+        let (file, closed) = match opened {
             Ok(f) => f,
             Err(e) => {
-                session.hasher = Some(prev);
+                held.session().hasher = Some(prev);
                 return Err(e.into());
             }
         };
-        session.staged = true;
+        held.session().staged = true;
+        // From here until the outcome is settled, a drop cuts the file back.
+        held.pending = Some((path.clone(), start, closed));
+        // `pump` returns only once every write it started is done.
         match pump(self.buffers.clone(), file, prev, body, start, limits).await {
             Ok((pending, size)) => {
+                held.pending = None;
+                let session = held.session();
                 session.hasher = Some(pending);
                 session.size = size;
                 Ok(size)
             }
             Err((e, before)) => {
                 // `None`: recomputed from the file on next use.
-                session.hasher = before.map(PendingHash::Ready);
+                held.session().hasher = before.map(PendingHash::Ready);
                 // All-or-nothing: cut the file back to where the chunk began.
-                spawn_blocking(move || -> std::io::Result<()> {
-                    std::fs::OpenOptions::new()
-                        .write(true)
-                        .open(path)?
-                        .set_len(start)
-                })
-                .await
-                .map_err(Error::internal)??;
+                let cut = spawn_blocking(move || cut_back(&path, start)).await;
+                held.pending = None;
+                cut.map_err(Error::internal)??;
                 Err(e)
             }
         }
     }
 
     /// Verify the hash of a session's bytes and make them the blob
-    /// `expected`; the session ends either way.
-    async fn commit(&self, id: &str, session: &mut Session, expected: &Digest) -> Result<u64> {
+    /// `expected` (entering `fence` just before); the session ends either
+    /// way, unless placing the bytes failed for a reason a retry may not
+    /// meet (a full disk).
+    async fn commit(
+        &self,
+        id: &str,
+        session: &mut Session,
+        expected: &Digest,
+        fence: Fence,
+    ) -> Result<(u64, SessionLock)> {
         if !session.staged {
             // Nothing was ever sent: the empty blob.
-            return self.write_whole(id, session, Bytes::new(), expected).await;
+            return self
+                .write_whole(id, session, Bytes::new(), expected, fence)
+                .await;
         }
         let path = self.upload_file(id);
         let size = session.size;
@@ -260,12 +340,24 @@ impl LocalBlobStore {
             self.discard(id, session).await?;
             return Err(digest_mismatch(expected, &actual));
         }
-        // Durable before visible: a crash after the rename must not expose a
-        // blob whose bytes are not on disk.
+        let fenced = fence().await?;
+        // Exactly the `size` bytes just verified, durable before visible,
+        // and never over a blob already there (see `place::promote`).
         let target = self.blob_file(expected);
-        spawn_blocking(move || place::promote(&path, &target))
+        let placed = spawn_blocking(move || place::promote(&path, &target, size))
             .await
-            .map_err(Error::internal)??;
+            .map_err(Error::internal)?;
+        match placed {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                self.discard(id, session).await?;
+                return Err(Error::new(
+                    ErrorCode::BlobUploadInvalid,
+                    format!("{e}; start the upload again"),
+                ));
+            }
+            Err(e) => return Err(e.into()),
+        }
         self.end(
             id,
             session,
@@ -274,23 +366,26 @@ impl LocalBlobStore {
                 size,
             },
         );
-        Ok(size)
+        Ok((size, fenced))
     }
 
     /// Make `data`, all of a session's bytes, the blob `expected` in one
-    /// step; the session ends either way.
+    /// step (entering `fence` once they are verified); the session ends
+    /// either way.
     async fn write_whole(
         &self,
         id: &str,
         session: &mut Session,
         data: Bytes,
         expected: &Digest,
-    ) -> Result<u64> {
+        fence: Fence,
+    ) -> Result<(u64, SessionLock)> {
         let actual = Digest::of(expected.algorithm(), &data);
         if &actual != expected {
             self.discard(id, session).await?;
             return Err(digest_mismatch(expected, &actual));
         }
+        let fenced = fence().await?;
         let target = self.blob_file(expected);
         let size = data.len() as u64;
         if self.unnamed {
@@ -301,7 +396,7 @@ impl LocalBlobStore {
             let path = self.upload_file(id);
             spawn_blocking(move || -> std::io::Result<()> {
                 std::fs::write(&path, &data)?;
-                place::promote(&path, &target)
+                place::promote(&path, &target, size)
             })
             .await
             .map_err(Error::internal)??;
@@ -314,7 +409,7 @@ impl LocalBlobStore {
                 size,
             },
         );
-        Ok(size)
+        Ok((size, fenced))
     }
 
     /// End a session and remove its staging file.
@@ -451,14 +546,9 @@ impl BlobStore for LocalBlobStore {
     }
 
     async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64> {
-        let handle = self.session(id).await?;
-        let mut guard = handle.lock().await;
-        let session = guard.live(id)?;
-        self.append(id, session, body, limits).await
-    }
-
-    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed> {
-        BlobStore::upload_finish(self, id, None, expected).await
+        let mut held = Held::lock(self.session(id).await?).await;
+        held.session().live(id)?;
+        self.append(id, &mut held, body, limits).await
     }
 
     async fn upload_finish(
@@ -466,12 +556,14 @@ impl BlobStore for LocalBlobStore {
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<Committed> {
-        let size = self.finish(id, last, expected).await?;
-        Ok(Committed {
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)> {
+        let (size, fenced) = self.finish(id, last, expected, fence).await?;
+        let committed = Committed {
             size,
             location: None,
-        })
+        };
+        Ok((committed, fenced))
     }
 
     async fn upload_abort(&self, id: &str) -> Result<()> {
@@ -501,18 +593,20 @@ impl LocalBlobStore {
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<u64> {
-        let handle = self.session(id).await?;
-        let mut guard = handle.lock().await;
+        fence: Fence,
+    ) -> Result<(u64, SessionLock)> {
+        let mut held = Held::lock(self.session(id).await?).await;
         // The same final request again (a retry whose answer was lost, or
         // whose blob link failed), or two at once: the blob is there.
-        if let Some(Ended::Committed { digest, size }) = &guard.ended {
+        if let Some(Ended::Committed { digest, size }) = &held.session().ended {
             if digest == expected {
-                return Ok(*size);
+                let size = *size;
+                return Ok((size, fence().await?));
             }
         }
-        let session = guard.live(id)?;
+        held.session().live(id)?;
         if let Some((body, limits)) = last {
+            let session = held.session();
             let whole = !session.staged
                 && limits.expected_start.unwrap_or(0) == 0
                 && limits.expected_len.is_some_and(|n| n <= WHOLE_IN_MEMORY);
@@ -520,11 +614,13 @@ impl LocalBlobStore {
                 // All-or-nothing as any chunk: a bad body leaves the session
                 // as it was.
                 let data = gather(body, &limits).await?;
-                return self.write_whole(id, session, data, expected).await;
+                return self
+                    .write_whole(id, held.session(), data, expected, fence)
+                    .await;
             }
-            self.append(id, session, body, limits).await?;
+            self.append(id, &mut held, body, limits).await?;
         }
-        self.commit(id, session, expected).await
+        self.commit(id, held.session(), expected, fence).await
     }
 
     async fn abort(&self, id: &str) -> Result<()> {

@@ -7,6 +7,19 @@ fn body(parts: Vec<&'static [u8]>) -> ByteStream {
     futures::stream::iter(parts.into_iter().map(|p| Ok(Bytes::from_static(p)))).boxed()
 }
 
+/// `upload_finish` without a fence, as these tests run no collection.
+async fn finish(
+    store: &LocalBlobStore,
+    id: &str,
+    last: Option<(ByteStream, AppendLimits)>,
+    expected: &Digest,
+) -> Result<Committed> {
+    Ok(store
+        .upload_finish(id, last, expected, super::super::no_fence())
+        .await?
+        .0)
+}
+
 async fn read_all(s: ByteStream) -> Vec<u8> {
     s.try_fold(Vec::new(), |mut acc, b| async move {
         acc.extend_from_slice(&b);
@@ -106,36 +119,40 @@ async fn whole_small_blob_skips_staging() {
     };
     store.upload_create("w1").await.unwrap();
     // A short body is refused and changes nothing.
-    let err = store
-        .upload_finish("w1", Some((body(vec![b"a small"]), whole(13))), &digest)
-        .await
-        .unwrap_err();
+    let err = finish(
+        &store,
+        "w1",
+        Some((body(vec![b"a small"]), whole(13))),
+        &digest,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::SizeInvalid);
     assert_eq!(store.upload_size("w1").await.unwrap(), 0);
     // A wrong digest: nothing becomes visible.
     let wrong = Digest::sha256_of(b"other");
-    let err = store
-        .upload_finish(
-            "w1",
-            Some((body(vec![b"a small layer"]), whole(13))),
-            &wrong,
-        )
-        .await
-        .unwrap_err();
+    let err = finish(
+        &store,
+        "w1",
+        Some((body(vec![b"a small layer"]), whole(13))),
+        &wrong,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::DigestInvalid);
     assert_eq!(store.stat(BlobRef::of(&wrong)).await.unwrap(), None);
     // The right one, twice (the second finds the blob there).
     for id in ["w2", "w3"] {
         store.upload_create(id).await.unwrap();
-        let size = store
-            .upload_finish(
-                id,
-                Some((body(vec![b"a small ", b"layer"]), whole(13))),
-                &digest,
-            )
-            .await
-            .unwrap()
-            .size;
+        let size = finish(
+            &store,
+            id,
+            Some((body(vec![b"a small ", b"layer"]), whole(13))),
+            &digest,
+        )
+        .await
+        .unwrap()
+        .size;
         assert_eq!(size, 13);
     }
     assert_eq!(
@@ -146,10 +163,7 @@ async fn whole_small_blob_skips_staging() {
     // A session with no bytes yet commits the empty blob.
     store.upload_create("w4").await.unwrap();
     let empty = Digest::sha256_of(b"");
-    assert_eq!(
-        store.upload_finish("w4", None, &empty).await.unwrap().size,
-        0
-    );
+    assert_eq!(finish(&store, "w4", None, &empty).await.unwrap().size, 0);
     assert_eq!(store.stat(BlobRef::of(&empty)).await.unwrap(), Some(0));
 }
 

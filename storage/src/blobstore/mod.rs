@@ -25,11 +25,24 @@ use crate::digest::Digest;
 use crate::error::Result;
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use std::ops::Range;
 
 /// A request or response body as a stream of chunks.
 pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// How a finishing upload enters its digest's fence (see [`LocalFences`]):
+/// called by [`BlobStore::upload_finish`] once the last byte has arrived and
+/// before anything is placed under the digest. Taking it only then means no
+/// lock, and no database connection, is held while a client sends a body.
+pub type Fence = Box<dyn FnOnce() -> BoxFuture<'static, Result<SessionLock>> + Send>;
+
+/// A fence that guards nothing, for callers that run no garbage collection
+/// (tests, offline tools).
+pub fn no_fence() -> Fence {
+    Box::new(|| Box::pin(async { Ok(SessionLock::new(())) }))
+}
 
 /// What an append must satisfy before any byte is accepted.
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,22 +144,34 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Append a chunk. All-or-nothing: if the body fails, is short, or breaks
     /// a limit, the session is left exactly as it was. Returns the new size.
+    /// Cancel-safe: a call whose future is dropped at any point (the client
+    /// went away) leaves the session at its last acknowledged size, and no
+    /// byte of the abandoned chunk can reach a committed blob.
     async fn upload_append(&self, id: &str, body: ByteStream, limits: AppendLimits) -> Result<u64>;
 
     /// Verify the upload hashes to `expected` and atomically make it the blob
-    /// `expected`. On mismatch the session is discarded and nothing becomes
-    /// visible.
-    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed>;
+    /// `expected`, without a fence (see [`BlobStore::upload_finish`]). On
+    /// mismatch the session is discarded and nothing becomes visible.
+    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed> {
+        Ok(self.upload_finish(id, None, expected, no_fence()).await?.0)
+    }
 
-    /// Append an optional last chunk, then commit as
-    /// [`BlobStore::upload_commit`]. A store may write a small blob that
-    /// arrives whole in one step, without staging it.
+    /// Append an optional last chunk, then verify the upload hashes to
+    /// `expected` and make it the blob `expected`: only the verified bytes,
+    /// and never over a blob already stored under that digest (create if
+    /// absent). `fence` is entered once the body is in, before the bytes
+    /// are placed; the caller holds what it returns until the blob is
+    /// linked. On a digest mismatch the session is discarded and nothing
+    /// becomes visible; a bad last chunk leaves the session as it was. A
+    /// store may write a small blob that arrives whole in one step, without
+    /// staging it.
     async fn upload_finish(
         &self,
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<Committed>;
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)>;
 
     /// Discard an upload session and its bytes.
     async fn upload_abort(&self, id: &str) -> Result<()>;

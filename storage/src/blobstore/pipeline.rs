@@ -82,6 +82,21 @@ pub(super) struct UploadFile {
     file: File,
     path: PathBuf,
     direct: DirectState,
+    /// Dropped with the file: tells [`Closed`] no write can follow.
+    _open: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Resolves once an [`UploadFile`] is gone. The write chain runs on a
+/// blocking thread that outlives a dropped request (a thread cannot be
+/// cancelled); whoever cuts the file back after such a drop waits for this
+/// first, or the thread's last writes would land after the cut.
+pub(super) struct Closed(tokio::sync::oneshot::Receiver<()>);
+
+impl Closed {
+    pub(super) async fn wait(self) {
+        // Only ever an error: the sender is dropped, never used.
+        let _ = self.0.await;
+    }
 }
 
 enum DirectState {
@@ -92,17 +107,20 @@ enum DirectState {
 
 impl UploadFile {
     /// Open the staging file, creating it with the session's first bytes.
-    pub(super) fn open(path: &Path) -> std::io::Result<UploadFile> {
+    pub(super) fn open(path: &Path) -> std::io::Result<(UploadFile, Closed)> {
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(false)
             .open(path)?;
-        Ok(UploadFile {
+        let (open, closed) = tokio::sync::oneshot::channel();
+        let upload = UploadFile {
             file,
             path: path.to_path_buf(),
             direct: DirectState::Unopened,
-        })
+            _open: open,
+        };
+        Ok((upload, Closed(closed)))
     }
 
     /// The `O_DIRECT` descriptor, opened on first use (small uploads never
@@ -500,7 +518,7 @@ mod tests {
     async fn a_lost_hash_chain_fails_the_append() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("staged");
-        let file = UploadFile::open(&path).unwrap();
+        let (file, _closed) = UploadFile::open(&path).unwrap();
         let lost = PendingHash::Running(tokio::spawn(async {
             panic!("hash task lost (deliberately, for this test)")
         }));

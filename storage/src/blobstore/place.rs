@@ -10,12 +10,71 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
-/// Fsync a staged upload and rename it onto `target`. A blob that already
-/// exists is replaced by identical bytes, which readers cannot tell apart.
-pub(super) fn promote(staged: &Path, target: &Path) -> std::io::Result<()> {
-    File::open(staged)?.sync_all()?;
-    with_parent(target, || std::fs::rename(staged, target))?;
-    sync_parent(target)
+/// Make the first `size` bytes of a staged upload, which the caller has
+/// verified against the digest, the blob `target`: anything past them is
+/// cut off (bytes that were never hashed are not the blob), fewer is an
+/// `InvalidData` error, the file is fsynced, then moved in only if no blob
+/// is there yet. A blob already stored stays as it is: it is shared by
+/// every repository, and a commit must never be able to replace it.
+pub(super) fn promote(staged: &Path, target: &Path, size: u64) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new().write(true).open(staged)?;
+    let len = file.metadata()?.len();
+    if len < size {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the upload's staged file has {len} bytes, {size} were received"),
+        ));
+    }
+    if len > size {
+        tracing::warn!(
+            staged = %staged.display(),
+            len,
+            size,
+            "cutting unacknowledged bytes off a staged upload before its commit"
+        );
+        file.set_len(size)?;
+    }
+    file.sync_all()?;
+    drop(file);
+    match with_parent(target, || rename_noreplace(staged, target)) {
+        Ok(()) => sync_parent(target),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Stored before (another upload of the same digest): that copy
+            // serves, this one goes.
+            match std::fs::remove_file(staged) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Rename `from` to `to` unless `to` exists (`AlreadyExists` then), in one
+/// step: `renameat2(RENAME_NOREPLACE)`, or where the filesystem lacks it, a
+/// hard link (which never replaces either) and an unlink.
+fn rename_noreplace(from: &Path, to: &Path) -> std::io::Result<()> {
+    let src = CString::new(from.as_os_str().as_bytes())?;
+    let dst = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both paths are NUL-terminated and outlive the call.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            src.as_ptr(),
+            libc::AT_FDCWD,
+            dst.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let e = std::io::Error::last_os_error();
+    if !matches!(e.raw_os_error(), Some(libc::EINVAL) | Some(libc::ENOSYS)) {
+        return Err(e);
+    }
+    std::fs::hard_link(from, to)?;
+    std::fs::remove_file(from)
 }
 
 /// Make the name of a new blob durable before the database links it: an
@@ -121,8 +180,31 @@ mod tests {
         let staged = dir.path().join("staged");
         std::fs::write(&staged, b"bytes").unwrap();
         let target = dir.path().join("blobs/sha256/cd/cdef");
-        promote(&staged, &target).unwrap();
+        promote(&staged, &target, 5).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"bytes");
         assert!(!staged.exists());
+    }
+
+    #[test]
+    fn promote_places_only_the_verified_bytes_and_never_replaces_a_blob() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("blobs/sha256/ab/abcd");
+        // Bytes past the verified size (an abandoned chunk's) are cut off.
+        let staged = dir.path().join("staged");
+        std::fs::write(&staged, b"good+junk").unwrap();
+        promote(&staged, &target, 4).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"good");
+        // A second commit of the digest leaves the stored file alone, even
+        // when its staged file holds other bytes.
+        std::fs::write(&staged, b"evil").unwrap();
+        promote(&staged, &target, 4).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"good");
+        assert!(!staged.exists(), "the redundant copy is removed");
+        // Fewer bytes than were received: refused, nothing placed.
+        let other = dir.path().join("blobs/sha256/cd/cdef");
+        std::fs::write(&staged, b"abc").unwrap();
+        let e = promote(&staged, &other, 4).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(!other.exists());
     }
 }

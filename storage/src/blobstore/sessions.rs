@@ -27,6 +27,12 @@ impl<T: Send + Sync> Release for OnDrop<T> {
 /// the collection lease); released on drop.
 pub struct SessionLock(Box<dyn Release>);
 
+impl std::fmt::Debug for SessionLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionLock")
+    }
+}
+
 impl SessionLock {
     pub fn new(guard: impl Send + Sync + 'static) -> SessionLock {
         SessionLock(Box::new(OnDrop(guard)))

@@ -128,23 +128,28 @@ impl Registry {
         };
         let new_repo = quota && !self.meta.repo_exists(repo).await?;
         let last = last_chunk.map(|(body, chunk)| (body, self.limits(chunk)));
-        // Held from before the bytes are placed until the link commits: a
-        // collection removing this digest meanwhile would delete them.
-        let _fence = self.meta.enter_fence(&digest.to_string()).await?;
-        let existed =
-            quota && known.is_none() && self.meta.blob_any(&digest.to_string()).await?.is_some();
+        // The digest's fence is held from before the bytes are placed until
+        // the link commits (a collection removing this digest meanwhile
+        // would delete them); the store enters it once the body is in, so
+        // nothing is held while a client sends (on PostgreSQL, a fence is a
+        // connection).
+        let meta = self.meta.clone();
+        let fence_key = digest.to_string();
+        let fence: crate::blobstore::Fence =
+            Box::new(move || Box::pin(async move { meta.enter_fence(&fence_key).await }));
         // Commit ends the session whatever the outcome (a bad digest
         // discards it); a bad last chunk leaves it as it was. Bytes before
         // link: a crash in between leaves an unreferenced blob, never a link
         // to missing bytes.
-        match self.blobs.upload_finish(&key, last, digest).await {
-            Ok(done) => {
+        match self.blobs.upload_finish(&key, last, digest, fence).await {
+            Ok((done, _fence)) => {
                 if quota && known.is_none() {
                     // Sized only now: over quota, the bytes go again (ours
-                    // alone: a blob stored before stays), unlinked.
+                    // alone: a blob linked before stays), unlinked.
                     match self.check_bytes(repo, Some(digest), done.size).await {
                         Ok(n) => adds = n,
                         Err(e) => {
+                            let existed = self.meta.blob_any(&digest.to_string()).await?.is_some();
                             if !existed {
                                 let ours = BlobRef {
                                     digest,

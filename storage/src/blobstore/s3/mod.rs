@@ -20,7 +20,7 @@ mod upload;
 
 use super::{
     digest_key, parse_digest_key, AppendLimits, BlobListing, BlobRef, BlobStore, ByteStream,
-    Committed, Listed, SessionBook,
+    Committed, Fence, Listed, SessionBook, SessionLock,
 };
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
@@ -362,17 +362,14 @@ impl BlobStore for S3BlobStore {
         self.append(id, body, limits).await
     }
 
-    async fn upload_commit(&self, id: &str, expected: &Digest) -> Result<Committed> {
-        self.finish(id, None, expected).await
-    }
-
     async fn upload_finish(
         &self,
         id: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<Committed> {
-        self.finish(id, last, expected).await
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)> {
+        self.finish(id, last, expected, fence).await
     }
 
     async fn upload_abort(&self, id: &str) -> Result<()> {

@@ -18,7 +18,7 @@
 
 use super::{s3_error, S3BlobStore};
 use crate::blobstore::pipeline::{check_complete, check_received, interrupted};
-use crate::blobstore::{digest_key, AppendLimits, ByteStream, Committed};
+use crate::blobstore::{digest_key, AppendLimits, ByteStream, Committed, Fence, SessionLock};
 use crate::digest::{Algorithm, Digest, Hasher, ResumableSha256};
 use crate::error::{Error, ErrorCode, Result};
 use bytes::{Bytes, BytesMut};
@@ -165,13 +165,13 @@ impl S3BlobStore {
         body: ByteStream,
         limits: AppendLimits,
     ) -> Result<u64> {
-        let _lock = self.lock_session(key).await?;
+        let lock = self.lock_session(key).await?;
         let (state, version) = self.load_session(key).await?;
         if state.done.is_some() {
             // Ended by a final request: as good as gone (as on local disk).
             return Err(Error::upload_unknown(session_id(key)));
         }
-        let mut w = Writer::resume(self, key, state, &limits).await?;
+        let mut w = Writer::resume(self, key, state, &limits, lock).await?;
         if let Err(e) = w.pump(body, &limits).await {
             w.abandon().await;
             return Err(e);
@@ -191,8 +191,10 @@ impl S3BlobStore {
             if let Some(t) = &state.tail {
                 self.s3.delete(&self.tail_path(key, t.n)).await.ok();
             }
+            w.abandon().await;
             return Err(Error::upload_unknown(session_id(key)));
         }
+        w.settled();
         if let Some(t) = old_tail {
             self.s3.delete(&self.tail_path(key, t.n)).await.ok();
         }
@@ -204,15 +206,17 @@ impl S3BlobStore {
         key: &str,
         last: Option<(ByteStream, AppendLimits)>,
         expected: &Digest,
-    ) -> Result<Committed> {
-        let _lock = self.lock_session(key).await?;
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)> {
+        let lock = self.lock_session(key).await?;
         let (state, version) = self.load_session(key).await?;
         if let Some(done) = &state.done {
             if done.digest == expected.to_string() {
-                return Ok(Committed {
+                let committed = Committed {
                     size: done.size,
                     location: done.location.clone(),
-                });
+                };
+                return Ok((committed, fence().await?));
             }
             return Err(Error::upload_unknown(session_id(key)));
         }
@@ -222,14 +226,14 @@ impl S3BlobStore {
                 .expected_len
                 .is_some_and(|n| n <= self.part_size as u64);
             if fresh && small && limits.expected_start.unwrap_or(0) == 0 {
-                return self.put_whole(body, &limits, expected).await;
+                return self.put_whole(body, &limits, expected, fence).await;
             }
-            let mut w = Writer::resume(self, key, state, &limits).await?;
+            let mut w = Writer::resume(self, key, state, &limits, lock).await?;
             if let Err(e) = w.pump(body, &limits).await {
                 w.abandon().await;
                 return Err(e);
             }
-            return self.assemble(key, version, w, expected).await;
+            return self.assemble(key, version, w, expected, fence).await;
         }
         if state.multipart.is_none() && expected.algorithm() == Algorithm::Sha256 {
             // Everything is in the tail (or nothing came): verify by the
@@ -239,13 +243,24 @@ impl S3BlobStore {
                 self.abort(key).await?;
                 return Err(digest_mismatch(expected, &actual));
             }
+            let fenced = fence().await?;
             let to = self.path(&digest_key(expected));
             match &state.tail {
-                Some(t) => self
-                    .s3
-                    .copy(&self.tail_path(key, t.n), &to)
-                    .await
-                    .map_err(s3_error)?,
+                // Create if absent: a blob stored under its digest is
+                // shared, and only ever written once.
+                _ if self.exists(&to).await? => {}
+                Some(t) => {
+                    let from = self.tail_path(key, t.n);
+                    let len = self.s3.head(&from).await.map_err(s3_error)?.size;
+                    if len != state.size {
+                        return Err(Error::internal(format_args!(
+                            "upload {}: tail object has {len} bytes, {} were received",
+                            session_id(key),
+                            state.size
+                        )));
+                    }
+                    self.s3.copy(&from, &to).await.map_err(s3_error)?
+                }
                 None => {
                     self.s3
                         .put(&to, PutPayload::default())
@@ -259,35 +274,48 @@ impl S3BlobStore {
             };
             self.conclude(key, version, state, &committed, expected)
                 .await;
-            return Ok(committed);
+            drop(lock);
+            return Ok((committed, fenced));
         }
         let limits = AppendLimits::default();
-        let w = Writer::resume(self, key, state, &limits).await?;
-        self.assemble(key, version, w, expected).await
+        let w = Writer::resume(self, key, state, &limits, lock).await?;
+        self.assemble(key, version, w, expected, fence).await
+    }
+
+    /// Whether an object exists.
+    async fn exists(&self, path: &ObjectPath) -> Result<bool> {
+        match self.s3.head(path).await {
+            Ok(_) => Ok(true),
+            Err(e) if super::is_not_found(&e) => Ok(false),
+            Err(e) => Err(s3_error(e)),
+        }
     }
 
     /// A blob sent whole in one request, small enough to hold: hashed in
-    /// memory and written under its digest in one PUT.
+    /// memory and written under its digest in one PUT, unless it is there.
     async fn put_whole(
         &self,
         body: ByteStream,
         limits: &AppendLimits,
         expected: &Digest,
-    ) -> Result<Committed> {
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)> {
         let data = gather(body, limits).await?;
         let actual = Digest::of(expected.algorithm(), &data);
         if &actual != expected {
             return Err(digest_mismatch(expected, &actual));
         }
         let size = data.len() as u64;
-        self.s3
-            .put(&self.path(&digest_key(expected)), data.into())
-            .await
-            .map_err(s3_error)?;
-        Ok(Committed {
+        let fenced = fence().await?;
+        let to = self.path(&digest_key(expected));
+        if !self.exists(&to).await? {
+            self.s3.put(&to, data.into()).await.map_err(s3_error)?;
+        }
+        let committed = Committed {
             size,
             location: None,
-        })
+        };
+        Ok((committed, fenced))
     }
 
     /// The last bytes are in: verify, then make the parts one object.
@@ -297,7 +325,8 @@ impl S3BlobStore {
         version: i64,
         mut w: Writer<'_>,
         expected: &Digest,
-    ) -> Result<Committed> {
+        fence: Fence,
+    ) -> Result<(Committed, SessionLock)> {
         let outcome = async {
             w.flush().await?;
             let actual = match expected.algorithm() {
@@ -323,6 +352,7 @@ impl S3BlobStore {
             }
         };
         let size = w.state.size;
+        let fenced = fence().await?;
         let committed = if w.state.multipart.is_none() {
             // It all fit in one part's buffer: one PUT under the digest,
             // verified before (a digest's own name never holds other bytes).
@@ -335,7 +365,9 @@ impl S3BlobStore {
                 }
             }
             let to = self.path(&digest_key(expected));
-            self.s3.put(&to, data.into()).await.map_err(s3_error)?;
+            if !self.exists(&to).await? {
+                self.s3.put(&to, data.into()).await.map_err(s3_error)?;
+            }
             Committed {
                 size,
                 location: None,
@@ -374,10 +406,10 @@ impl S3BlobStore {
             }
         };
         let state = w.state.clone();
-        w.created = None; // assembled: nothing to abort
+        w.settled(); // assembled: nothing to abort
         self.conclude(key, version, state, &committed, expected)
             .await;
-        Ok(committed)
+        Ok((committed, fenced))
     }
 
     /// Record the outcome (for a repeated final request), then remove the

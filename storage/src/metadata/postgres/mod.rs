@@ -15,6 +15,7 @@ mod gc;
 mod history;
 mod immutability;
 mod inspect;
+mod lease;
 mod manifests;
 mod store;
 pub mod watch;
@@ -336,24 +337,6 @@ impl PgMeta {
         Ok(done.rows_affected() == 1)
     }
 
-    /// A session-level advisory lock on a connection of its own, held
-    /// until the guard drops: PostgreSQL releases it if this node dies
-    /// (its connection closes), so another node can take the upload over
-    /// at once.
-    pub async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>> {
-        let mut conn = self.pool.acquire().await?;
-        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 7))")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
-        Ok(got.then(|| {
-            crate::blobstore::SessionLock::new(AdvisoryLock {
-                conn: Some(conn),
-                id: id.to_owned(),
-            })
-        }))
-    }
-
     pub async fn delete_upload(&self, id: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM uploads WHERE id = $1")
             .bind(id)
@@ -369,37 +352,6 @@ impl PgMeta {
         .bind(before)
         .fetch_all(&self.pool)
         .await?)
-    }
-}
-
-/// An upload's advisory lock and the connection holding it.
-struct AdvisoryLock {
-    conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>>,
-    id: String,
-}
-
-impl Drop for AdvisoryLock {
-    fn drop(&mut self) {
-        let Some(mut conn) = self.conn.take() else {
-            return;
-        };
-        let id = std::mem::take(&mut self.id);
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
-            // No runtime (shutting down): closing the connection releases it.
-            drop(conn.detach());
-            return;
-        };
-        rt.spawn(async move {
-            let released = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 7))")
-                .bind(&id)
-                .execute(&mut *conn)
-                .await;
-            if released.is_err() {
-                // A connection that may still hold the lock must not go
-                // back to the pool.
-                drop(conn.detach());
-            }
-        });
     }
 }
 

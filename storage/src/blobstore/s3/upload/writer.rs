@@ -17,12 +17,52 @@ pub(super) struct Writer<'a> {
     /// no saved state names it).
     pub(super) created: Option<String>,
     start: u64,
+    /// The session's writer lock, held as long as anything this request
+    /// started may still write (see `Drop`).
+    lock: Option<SessionLock>,
 }
 
+/// A request's future can be dropped at any `.await` (the client went
+/// away). Its part uploads run as tasks of their own and may still be
+/// sending; the next request of the session writes the same part numbers,
+/// so these must have ended before it starts, or one of them could land
+/// after (and in place of) its part. So the lock goes to a task that lets
+/// them end, aborts a multipart upload only this request knew of (none is
+/// left billed), and only then unlocks.
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
-        for h in &self.in_flight {
-            h.abort();
+        let in_flight: Vec<_> = self.in_flight.drain(..).collect();
+        let created = self.created.take();
+        let lock = self.lock.take();
+        if in_flight.is_empty() && created.is_none() {
+            return;
+        }
+        let s3 = self.store.s3.clone();
+        let sessions = self.store.sessions.clone();
+        let object = self.object.clone();
+        let key = self.key.to_owned();
+        let cleanup = async move {
+            for h in in_flight {
+                let _ = h.await;
+            }
+            if let Some(id) = created {
+                // Dropped while saving: the state may name it by now.
+                let saved = match sessions.load(&key).await {
+                    Ok(Some((Some(raw), _))) => serde_json::from_slice::<SessionState>(&raw)
+                        .map_or(true, |s| s.multipart.as_deref() == Some(&id)),
+                    Ok(_) => false,
+                    // Unsure: keep it (the bucket's abort-incomplete rule
+                    // is the backstop), rather than break a live session.
+                    Err(_) => true,
+                };
+                if !saved {
+                    s3.abort_multipart(&object, &id).await.ok();
+                }
+            }
+            drop(lock);
+        };
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(cleanup);
         }
     }
 }
@@ -35,6 +75,7 @@ impl<'a> Writer<'a> {
         key: &'a str,
         state: SessionState,
         limits: &AppendLimits,
+        lock: SessionLock,
     ) -> Result<Writer<'a>> {
         if let Some(expected) = limits.expected_start {
             if expected != state.size {
@@ -77,7 +118,14 @@ impl<'a> Writer<'a> {
             buf,
             in_flight: VecDeque::new(),
             created: None,
+            lock: Some(lock),
         })
+    }
+
+    /// The saved state names this request's multipart upload now (or it
+    /// was assembled): nothing is left to abort.
+    pub(super) fn settled(&mut self) {
+        self.created = None;
     }
 
     /// Take in a request body: hash it, cut it into parts, send them.
@@ -134,8 +182,12 @@ impl<'a> Writer<'a> {
     }
 
     async fn collect_one(&mut self) -> Result<()> {
-        if let Some(h) = self.in_flight.pop_front() {
-            let part = h.await.map_err(Error::internal)?.map_err(s3_error)?;
+        // Popped only once it has ended: a drop while waiting leaves it to
+        // `Drop`, which waits for it too.
+        if let Some(h) = self.in_flight.front_mut() {
+            let done = h.await;
+            self.in_flight.pop_front();
+            let part = done.map_err(Error::internal)?.map_err(s3_error)?;
             self.state.parts.push(part.content_id);
         }
         Ok(())
@@ -169,14 +221,16 @@ impl<'a> Writer<'a> {
         Ok(state)
     }
 
-    /// The request failed: stop its uploads, and abort a multipart upload
-    /// only it knew of.
+    /// The request failed: let its part uploads end (none may land after
+    /// it), and abort a multipart upload only it knew of.
     pub(super) async fn abandon(&mut self) {
-        for h in self.in_flight.drain(..) {
-            h.abort();
+        while let Some(h) = self.in_flight.front_mut() {
+            let _ = h.await;
+            self.in_flight.pop_front();
         }
-        if let Some(id) = self.created.take() {
+        if let Some(id) = self.created.clone() {
             self.store.s3.abort_multipart(&self.object, &id).await.ok();
+            self.created = None;
         }
     }
 }
