@@ -13,6 +13,8 @@
 //!   and the checks that an attack was refused and changed nothing.
 //! * [`client_auth`]: what the tests of token auth with the real clients
 //!   (`tests/auth_clients_*.rs`) share.
+//! * [`cut`]: clients that break off mid-request (HTTP/1 FIN and RST,
+//!   HTTP/2 RST_STREAM and a killed connection), and HTTP/2 requests.
 //! * [`cluster`]: registry nodes on S3 + PostgreSQL behind nginx, and S3 and
 //!   PostgreSQL servers a test may stop and start.
 //!
@@ -27,6 +29,7 @@ pub mod bench;
 pub mod client_auth;
 pub mod cluster;
 pub mod cmd;
+pub mod cut;
 pub mod http;
 pub mod oci;
 pub mod registry;
