@@ -233,7 +233,9 @@ fn token_auth_upstream_of_ours() {
     let creds = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(creds.path(), format!("mirror:{}\n", mirror.secret)).expect("creds");
     let (reg, _dir) = cache_registry(&format!(
-        "[[cache]]\nprefix = \"ours\"\nupstream = \"{}\"\ncredentials_file = \"{}\"\n\n\
+        // The upstream (and so its realm) is plain http on loopback.
+        "[[cache]]\nprefix = \"ours\"\nupstream = \"{}\"\ncredentials_file = \"{}\"\n\
+         allow_insecure_realm = true\n\n\
          [[cache]]\nprefix = \"anon\"\nupstream = \"{}\"\n",
         up.url(),
         creds.path().display(),
