@@ -255,7 +255,8 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     })?;
     let gate = Arc::new(Gate::new(&cfg, registry.clone(), cfg.tls_cert.is_some())?);
     let proxy = Arc::new(
-        crate::proxy::Proxy::new(&cfg.cache, &cfg.data_dir).map_err(Failure::operational)?,
+        crate::proxy::Proxy::new(&cfg.cache, &cfg.pull_through, &cfg.data_dir)
+            .map_err(Failure::operational)?,
     );
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     let base_url = cfg

@@ -242,6 +242,9 @@ pub struct Config {
     /// `[[cache]]`: pull-through cache rules (a repository prefix, its
     /// upstream registry and credentials).
     pub cache: Vec<crate::proxy::CacheRule>,
+    /// `[pull_through]`: this node's fetches for all rules (the spool
+    /// directory, fetches at once, the spool's free-space floor).
+    pub pull_through: crate::proxy::PullThroughConfig,
 }
 
 impl Default for Config {
@@ -278,6 +281,7 @@ impl Default for Config {
             notifications_max_age_secs: 7 * 86_400,
             metrics: true,
             cache: Vec::new(),
+            pull_through: Default::default(),
         }
     }
 }

@@ -51,6 +51,7 @@ impl Config {
                 )));
             }
         }
+        self.pull_through.validate().map_err(Failure::usage)?;
         let mut seen = std::collections::HashSet::new();
         for q in &self.quotas {
             if q.namespace.contains('/') || storage::names::validate_name(&q.namespace).is_err() {

@@ -6,12 +6,18 @@
 //! down or throttling, what is cached is served (stale tags included).
 
 mod flight;
+mod limits;
+mod manifest;
 pub mod rules;
 mod spool;
 pub mod upstream;
 
+pub use limits::PullThroughConfig;
+pub use manifest::eviction_policy;
 pub use rules::CacheRule;
 
+use limits::Limits;
+use manifest::Revalidate;
 use reqwest::Method;
 use spool::{Fetches, Job, Phase};
 use std::collections::{HashMap, HashSet};
@@ -20,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use storage::blobstore::ByteStream;
 use storage::metadata::StoredManifest;
+use storage::names::Reference;
 use storage::{BlobInfo, Digest, Error, ErrorCode, Registry};
-use upstream::{Failure, Upstream, MANIFEST_ACCEPT};
+use upstream::{Target, Upstream};
 
 /// What a pull of a manifest turned into (cloneable, for the waiters of
 /// one flight).
@@ -30,6 +37,7 @@ type ManifestOutcome = Result<Arc<StoredManifest>, (ErrorCode, Arc<str>)>;
 /// The pull-through caches of one registry node.
 pub struct Proxy {
     upstreams: Vec<Arc<Upstream>>,
+    /// With the limits they share; none without rules.
     fetches: Option<Fetches>,
     manifests: flight::Flights<ManifestOutcome>,
     /// When each cached tag (`repo:tag`) was last known to match upstream.
@@ -60,14 +68,19 @@ impl Proxy {
         }
     }
 
-    pub fn new(rules: &[CacheRule], data_dir: &Path) -> Result<Proxy, String> {
+    pub fn new(
+        rules: &[CacheRule],
+        config: &PullThroughConfig,
+        data_dir: &Path,
+    ) -> Result<Proxy, String> {
         if rules.is_empty() {
             return Ok(Proxy::off());
         }
-        let dir = spool::dir_in(data_dir);
-        let fetches = Fetches::new(dir.clone()).map_err(|e| {
+        let dir = config.spool_in(data_dir);
+        let limits = Arc::new(Limits::new(dir.clone(), config, limits::statvfs));
+        let fetches = Fetches::new(limits).map_err(|e| {
             format!(
-                "cannot prepare {} for pull-through fetches: {e}",
+                "cannot prepare the spool directory {} for pull-through fetches: {e}",
                 dir.display()
             )
         })?;
@@ -121,6 +134,9 @@ impl Proxy {
         repo: &str,
         reference: &str,
     ) -> Result<Arc<StoredManifest>, Error> {
+        // Before anything: only a tag or a digest may go upstream. One
+        // that can name nothing is unknown, as in any repository.
+        let parsed = Reference::parse(reference).map_err(|_| Error::manifest_unknown(reference))?;
         let local = match reg.manifest_shared(repo, reference).await {
             Ok(m) => Some(m),
             Err(e) if e.code == ErrorCode::ManifestUnknown => None,
@@ -136,8 +152,9 @@ impl Proxy {
         let work = Revalidate {
             reg: reg.clone(),
             up: up.clone(),
+            limits: self.fetches().limits().clone(),
             repo: repo.to_owned(),
-            reference: reference.to_owned(),
+            reference: parsed,
             local,
             checked: self.checked.clone(),
             policied: self.policied.clone(),
@@ -172,7 +189,7 @@ impl Proxy {
         if reg.blob_stored(digest).await? {
             // Stored for another repository: the upstream's HEAD says
             // this one has it too, and no byte is fetched again.
-            up.send(Method::HEAD, &name, &format!("blobs/{digest}"), None)
+            up.send(Method::HEAD, &name, Target::Blob(digest), None)
                 .await
                 .map_err(|f| f.to_error(up.base(), || Error::blob_unknown(digest)))?;
             count_fetch("head");
@@ -184,7 +201,7 @@ impl Proxy {
         if head && !whole {
             // A HEAD needs the size, not the bytes: the upstream's HEAD.
             let resp = up
-                .send(Method::HEAD, &name, &format!("blobs/{digest}"), None)
+                .send(Method::HEAD, &name, Target::Blob(digest), None)
                 .await
                 .map_err(|f| f.to_error(up.base(), || Error::blob_unknown(digest)))?;
             count_fetch("head");
@@ -197,14 +214,14 @@ impl Proxy {
                 return Ok(BlobAnswer::Size(size));
             }
         }
-        let fetches = self.fetches.as_ref().expect("rules have a spool");
-        let (fetch, led) = fetches.join(Job {
+        let (fetch, led) = self.fetches().join(Job {
+            limit: blob_limit(reg, up),
             upstream: up.clone(),
             registry: reg.clone(),
             repo: repo.to_owned(),
             upstream_name: name,
             digest: digest.clone(),
-        });
+        })?;
         count("blob", if led { "miss" } else { "joined" });
         let mut rx = fetch.watch();
         loop {
@@ -233,6 +250,19 @@ impl Proxy {
             }
         }
     }
+}
+
+impl Proxy {
+    fn fetches(&self) -> &Fetches {
+        self.fetches.as_ref().expect("rules have a spool")
+    }
+}
+
+/// The largest blob `up` may fetch into `reg`: the rule's limit, or the
+/// registry's own when lower (a larger one could not be stored anyway).
+fn blob_limit(reg: &Registry, up: &Upstream) -> u64 {
+    let own = reg.policy().max_blob_bytes.unwrap_or(u64::MAX);
+    up.rule().max_blob_bytes.min(own)
 }
 
 /// Whether a cached `reference` may be served without asking upstream: a
@@ -264,191 +294,11 @@ async fn stored(reg: &Registry, repo: &str, digest: &Digest) -> Result<BlobInfo,
     }
 }
 
-/// One upstream round for a manifest: check a cached tag with `HEAD`, or
-/// fetch what is missing or has moved.
-struct Revalidate {
-    reg: Registry,
-    up: Arc<Upstream>,
-    repo: String,
-    reference: String,
-    local: Option<Arc<StoredManifest>>,
-    checked: Arc<Mutex<HashMap<String, Instant>>>,
-    policied: Arc<Mutex<HashSet<String>>>,
-}
-
-impl Revalidate {
-    async fn run(self) -> ManifestOutcome {
-        self.round()
-            .await
-            .map_err(|e| (e.code, Arc::from(e.message.as_str())))
-    }
-
-    async fn round(&self) -> Result<Arc<StoredManifest>, Error> {
-        let name = self
-            .up
-            .rule()
-            .upstream_name(&self.repo)
-            .expect("a repository of this rule")
-            .into_owned();
-        let path = format!("manifests/{}", self.reference);
-        // A round that ended just before this one began may have done it.
-        match self.reg.manifest_shared(&self.repo, &self.reference).await {
-            Ok(m) if is_current(&self.checked, &self.up, &self.repo, &self.reference) => {
-                return Ok(m)
-            }
-            _ => {}
-        }
-        if let Some(m) = &self.local {
-            match self
-                .up
-                .send(Method::HEAD, &name, &path, Some(MANIFEST_ACCEPT))
-                .await
-            {
-                Ok(resp) => {
-                    count_fetch("head");
-                    if served_digest(resp.headers()).as_ref() == Some(&m.digest) {
-                        self.mark_checked();
-                        count("manifest", "revalidated");
-                        return Ok(m.clone());
-                    }
-                    // Moved (or no digest said): fetched below.
-                }
-                Err(f) => return Ok(self.stale(m, &f)),
-            }
-        }
-        let resp = match self
-            .up
-            .send(Method::GET, &name, &path, Some(MANIFEST_ACCEPT))
-            .await
-        {
-            Ok(r) => r,
-            Err(f) => {
-                return match &self.local {
-                    Some(m) => Ok(self.stale(m, &f)),
-                    None => {
-                        Err(f.to_error(self.up.base(), || Error::manifest_unknown(&self.reference)))
-                    }
-                }
-            }
-        };
-        count_fetch("manifest");
-        let limit = self.reg.policy().max_manifest_bytes;
-        let content_type = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let served = served_digest(resp.headers());
-        let body = read_limited(resp, limit)
-            .await
-            .map_err(|f| f.to_error(self.up.base(), || Error::manifest_unknown(&self.reference)))?;
-        let digest = self
-            .reg
-            .put_cached_manifest(
-                &self.repo,
-                &self.reference,
-                content_type.as_deref(),
-                &body,
-                served.as_ref(),
-            )
-            .await?;
-        count("manifest", "miss");
-        if !Digest::looks_like(&self.reference) {
-            self.mark_checked();
-        }
-        if let Some(old) = self.local.as_ref().filter(|m| m.digest != digest) {
-            tracing::info!(repository = %self.repo, tag = %self.reference, from = %old.digest, to = %digest, upstream = %self.up.base(), "pull-through: tag moved upstream; cached the new manifest");
-        }
-        self.give_policy().await;
-        self.reg
-            .manifest_shared(&self.repo, &digest.to_string())
-            .await
-    }
-
-    /// The upstream failed: serve what is cached, and say so.
-    fn stale(&self, m: &Arc<StoredManifest>, f: &Failure) -> Arc<StoredManifest> {
-        tracing::warn!(repository = %self.repo, reference = %self.reference, digest = %m.digest, upstream = %self.up.base(), error = %f, "pull-through: the upstream could not confirm the tag; serving the cached manifest (stale)");
-        count("manifest", "stale");
-        // Not asked again on every pull while it is down: after the TTL.
-        self.mark_checked();
-        m.clone()
-    }
-
-    fn mark_checked(&self) {
-        let mut checked = self.checked.lock().expect("checked tags");
-        checked.insert(format!("{}:{}", self.repo, self.reference), Instant::now());
-    }
-
-    /// A repository the cache creates gets the rule's eviction policy
-    /// (once; one set by hand stays).
-    async fn give_policy(&self) {
-        let Some(days) = self.up.rule().evict_unpulled_days else {
-            return;
-        };
-        if !self
-            .policied
-            .lock()
-            .expect("policied")
-            .insert(self.repo.clone())
-        {
-            return;
-        }
-        match self.reg.lifecycle_policy(&self.repo).await {
-            Ok(Some(_)) => {}
-            Ok(None) => {
-                let policy = eviction_policy(days);
-                if let Err(e) = self.reg.set_lifecycle_policy(&self.repo, &policy).await {
-                    tracing::warn!(repository = %self.repo, error = %e.message, "pull-through: the eviction policy could not be set");
-                }
-            }
-            Err(e) => {
-                self.policied.lock().expect("policied").remove(&self.repo);
-                tracing::warn!(repository = %self.repo, error = %e.message, "pull-through: the eviction policy could not be read");
-            }
-        }
-    }
-}
-
-/// An ECR lifecycle policy expiring images not pulled for `days`.
-pub fn eviction_policy(days: u32) -> String {
-    serde_json::json!({"rules": [{
-        "rulePriority": 1,
-        "description": format!("pull-through cache: evict images not pulled for {days} days"),
-        "selection": {"tagStatus": "any", "countType": "sinceImagePulled", "countUnit": "days", "countNumber": days},
-        "action": {"type": "expire"}
-    }]})
-    .to_string()
-}
-
 fn served_digest(headers: &reqwest::header::HeaderMap) -> Option<Digest> {
     headers
         .get("docker-content-digest")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
-}
-
-/// A manifest body of at most `limit` bytes.
-async fn read_limited(resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, Failure> {
-    use futures::StreamExt;
-    if resp.content_length().is_some_and(|n| n > limit as u64) {
-        return Err(Failure::Status(
-            502,
-            format!("the manifest is over the limit of {limit} bytes"),
-        ));
-    }
-    let mut body = Vec::new();
-    let mut stream = resp.bytes_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| Failure::Unreachable(e.to_string()))?;
-        if body.len() + chunk.len() > limit {
-            return Err(Failure::Status(
-                502,
-                format!("the manifest is over the limit of {limit} bytes"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
 }
 
 /// Pull-through lookups, by kind (`manifest`, `blob`) and result.
@@ -462,12 +312,8 @@ pub fn count_fetch(kind: &'static str) {
     metrics::counter!("registry_upstream_fetches_total", "kind" => kind).increment(1);
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn the_eviction_policy_is_a_valid_lifecycle_policy() {
-        let p = super::eviction_policy(30);
-        let parsed = storage::lifecycle::Policy::parse(&p).expect("valid");
-        assert_eq!(parsed.rules.len(), 1);
-    }
+/// Fetches refused or cut off by a limit, by reason (`busy`, `low_disk`,
+/// `too_large`, `bad_bytes`).
+pub fn refused(reason: &'static str) {
+    metrics::counter!("registry_pullthrough_refusals_total", "reason" => reason).increment(1);
 }

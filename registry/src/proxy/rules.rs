@@ -34,10 +34,28 @@ pub struct CacheRule {
     /// body may take longer, as long as bytes keep coming).
     #[serde(default = "default_timeout")]
     pub timeout_secs: u64,
+    /// The largest blob fetched through this rule: one the upstream says
+    /// is larger (its `Content-Length`, or a manifest's descriptor) is
+    /// refused before its bytes are read, and a body that runs past it
+    /// (or past what it declared) is cut off and discarded. The registry's
+    /// own `max_blob_bytes`, when lower, applies too.
+    #[serde(default = "default_max_blob_bytes")]
+    pub max_blob_bytes: u64,
+    /// Send the rule's credentials to a token realm on plain `http://`
+    /// (refused by default: they would cross the network in clear).
+    #[serde(default)]
+    pub allow_insecure_realm: bool,
 }
 
 fn default_tag_ttl() -> u64 {
     300
+}
+
+/// 10 GiB: above the largest layers of common images, and a bound.
+pub const DEFAULT_MAX_BLOB_BYTES: u64 = 10 << 30;
+
+fn default_max_blob_bytes() -> u64 {
+    DEFAULT_MAX_BLOB_BYTES
 }
 
 fn default_timeout() -> u64 {
@@ -72,6 +90,9 @@ impl CacheRule {
         }
         if self.timeout_secs == 0 {
             return Err(format!("{at}: timeout_secs must be at least 1"));
+        }
+        if self.max_blob_bytes == 0 {
+            return Err(format!("{at}: max_blob_bytes must be at least 1"));
         }
         Ok(())
     }
@@ -141,6 +162,8 @@ mod tests {
         assert_eq!(other.upstream_name("q/busybox").unwrap(), "busybox");
         assert_eq!(other.upstream_name("q/a/b").unwrap(), "a/b");
         assert_eq!(other.tag_ttl_secs, 300);
+        assert_eq!(other.max_blob_bytes, DEFAULT_MAX_BLOB_BYTES);
+        assert!(!other.allow_insecure_realm);
     }
 
     #[test]

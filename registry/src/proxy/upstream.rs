@@ -1,14 +1,18 @@
 //! A client of one upstream registry: the Docker token flow (a 401's
 //! Bearer challenge, a token fetched from its realm and kept per scope
-//! until it expires) and Basic auth.
+//! until it expires) and Basic auth. Its URLs are built here only, from a
+//! validated name and a typed reference, one encoded segment each: what a
+//! client writes can never walk the upstream's paths.
 
 use super::rules::CacheRule;
+use futures::StreamExt;
 use reqwest::header::{HeaderMap, ACCEPT, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, StatusCode};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use storage::{Error, ErrorCode};
+use storage::names::Reference;
+use storage::{Digest, Error, ErrorCode};
 
 /// Every manifest kind the registry stores, most specific first: the
 /// upstream answers with what it has (an index rather than one platform).
@@ -21,9 +25,23 @@ pub const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.index.v1+json, \
 /// flight.
 const TOKEN_MARGIN: Duration = Duration::from_secs(10);
 
+/// The largest token answer read (a JWT is a few KiB); an upstream's
+/// error text is cut shorter still.
+const TOKEN_BODY_MAX: usize = 64 << 10;
+const ERROR_BODY_MAX: usize = 4 << 10;
+
+/// What is asked of the upstream, typed: only a validated reference or
+/// digest becomes a path segment.
+#[derive(Debug, Clone, Copy)]
+pub enum Target<'a> {
+    Manifest(&'a Reference),
+    Blob(&'a Digest),
+}
+
 pub struct Upstream {
     rule: CacheRule,
     base: String,
+    base_url: url::Url,
     http: reqwest::Client,
     /// Bearer tokens by scope, with their expiry.
     tokens: Mutex<HashMap<String, (String, Instant)>>,
@@ -38,6 +56,9 @@ pub enum Failure {
     Status(u16, String),
     /// It could not be reached, timed out or broke off.
     Unreachable(String),
+    /// Refused on our side before (or instead of) asking: a name outside
+    /// the grammar, credentials that would go out in clear.
+    Refused(ErrorCode, String),
 }
 
 impl Failure {
@@ -46,6 +67,7 @@ impl Failure {
         match self {
             Failure::Unreachable(_) => true,
             Failure::Status(s, _) => *s == 429 || *s >= 500,
+            Failure::Refused(..) => false,
         }
     }
 
@@ -69,6 +91,7 @@ impl Failure {
                 ErrorCode::Unavailable,
                 format!("the upstream {upstream} cannot be reached: {m}"),
             ),
+            Failure::Refused(code, m) => Error::new(*code, m.clone()),
         }
     }
 }
@@ -78,6 +101,7 @@ impl std::fmt::Display for Failure {
         match self {
             Failure::Status(s, m) => write!(f, "status {s}: {m}"),
             Failure::Unreachable(m) => write!(f, "unreachable: {m}"),
+            Failure::Refused(_, m) => write!(f, "refused: {m}"),
         }
     }
 }
@@ -89,10 +113,17 @@ impl Upstream {
             // A blob's body may take long; a stall may not.
             .read_timeout(Duration::from_secs(rule.timeout_secs))
             .user_agent(concat!("registry-pull-through/", env!("CARGO_PKG_VERSION")))
+            .redirect(no_downgrade())
             .build()
             .map_err(|e| format!("cannot build the upstream client: {e}"))?;
+        let base = rule.upstream.trim_end_matches('/').to_owned();
+        let base_url = url::Url::parse(&base)
+            .ok()
+            .filter(|u| !u.cannot_be_a_base())
+            .ok_or_else(|| format!("upstream {base:?} is not a base URL"))?;
         Ok(Upstream {
-            base: rule.upstream.trim_end_matches('/').to_owned(),
+            base,
+            base_url,
             rule,
             http,
             tokens: Mutex::new(HashMap::new()),
@@ -109,21 +140,51 @@ impl Upstream {
         &self.base
     }
 
-    /// `method` on `/v2/{name}/{path}` with the credentials the upstream
-    /// wants; a 401 is answered once (a token fetched, or Basic auth).
-    /// Any status but 2xx is a [`Failure`].
+    /// The URL of `target` in repository `name` of the upstream: `name`
+    /// must be in the distribution grammar, and each of its components and
+    /// the reference is one percent-encoded path segment (a `..`, a `/` or
+    /// a `\` could only arrive escaped, and cannot: they are refused first).
+    pub fn url(&self, name: &str, target: Target<'_>) -> Result<url::Url, Failure> {
+        if storage::names::validate_name(name).is_err() {
+            return Err(Failure::Refused(
+                ErrorCode::NameInvalid,
+                "invalid repository name".into(),
+            ));
+        }
+        let (kind, reference) = match target {
+            Target::Manifest(Reference::Tag(t)) => {
+                storage::names::validate_tag(t).map_err(|e| Failure::Refused(e.code, e.message))?;
+                ("manifests", t.clone())
+            }
+            Target::Manifest(Reference::Digest(d)) => ("manifests", d.to_string()),
+            Target::Blob(d) => ("blobs", d.to_string()),
+        };
+        let mut url = self.base_url.clone();
+        url.path_segments_mut()
+            .expect("checked in new(): a base URL")
+            .pop_if_empty()
+            .push("v2")
+            .extend(name.split('/'))
+            .push(kind)
+            .push(&reference);
+        Ok(url)
+    }
+
+    /// `method` on `target` of repository `name` with the credentials the
+    /// upstream wants; a 401 is answered once (a token fetched, or Basic
+    /// auth). Any status but 2xx is a [`Failure`].
     pub async fn send(
         &self,
         method: Method,
         name: &str,
-        path: &str,
+        target: Target<'_>,
         accept: Option<&str>,
     ) -> Result<reqwest::Response, Failure> {
-        let url = format!("{}/v2/{name}/{path}", self.base);
+        let url = self.url(name, target)?;
         let scope = format!("repository:{name}:pull");
         let mut auth = self.known_auth(&scope)?;
         for attempt in 0..2 {
-            let mut req = self.http.request(method.clone(), &url);
+            let mut req = self.http.request(method.clone(), url.clone());
             if method != Method::GET || accept.is_some() {
                 // Manifests: a bounded answer (blobs stream, read_timeout).
                 req = req.timeout(Duration::from_secs(self.rule.timeout_secs));
@@ -198,15 +259,16 @@ impl Upstream {
         let realm = params
             .get("realm")
             .ok_or_else(|| Failure::Status(401, "Bearer challenge without a realm".into()))?;
-        let mut req = self.http.get(realm.as_str()).query(&[("scope", scope)]);
+        let credentials = self
+            .rule
+            .credentials()
+            .map_err(|e| Failure::Status(401, e))?;
+        let realm_url = self.check_realm(realm, credentials.is_some())?;
+        let mut req = self.http.get(realm_url).query(&[("scope", scope)]);
         if let Some(service) = params.get("service") {
             req = req.query(&[("service", service)]);
         }
-        if let Some((u, p)) = self
-            .rule
-            .credentials()
-            .map_err(|e| Failure::Status(401, e))?
-        {
+        if let Some((u, p)) = credentials {
             req = req.basic_auth(u, Some(p));
         }
         let resp = req
@@ -227,9 +289,10 @@ impl Upstream {
             access_token: Option<String>,
             expires_in: Option<u64>,
         }
-        let body: TokenResponse = resp
-            .json()
+        let body = read_capped(resp, TOKEN_BODY_MAX)
             .await
+            .map_err(|e| Failure::Unreachable(format!("token server {realm}: {e}")))?;
+        let body: TokenResponse = serde_json::from_slice(&body)
             .map_err(|e| Failure::Unreachable(format!("token server {realm}: {e}")))?;
         let token = body
             .token
@@ -245,6 +308,70 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// The realm a challenge names, if the rule's credentials may go there:
+    /// over https, or http only where the rule allows it (its upstream
+    /// being http too is no reason: the realm may be any host the
+    /// upstream names). Without credentials nothing secret is sent.
+    fn check_realm(&self, realm: &str, credentials: bool) -> Result<url::Url, Failure> {
+        let url = url::Url::parse(realm)
+            .ok()
+            .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+            .ok_or_else(|| {
+                Failure::Status(
+                    401,
+                    format!("the Bearer challenge's realm {realm:?} is not an http(s) URL"),
+                )
+            })?;
+        if url.scheme() == "http" && credentials && !self.rule.allow_insecure_realm {
+            tracing::warn!(upstream = %self.base, realm = %url, prefix = %self.rule.prefix, "pull-through: refused to send the rule's credentials to a token realm on plain http");
+            return Err(Failure::Refused(
+                ErrorCode::Denied,
+                format!(
+                    "the upstream {} asks for a token from {url}, on plain http: the credentials of \
+                     the [[cache]] rule {:?} are not sent in clear (set allow_insecure_realm = true \
+                     on the rule to allow it)",
+                    self.base, self.rule.prefix
+                ),
+            ));
+        }
+        Ok(url)
+    }
+}
+
+/// Redirects are followed (registries send blob downloads to a CDN or S3),
+/// but never from https to http.
+fn no_downgrade() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let from_https = attempt.previous().iter().any(|u| u.scheme() == "https");
+        if attempt.previous().len() >= 10 {
+            attempt.error("too many redirects")
+        } else if from_https && attempt.url().scheme() != "https" {
+            attempt.error("a redirect from https to plain http")
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// A body of at most `max` bytes (an error past it): what an upstream or
+/// its token server sends cannot make us hold more.
+async fn read_capped(resp: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(format!("an answer over {max} bytes"));
+    }
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        if body.len() + chunk.len() > max {
+            return Err(format!("an answer over {max} bytes"));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
 fn unreachable(e: reqwest::Error) -> Failure {
     Failure::Unreachable(if e.is_timeout() {
         format!("timed out: {e}")
@@ -253,15 +380,24 @@ fn unreachable(e: reqwest::Error) -> Failure {
     })
 }
 
-/// The start of an error answer's body, for messages.
+/// The start of an error answer's body, for messages (read no further,
+/// and with control characters dropped: it reaches clients and logs).
 async fn error_text(resp: reqwest::Response) -> String {
     let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(Ok(chunk)) = stream.next().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= ERROR_BODY_MAX {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&body);
     let text = text.trim();
     if text.is_empty() {
         status.canonical_reason().unwrap_or("error").to_owned()
     } else {
-        text.chars().take(300).collect()
+        text.chars().filter(|c| !c.is_control()).take(300).collect()
     }
 }
 
@@ -317,6 +453,79 @@ mod tests {
         let (_, p) = parse_challenge("Bearer realm=http://x/token, service=svc");
         assert_eq!(p["realm"], "http://x/token");
         assert_eq!(p["service"], "svc");
+    }
+
+    fn upstream(base: &str, extra: &str) -> Upstream {
+        let rule: CacheRule =
+            toml::from_str(&format!("prefix = \"hub\"\nupstream = {base:?}\n{extra}")).unwrap();
+        Upstream::new(rule).unwrap()
+    }
+
+    #[test]
+    fn urls_are_built_from_validated_segments() {
+        let up = upstream("https://registry.example/", "");
+        let tag = Reference::parse("1.0").unwrap();
+        let url = up.url("library/busybox", Target::Manifest(&tag)).unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://registry.example/v2/library/busybox/manifests/1.0"
+        );
+        let d = Digest::sha256_of(b"x");
+        let url = up.url("a/b", Target::Blob(&d)).unwrap();
+        assert_eq!(url.path(), format!("/v2/a/b/blobs/{d}"));
+        // A base with a path keeps it.
+        let mirror = upstream("http://127.0.0.1:5000/mirror/", "");
+        let url = mirror.url("x", Target::Manifest(&tag)).unwrap();
+        assert_eq!(url.path(), "/mirror/v2/x/manifests/1.0");
+        // Names and tags outside the grammar never become a URL, even if
+        // a caller skipped the parsing (a tag built by hand).
+        for name in ["a/../b", "..", "a\\b", "a%2Fb", "A", "a//b", ""] {
+            let e = up.url(name, Target::Manifest(&tag)).unwrap_err();
+            assert!(
+                matches!(e, Failure::Refused(ErrorCode::NameInvalid, _)),
+                "{name}"
+            );
+        }
+        for bad in ["..", "..\\..\\v2\\_catalog", "%2e%2e", "a/b", "http://x/"] {
+            let r = Reference::Tag(bad.into());
+            let e = up.url("a", Target::Manifest(&r)).unwrap_err();
+            assert!(
+                matches!(e, Failure::Refused(ErrorCode::TagInvalid, _)),
+                "{bad}"
+            );
+            assert!(!e.is_outage());
+        }
+    }
+
+    #[test]
+    fn credentials_go_to_no_realm_on_plain_http() {
+        let creds = "username = \"u\"\npassword = \"p\"\n";
+        // An https upstream naming an http realm, and an http one: refused.
+        for base in ["https://registry.example", "http://127.0.0.1:5000"] {
+            let up = upstream(base, creds);
+            let e = up
+                .check_realm("http://auth.example/token", true)
+                .unwrap_err();
+            let err = e.to_error(up.base(), || Error::new(ErrorCode::ManifestUnknown, "m"));
+            assert_eq!(err.code, ErrorCode::Denied);
+            assert!(
+                err.message.contains("allow_insecure_realm"),
+                "{}",
+                err.message
+            );
+            assert!(up.check_realm("https://auth.example/token", true).is_ok());
+            // Nothing secret to send: anonymous tokens may come over http.
+            assert!(up.check_realm("http://auth.example/token", false).is_ok());
+            assert!(up.check_realm("file:///etc/passwd", false).is_err());
+            assert!(up.check_realm("not a url", false).is_err());
+        }
+        let allowed = upstream(
+            "http://127.0.0.1:5000",
+            &format!("{creds}allow_insecure_realm = true\n"),
+        );
+        assert!(allowed
+            .check_realm("http://auth.example/token", true)
+            .is_ok());
     }
 
     #[test]

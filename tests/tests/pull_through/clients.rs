@@ -1,25 +1,17 @@
-//! Pull-through cache rules against real upstreams on loopback: Debian's
+//! Real upstreams and real clients: Debian's
 //! `docker-registry` with htpasswd (Basic) auth, and a second instance of
 //! ours with token auth. Docker and containerd pull through the cache; 200
 //! concurrent pulls of an uncached image make one upstream fetch per blob
 //! (counted in the upstream's access log); a tag moved upstream is seen
 //! after the TTL; with the upstream stopped, cached images still pull.
 
+use super::{cache_registry, eventually};
 use e2e::auth::AuthRegistry;
 use e2e::oci::{self, Entry, Image};
 use e2e::upstream::CncfRegistry;
 use e2e::{containerd_snapshotter, ctr, docker, Registry};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
-
-/// Our registry with `rules` (TOML `[[cache]]` tables) in its config.
-fn cache_registry(rules: &str) -> (Registry, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let config = dir.path().join("registry.toml");
-    std::fs::write(&config, rules).expect("config");
-    let reg = Registry::start_with(&["--config", config.to_str().expect("UTF-8")]);
-    (reg, dir)
-}
 
 /// An image with layers of `mib` MiB of incompressible bytes each.
 fn big_image(salt: &str, mib: usize) -> Image {
@@ -76,15 +68,6 @@ fn concurrent_pulls(url: &str, repo: &str, tag: &str, image: &Image, n: usize) {
             image.manifest.digest,
             "a client got another manifest"
         );
-    }
-}
-
-/// Poll `check` until it holds (deadline 60 s), or panic with `what`.
-fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !check() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -250,7 +233,9 @@ fn token_auth_upstream_of_ours() {
     let creds = tempfile::NamedTempFile::new().expect("temp file");
     std::fs::write(creds.path(), format!("mirror:{}\n", mirror.secret)).expect("creds");
     let (reg, _dir) = cache_registry(&format!(
-        "[[cache]]\nprefix = \"ours\"\nupstream = \"{}\"\ncredentials_file = \"{}\"\n\n\
+        // The upstream (and so its realm) is plain http on loopback.
+        "[[cache]]\nprefix = \"ours\"\nupstream = \"{}\"\ncredentials_file = \"{}\"\n\
+         allow_insecure_realm = true\n\n\
          [[cache]]\nprefix = \"anon\"\nupstream = \"{}\"\n",
         up.url(),
         creds.path().display(),

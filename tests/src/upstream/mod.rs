@@ -1,6 +1,9 @@
 //! Debian's `docker-registry` (CNCF distribution 2.8) with htpasswd
 //! authentication: the upstream of the pull-through cache tests, whose
-//! access log tells how often each blob was fetched.
+//! access log tells how often each blob was fetched; and [`fake`], a tiny
+//! upstream of the tests' own that can lie about what it sends.
+
+pub mod fake;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -131,6 +134,24 @@ impl CncfRegistry {
             .lines()
             .filter(|l| l.contains(&needle))
             .count()
+    }
+
+    /// Its access log as `(method, target, status, user agent)`, in order:
+    /// one line per request answered, written once the answer is sent.
+    pub fn access_log(&self) -> Vec<(String, String, u16, String)> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| {
+                // `IP - - [date] "GET /path HTTP/1.1" 200 123 "referer" "agent"`
+                let (_, rest) = l.split_once("] \"")?;
+                let (request, rest) = rest.split_once("\" ")?;
+                let mut words = request.splitn(3, ' ');
+                let (method, target) = (words.next()?, words.next()?);
+                let status = rest.split_whitespace().next()?.parse().ok()?;
+                let agent = rest.rsplit('"').nth(1).unwrap_or_default();
+                Some((method.into(), target.into(), status, agent.into()))
+            })
+            .collect()
     }
 
     /// Stop it (the upstream goes down).
