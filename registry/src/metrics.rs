@@ -13,7 +13,10 @@
 //!   caches: hit or miss);
 //! - `registry_gc_runs_total`, `registry_gc_removed_total{kind}`,
 //!   `registry_gc_freed_bytes_total`, `registry_gc_duration_seconds`;
-//! - `registry_auth_failures_total{reason}`.
+//! - `registry_auth_failures_total{reason}`;
+//! - `registry_password_checks_total` (argon2id checks run),
+//!   `registry_password_checks_busy_total` (attempts refused 503 for want
+//!   of a check slot).
 
 use axum::http::{header, HeaderValue, Method};
 use axum::response::{IntoResponse, Response};
@@ -110,6 +113,14 @@ fn describe() {
         "registry_auth_failures_total",
         "Requests refused for their credentials, by reason"
     );
+    describe_counter!(
+        "registry_password_checks_total",
+        "Password and robot secret hash checks run (unknown names included)"
+    );
+    describe_counter!(
+        "registry_password_checks_busy_total",
+        "Sign-in attempts refused with 503: every password check slot stayed taken"
+    );
 }
 
 /// A bounded method label.
@@ -192,6 +203,16 @@ impl Drop for Uploading {
 /// A request refused for its credentials (`reason`: a fixed word).
 pub fn auth_failure(reason: &'static str) {
     metrics::counter!("registry_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// One password hash check run.
+pub fn password_check() {
+    metrics::counter!("registry_password_checks_total").increment(1);
+}
+
+/// A sign-in attempt refused for want of a check slot.
+pub fn password_check_busy() {
+    metrics::counter!("registry_password_checks_busy_total").increment(1);
 }
 
 /// `GET /metrics` (404 with metrics off).
