@@ -89,6 +89,9 @@ mod tests {
         let zero: Config = toml::from_str("[login_limit]\nmax_concurrent_checks = 0\n").unwrap();
         let e = zero.validate().unwrap_err();
         assert!(e.to_string().contains("max_concurrent_checks"), "{e}");
+        let huge: Config = toml::from_str("[login_limit]\nmax_concurrent_checks = 5000\n").unwrap();
+        let e = huge.validate().unwrap_err();
+        assert!(e.to_string().contains("at most 256"), "{e}");
     }
 
     #[test]

@@ -133,6 +133,13 @@ impl Config {
                 self.login_limit.max_concurrent_checks as u64,
             ),
         ];
+        // Each a thread and up to 19 MiB: a typo must not make thousands.
+        if self.login_limit.max_concurrent_checks > 256 {
+            return Err(Failure::usage(
+                "invalid configuration: [login_limit] max_concurrent_checks must be at most 256 \
+                 (each check holds a thread and 19 MiB while it runs)",
+            ));
+        }
         for (name, value) in positive {
             if value == 0 {
                 return Err(Failure::usage(format!(

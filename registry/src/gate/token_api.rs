@@ -254,8 +254,10 @@ async fn refreshed(gate: &Gate, token: &str) -> Result<Passed, AuthError> {
         .map_err(|_| AuthError::Invalid("invalid or expired refresh token"))?;
     let revoked = || AuthError::Invalid("refresh token revoked: sign in again");
     let accounts = gate.registry().accounts();
-    // (identity, generation, last credential change)
+    // (identity, generation, the last change a token must not predate)
     let (id, generation, changed) = match Subject::parse(&claims.subject) {
+        // By time too, as before generations: a password changed by a
+        // node or CLI of before them kept the generation.
         Ok(Subject::User(name)) => match accounts.user(&name).await? {
             Some(r) => (
                 user_identity(&r),
@@ -265,21 +267,27 @@ async fn refreshed(gate: &Gate, token: &str) -> Result<Passed, AuthError> {
             None => return Err(revoked()),
         },
         Ok(Subject::Robot(name)) => match accounts.robot(&name).await? {
-            Some(r) => (
-                Identity::Robot(robot_identity(&r)),
-                r.credential_gen,
-                r.created_at,
-            ),
+            Some(r) => {
+                // A robot made before generations (generation ''), by time.
+                let changed = if r.credential_gen.is_empty() {
+                    r.created_at
+                } else {
+                    0
+                };
+                (
+                    Identity::Robot(robot_identity(&r)),
+                    r.credential_gen,
+                    changed,
+                )
+            }
             None => return Err(revoked()),
         },
         _ => return Err(revoked()),
     };
-    if generation != claims.generation || !id.is_active(now) {
-        return Err(revoked());
-    }
-    // An account unchanged since generations came (generation '') and a
-    // token of before them: judged by time, as then.
-    if generation.is_empty() && changed.max(0) as u64 > claims.issued_at {
+    if generation != claims.generation
+        || !id.is_active(now)
+        || changed.max(0) as u64 > claims.issued_at
+    {
         return Err(revoked());
     }
     Ok(Passed {
