@@ -195,6 +195,7 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         // Before anything reads them: the forwarding headers say who the
         // client is only if a trusted proxy wrote them.
         let origin = self.proxies.apply(self.addr, req.headers_mut());
+        crate::forwarded::ensure_host(&mut req);
         let mut record = AccessRecord::new(
             &origin,
             req.method(),

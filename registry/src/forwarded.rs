@@ -207,6 +207,22 @@ impl TrustedProxies {
     }
 }
 
+/// HTTP/2 carries the host in `:authority`, which hyper keeps in the URI
+/// and not in `Host`: copy it there, so that absolute URLs (the token
+/// realm) name the host the client used over HTTP/2 as over HTTP/1.1.
+pub fn ensure_host<B>(req: &mut axum::http::Request<B>) {
+    if req.headers().contains_key(axum::http::header::HOST) {
+        return;
+    }
+    let host = req
+        .uri()
+        .authority()
+        .and_then(|a| HeaderValue::from_str(a.as_str()).ok());
+    if let Some(host) = host {
+        req.headers_mut().insert(axum::http::header::HOST, host);
+    }
+}
+
 /// Whether the request reached the first trusted proxy over HTTPS (only
 /// true after [`TrustedProxies::apply`] for a request it vouched for).
 pub fn original_https(headers: &HeaderMap) -> bool {

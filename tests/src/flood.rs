@@ -165,6 +165,28 @@ async fn http2(
     out
 }
 
+/// One `GET path` over HTTP/2 (h2c, prior knowledge) to `127.0.0.1:port`:
+/// the status and the headers.
+pub fn get_http2(port: u16, path: &str) -> (u16, hyper::HeaderMap) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let to = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
+        let io = TokioIo::new(connect(to, Ipv4Addr::LOCALHOST).await);
+        let (mut sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+            .await
+            .expect("HTTP/2 handshake (h2c prior knowledge)");
+        tokio::spawn(conn);
+        let req = Request::get(format!("http://127.0.0.1:{port}{path}"))
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let r = sender.send_request(req).await.expect("HTTP/2 request");
+        (r.status().as_u16(), r.headers().clone())
+    })
+}
+
 /// A field of `/proc/PID/status` in KiB (`VmRSS`, `VmHWM`).
 pub fn proc_status_kib(pid: u32, field: &str) -> u64 {
     let text = std::fs::read_to_string(format!("/proc/{pid}/status"))

@@ -296,3 +296,20 @@ fn the_scheme_the_balancer_reports_makes_cookies_secure_and_the_realm_https() {
         assert_eq!(cookie.contains("; Secure"), secure, "{scheme}: {cookie}");
     }
 }
+
+#[test]
+fn the_realm_names_the_host_an_http2_client_used() {
+    // HTTP/2 has no Host header (`:authority` instead); the realm must not
+    // fall back to some default.
+    let reg = AuthRegistry::start(CONFIG);
+    let (status, headers) = e2e::flood::get_http2(reg.port(), "/v2/");
+    assert_eq!(status, 401);
+    let challenge = headers
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        challenge.starts_with(&format!("Bearer realm=\"{}/token\"", reg.url())),
+        "over HTTP/2: {challenge}"
+    );
+}

@@ -194,3 +194,22 @@ fn cidrs_parse_with_or_without_a_prefix() {
     assert!(e.contains("10.0.0.0/33"), "{e}");
     assert!("ten".parse::<Cidr>().is_err());
 }
+
+#[test]
+fn http2_requests_get_their_authority_as_host() {
+    let mut req = axum::http::Request::get("http://reg.example:5000/v2/")
+        .body(())
+        .unwrap();
+    ensure_host(&mut req);
+    assert_eq!(req.headers()["host"], "reg.example:5000");
+    // A Host of its own stays.
+    let mut req = axum::http::Request::get("http://other/v2/")
+        .header("host", "reg.example")
+        .body(())
+        .unwrap();
+    ensure_host(&mut req);
+    assert_eq!(req.headers()["host"], "reg.example");
+    let mut req = axum::http::Request::get("/v2/").body(()).unwrap();
+    ensure_host(&mut req);
+    assert!(req.headers().get("host").is_none());
+}

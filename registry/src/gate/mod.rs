@@ -179,10 +179,6 @@ impl Gate {
         &self.policy
     }
 
-    pub fn tls(&self) -> bool {
-        self.tls
-    }
-
     pub fn hasher(&self) -> &PasswordHasher {
         self.checks.hasher()
     }
