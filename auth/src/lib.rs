@@ -16,7 +16,8 @@
 //! - [`password`]: argon2id hashes, robot secrets, constant-time comparison.
 //! - [`token`]: ES256 JWTs per the distribution token spec: keys, key sets
 //!   with rotation, JWKS, issue and verify, refresh tokens, external issuers.
-//! - [`ratelimit`]: failed-login limiting per client address and user name.
+//! - [`ratelimit`]: failed-login limiting per client address, user name and
+//!   known (address, user) pair, with tokens reserved before the check.
 
 pub mod access;
 pub mod glob;

@@ -1,12 +1,12 @@
 //! The access log: one line per request, written when its response has been
 //! sent (or abandoned), with what an operator greps for: who (client
-//! address, first trusted `X-Forwarded-For` hop, user agent, user), which
+//! address as trusted proxies forwarded it, the proxy, user agent, user), which
 //! request (request id, method, route template, repository, path, query with
 //! values of unknown keys redacted), and how it went (status, OCI error
 //! code, bytes in and out, duration, whether the response was sent whole).
 
 use axum::http::{HeaderMap, HeaderValue, Method};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
@@ -80,8 +80,10 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
 /// Everything known about a request until its line is written.
 pub struct AccessRecord {
     pub started: Instant,
-    pub client: SocketAddr,
-    pub forwarded_for: Option<String>,
+    /// The TCP peer.
+    pub peer: SocketAddr,
+    /// The client a trusted proxy (the peer) forwarded the request for.
+    pub forwarded_client: Option<IpAddr>,
     pub request_id: HeaderValue,
     pub method: Method,
     pub route: &'static str,
@@ -99,8 +101,7 @@ pub struct AccessRecord {
 
 impl AccessRecord {
     pub fn new(
-        client: SocketAddr,
-        trust_proxy: bool,
+        origin: &crate::forwarded::Origin,
         method: &Method,
         uri: &axum::http::Uri,
         headers: &HeaderMap,
@@ -112,17 +113,12 @@ impl AccessRecord {
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned)
         };
-        let forwarded_for = trust_proxy
-            .then(|| header("x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.split(',').next().map(|h| h.trim().to_owned()))
-            .filter(|h| !h.is_empty());
         let path = uri.path().to_owned();
         let (route, repository) = crate::routes::template(&path);
         AccessRecord {
             started: Instant::now(),
-            client,
-            forwarded_for,
+            peer: origin.peer,
+            forwarded_client: origin.via_proxy.then_some(origin.client),
             request_id,
             method: method.clone(),
             route,
@@ -135,6 +131,14 @@ impl AccessRecord {
             error: None,
             bytes_in: Arc::default(),
             bytes_out: 0,
+        }
+    }
+
+    /// The client as logged: the forwarded address, else the peer.
+    fn client(&self) -> String {
+        match self.forwarded_client {
+            Some(c) => c.to_string(),
+            None => self.peer.to_string(),
         }
     }
 
@@ -163,10 +167,10 @@ impl AccessRecord {
     fn line(&self, json: bool, complete: bool) -> Vec<u8> {
         use crate::access_line::{LineBuilder, Value};
         let mut b = LineBuilder::new(json, "access", "request");
-        let client = self.client.to_string();
+        let client = self.client();
         b.field("client", Value::Str(&client));
-        if let Some(f) = &self.forwarded_for {
-            b.field("forwarded_for", Value::Str(f));
+        if self.forwarded_client.is_some() {
+            b.field("proxy", Value::Str(&self.peer.to_string()));
         }
         b.field(
             "request_id",
@@ -209,8 +213,8 @@ impl AccessRecord {
         let duration_ms = self.started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(
             target: "access",
-            client = %self.client,
-            forwarded_for = self.forwarded_for.as_deref(),
+            client = %self.client(),
+            proxy = self.forwarded_client.map(|_| self.peer.to_string()),
             request_id = self.request_id.to_str().unwrap_or_default(),
             method = %self.method,
             route = self.route,

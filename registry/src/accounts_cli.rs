@@ -48,7 +48,8 @@ pub enum UserCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
-    /// Delete a user.
+    /// Delete a user (their refresh tokens stop working, also if a user of
+    /// the same name is added again).
     Del {
         name: String,
         #[command(flatten)]
@@ -73,6 +74,14 @@ pub enum RobotCommand {
     },
     /// List robot accounts.
     List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Give a robot account a new secret, printed once: the old secret and
+    /// the refresh tokens issued with it stop working (scopes and expiry
+    /// stay).
+    Rotate {
+        name: String,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -261,6 +270,25 @@ pub async fn robot(cmd: RobotCommand) -> Result<(), Failure> {
                     r.scopes.join(" ")
                 );
             }
+        }
+        RobotCommand::Rotate { name, store } => {
+            let name = name.strip_prefix(ROBOT_PREFIX).unwrap_or(&name).to_owned();
+            let reg = open(&store).await?;
+            let secret = generate_robot_secret();
+            let hash = hash(secret.expose())?;
+            if !reg
+                .accounts()
+                .rotate_robot(&name, &hash)
+                .await
+                .map_err(db)?
+            {
+                return Err(Failure::usage(format!("no robot {name}")));
+            }
+            eprintln!(
+                "robot {ROBOT_PREFIX}{name} has a new secret; the old one and its refresh tokens \
+                 are revoked. The new secret, shown only now:"
+            );
+            println!("{}", secret.expose());
         }
         RobotCommand::Del { name, store } => {
             let name = name.strip_prefix(ROBOT_PREFIX).unwrap_or(&name).to_owned();

@@ -2,6 +2,7 @@
 //! timeouts ([`crate::watch`]), HTTP/1.1 and h2c, and a graceful drain.
 
 use crate::access::{self, AccessRecord};
+use crate::forwarded::TrustedProxies;
 use crate::sendfile::SendfileStream;
 use crate::watch::{ConnWatch, Guard, TimedIo, Timeouts};
 use axum::body::Body;
@@ -26,15 +27,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::ServiceExt;
 
-/// What bounds the connections of one listener, and how they are logged.
-#[derive(Debug, Clone, Copy)]
+/// What bounds the connections of one listener, and whom they come from.
+#[derive(Debug, Clone)]
 pub struct ConnLimits {
     pub timeouts: Timeouts,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
-    /// Log the first `X-Forwarded-For` hop (the registry is behind a proxy
-    /// it trusts).
-    pub trust_proxy: bool,
+    /// Whose forwarding headers name the client (see [`crate::forwarded`]).
+    pub proxies: Arc<TrustedProxies>,
 }
 
 /// How a connection's bytes are carried.
@@ -103,7 +103,7 @@ pub async fn serve(
             router: router.clone(),
             watch: watch.clone(),
             addr,
-            trust_proxy: limits.trust_proxy,
+            proxies: limits.proxies.clone(),
         };
         match &transport {
             Transport::Plain => {
@@ -180,7 +180,7 @@ struct ConnService {
     router: Router,
     watch: Arc<ConnWatch>,
     addr: SocketAddr,
-    trust_proxy: bool,
+    proxies: Arc<TrustedProxies>,
 }
 
 impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
@@ -189,12 +189,15 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
     type Future =
         Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send + 'static>>;
 
-    fn call(&self, req: hyper::Request<Incoming>) -> Self::Future {
+    fn call(&self, mut req: hyper::Request<Incoming>) -> Self::Future {
         let (body_guard, response_guard) = self.watch.request(!req.body().is_end_stream());
         let request_id = access::request_id(req.headers());
+        // Before anything reads them: the forwarding headers say who the
+        // client is only if a trusted proxy wrote them.
+        let origin = self.proxies.apply(self.addr, req.headers_mut());
+        crate::forwarded::ensure_host(&mut req);
         let record = AccessRecord::new(
-            self.addr,
-            self.trust_proxy,
+            &origin,
             req.method(),
             req.uri(),
             req.headers(),
@@ -208,7 +211,8 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
                 received,
             })
         });
-        req.extensions_mut().insert(ConnectInfo(self.addr));
+        req.extensions_mut()
+            .insert(ConnectInfo(origin.client_socket()));
         let router = self.router.clone();
         Box::pin(async move {
             // hyper drops this future when the client goes away before the

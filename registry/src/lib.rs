@@ -11,6 +11,7 @@ pub mod config_cli;
 pub mod conn;
 pub mod error;
 pub mod failure;
+pub mod forwarded;
 pub mod gate;
 pub mod gc_api;
 pub mod gc_cli;

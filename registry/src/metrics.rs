@@ -22,6 +22,10 @@
 //! - `registry_events_delivered_total{endpoint}`,
 //!   `registry_event_delivery_failures_total{endpoint}` (webhooks).
 //!
+//! - `registry_password_checks_total` (argon2id checks run),
+//!   `registry_password_checks_busy_total` (attempts refused 503 for want
+//!   of a check slot).
+//!
 //! Each has its HELP text in [`describe`]: `promtool check metrics` fails
 //! on a family without one.
 
@@ -149,6 +153,14 @@ fn describe() {
         "registry_event_delivery_failures_total",
         "Failed deliveries of events to webhook endpoints (retried), by endpoint"
     );
+    describe_counter!(
+        "registry_password_checks_total",
+        "Password and robot secret hash checks run (unknown names included)"
+    );
+    describe_counter!(
+        "registry_password_checks_busy_total",
+        "Sign-in attempts refused with 503: every password check slot stayed taken"
+    );
 }
 
 /// A bounded method label.
@@ -231,6 +243,16 @@ impl Drop for Uploading {
 /// A request refused for its credentials (`reason`: a fixed word).
 pub fn auth_failure(reason: &'static str) {
     metrics::counter!("registry_auth_failures_total", "reason" => reason).increment(1);
+}
+
+/// One password hash check run.
+pub fn password_check() {
+    metrics::counter!("registry_password_checks_total").increment(1);
+}
+
+/// A sign-in attempt refused for want of a check slot.
+pub fn password_check_busy() {
+    metrics::counter!("registry_password_checks_busy_total").increment(1);
 }
 
 /// `GET /metrics` (404 with metrics off).

@@ -285,7 +285,10 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     let limits = ConnLimits {
         timeouts: cfg.timeouts(),
         max_connections,
-        trust_proxy: cfg.trust_proxy,
+        proxies: Arc::new(crate::forwarded::TrustedProxies::new(
+            &cfg.trusted_proxies,
+            cfg.forwarded_header,
+        )),
     };
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let transport = match (&cfg.tls_cert, &cfg.tls_key) {

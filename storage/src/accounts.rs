@@ -51,6 +51,21 @@ impl Accounts<'_> {
         self.0.add_robot(name, hash, scopes, expires_at).await
     }
 
+    /// A new secret (hashed by the caller): the old one and the refresh
+    /// tokens issued to it stop working.
+    pub async fn rotate_robot(&self, name: &str, hash: &str) -> Result<bool> {
+        self.0.rotate_robot(name, hash).await
+    }
+
+    /// Account rows as they are, for `registry migrate`.
+    pub async fn import_user(&self, user: &UserRow) -> Result<bool> {
+        self.0.import_user(user).await
+    }
+
+    pub async fn import_robot(&self, robot: &RobotRow) -> Result<bool> {
+        self.0.import_robot(robot).await
+    }
+
     pub async fn delete_robot(&self, name: &str) -> Result<bool> {
         self.0.delete_robot(name).await
     }

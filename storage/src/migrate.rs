@@ -255,16 +255,16 @@ async fn copy_settings(from: &Registry, to: &Registry, report: &mut Report) -> R
 async fn copy_accounts(from: &Registry, to: &Registry, report: &mut Report) -> Result<()> {
     let (src, dst) = (from.accounts(), to.accounts());
     for u in src.users().await? {
+        // As they are (times and credential generation too): the refresh
+        // tokens of the source stay good on the target, and only those.
         if dst.user(&u.name).await?.is_none() {
-            dst.add_user(&u.name, &u.password_hash, u.admin, &u.groups)
-                .await?;
+            dst.import_user(&u).await?;
         }
         report.users += 1;
     }
     for r in src.robots().await? {
         if dst.robot(&r.name).await?.is_none() {
-            dst.add_robot(&r.name, &r.secret_hash, &r.scopes, r.expires_at)
-                .await?;
+            dst.import_robot(&r).await?;
         }
         report.robots += 1;
     }

@@ -214,6 +214,27 @@ impl Nginx {
         } else {
             ""
         };
+        Nginx::start_location(dir, upstreams, retry)
+    }
+
+    /// A load balancer as the shipped deployments have one: it connects to
+    /// the nodes from `bind` (a loopback address of its own, which the
+    /// nodes trust), appends the client's address to `X-Forwarded-For`
+    /// and sets `X-Forwarded-Proto` to `proto` (`$scheme`, or `https` to
+    /// stand for a balancer that terminates TLS, as an ALB does).
+    pub fn start_forwarding(dir: &Path, upstreams: &[u16], bind: &str, proto: &str) -> Nginx {
+        let headers = [
+            format!("proxy_bind {bind};"),
+            "proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;".to_string(),
+            format!("proxy_set_header X-Forwarded-Proto {proto};"),
+        ]
+        .map(|l| format!("    {l}\n"))
+        .concat();
+        Nginx::start_location(dir, upstreams, &headers)
+    }
+
+    /// nginx with `extra` lines in its `location /`.
+    fn start_location(dir: &Path, upstreams: &[u16], extra: &str) -> Nginx {
         let bin = ["/usr/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists())
@@ -235,7 +256,7 @@ impl Nginx {
                  location / {{\n    proxy_pass http://nodes;\n    proxy_http_version 1.1;\n\
                  proxy_set_header Host $http_host;\n    proxy_set_header Connection \"\";\n\
                  proxy_request_buffering off;\n    proxy_buffering off;\n\
-                 proxy_read_timeout 600s;\n    proxy_send_timeout 600s;\n{retry}  }}\n}}\n}}\n"
+                 proxy_read_timeout 600s;\n    proxy_send_timeout 600s;\n{extra}  }}\n}}\n}}\n"
             );
             let conf_path = dir.join("nginx.conf");
             std::fs::write(&conf_path, conf).expect("write nginx.conf");

@@ -17,6 +17,8 @@
 //!   HTTP/2 RST_STREAM and a killed connection), and HTTP/2 requests.
 //! * [`cluster`]: registry nodes on S3 + PostgreSQL behind nginx, and S3 and
 //!   PostgreSQL servers a test may stop and start.
+//! * [`flood`]: many requests at once over HTTP/1.1 connections or HTTP/2
+//!   streams, and the memory of the registry process meanwhile.
 //!
 //! The tests expect the daemons started by `scripts/start-daemons.sh`; their
 //! addresses come from environment variables (see [`require_env`]). A test
@@ -30,6 +32,7 @@ pub mod client_auth;
 pub mod cluster;
 pub mod cmd;
 pub mod cut;
+pub mod flood;
 pub mod http;
 pub mod oci;
 pub mod registry;

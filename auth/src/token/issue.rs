@@ -103,6 +103,8 @@ struct RefreshClaims<'a> {
     iat: u64,
     jti: &'a str,
     token_use: &'static str,
+    /// The account's credential generation when the token was issued.
+    cgen: &'a str,
 }
 
 impl Issuer {
@@ -118,13 +120,16 @@ impl Issuer {
         &self.cfg
     }
 
-    /// A verifier for the tokens this issuer signs.
+    /// A verifier for the tokens this issuer signs: no leeway past `exp`
+    /// (our clock set it), the usual one on `nbf`/`iat` (another node's
+    /// clock may be a little ahead).
     pub fn verifier(&self) -> Verifier {
         Verifier::new(
             self.keys.clone(),
             vec![self.cfg.issuer.clone()],
             self.cfg.service.clone(),
         )
+        .without_expiry_leeway()
     }
 
     /// An access token granting exactly `granted` (the output of
@@ -159,8 +164,15 @@ impl Issuer {
     }
 
     /// A refresh token for `who` (never for anonymous: there is nobody to
-    /// refresh for).
-    pub fn issue_refresh(&self, who: &Identity, now: u64) -> Result<IssuedToken, TokenError> {
+    /// refresh for), bound to the account's credential `generation`: the
+    /// server refuses it once the account's generation changed (password
+    /// changed, secret rotated, account deleted and made again).
+    pub fn issue_refresh(
+        &self,
+        who: &Identity,
+        generation: &str,
+        now: u64,
+    ) -> Result<IssuedToken, TokenError> {
         if matches!(who, Identity::Anonymous) {
             return Err(TokenError::MissingClaim("sub"));
         }
@@ -175,6 +187,7 @@ impl Issuer {
             iat: now,
             jti: &jti,
             token_use: REFRESH_USE,
+            cgen: generation,
         };
         self.sign(Some(REFRESH_TYP), &claims, jti.clone(), now, exp)
     }

@@ -8,8 +8,9 @@
 //! - [`Issuer`]: access tokens (`iss`, `sub`, `aud` = service, `exp` 5 min
 //!   by default, `nbf`, `iat`, `jti`, `access`) and refresh tokens.
 //! - [`Verifier`]: pins the algorithm to the key named by `kid`, checks the
-//!   signature, then `iss`, `aud`, `exp`/`nbf`/`iat` with a small leeway;
-//!   every refusal is a [`TokenError`] variant.
+//!   signature, then `iss`, `aud`, `exp`/`nbf`/`iat` (a clock-skew leeway
+//!   past `exp` for other issuers' tokens only); every refusal is a
+//!   [`TokenError`] variant.
 //!
 //! # Refresh tokens
 //!
@@ -19,12 +20,16 @@
 //! `iss`/`aud`/`sub`, 90 days by default. Stateless, so any node with the key
 //! can accept it. The access verifier refuses it (wrong type) and the refresh
 //! verifier refuses access tokens, so one can never stand in for the other.
-//! Revocation without a table: the server refuses a refresh token whose
-//! `iat` ([`RefreshToken::issued_at`]) is older than the account's last
-//! password change (or that names a deleted account), and rotating the key
-//! revokes all of them. An opaque secret in the database was the
-//! alternative; it buys per-token revocation for a table and a write per
-//! login, which we do not need yet.
+//! Revocation without a table: a refresh token carries `cgen`, the
+//! account's credential generation when it was issued (a random value the
+//! account row keeps, new when the account is made, its password changed or
+//! its secret rotated); the server refuses it once the row's generation
+//! differs or the row is gone. So deleting a robot and adding one of the
+//! same name, rotating its secret, changing a password or re-creating a
+//! user all revoke it, whatever the clocks say. Rotating the key revokes
+//! all of them. An opaque secret in the database was the alternative; it
+//! buys per-token revocation for a table and a write per login, which we do
+//! not need yet.
 //!
 //! # Caching
 //!

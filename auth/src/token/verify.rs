@@ -8,9 +8,16 @@
 //! 3. the signature with that key (`jsonwebtoken`, its algorithm list pinned
 //!    to the one algorithm);
 //! 4. only then the claims: `iss` trusted, `aud` is our service, `exp`
-//!    present and not past, `nbf` and `iat` not in the future, all with a
+//!    present and not past, `nbf` and `iat` not in the future, with a
 //!    small leeway for clock skew. `x5c`/`jwk` headers are ignored: a key
 //!    carried by the token itself is never trusted.
+//!
+//! The leeway on `exp` is only for tokens of another issuer, whose clock is
+//! not ours ([`Verifier::new`]); the verifier of our own tokens
+//! ([`super::Issuer::verifier`]) has none there, so a token of ours is dead
+//! the second its `exp` passes. It keeps the leeway on `nbf` and `iat`:
+//! nodes sharing the signing key may run slightly apart, and accepting a
+//! token a little early does not lengthen its life.
 
 use super::keys::VerifyingKey;
 use super::{AccessEntry, KeySet, TokenError, MAX_TOKEN_LEN, REFRESH_TYP, REFRESH_USE};
@@ -20,8 +27,9 @@ use serde::{Deserialize, Deserializer};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Default clock-skew allowance. Distribution uses 60 s; our access tokens
-/// live 5 minutes, so half that keeps the overrun small.
+/// Default clock-skew allowance for another issuer's tokens. Distribution
+/// uses 60 s; our access tokens live 5 minutes, so half that keeps the
+/// overrun small.
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
 
 /// Checks tokens against a key set, trusted issuers and our audience.
@@ -30,7 +38,10 @@ pub struct Verifier {
     keys: Arc<KeySet>,
     issuers: Vec<String>,
     audience: String,
+    /// Allowance on `nbf` and `iat` (not yet valid, issued in the future).
     leeway: u64,
+    /// Allowance past `exp`.
+    exp_leeway: u64,
 }
 
 /// A verified access token: who, until when, and what it grants.
@@ -67,8 +78,12 @@ impl VerifiedToken {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefreshToken {
     pub subject: String,
-    /// Compare with the account's last credential change to revoke.
+    /// Compare with the account's last credential change to revoke (for
+    /// tokens issued before credential generations existed).
     pub issued_at: u64,
+    /// The account's credential generation it was issued against (`cgen`;
+    /// empty in tokens from before generations existed).
+    pub generation: String,
     pub expires_at: u64,
     pub jti: Option<String>,
 }
@@ -105,6 +120,7 @@ struct Incoming {
     #[serde(default)]
     access: Option<Vec<AccessEntry>>,
     token_use: Option<String>,
+    cgen: Option<String>,
 }
 
 /// RFC 7519 NumericDate: a JSON number, possibly non-integer; negative
@@ -135,11 +151,21 @@ impl Verifier {
             issuers,
             audience: audience.into(),
             leeway: DEFAULT_LEEWAY_SECS,
+            exp_leeway: DEFAULT_LEEWAY_SECS,
         }
     }
 
+    /// The same allowance on every time claim.
     pub fn with_leeway(mut self, secs: u64) -> Verifier {
         self.leeway = secs;
+        self.exp_leeway = secs;
+        self
+    }
+
+    /// No allowance past `exp` (tokens this process's issuer signed: the
+    /// clock that set `exp` is ours).
+    pub fn without_expiry_leeway(mut self) -> Verifier {
+        self.exp_leeway = 0;
         self
     }
 
@@ -193,6 +219,7 @@ impl Verifier {
         Ok(RefreshToken {
             subject,
             issued_at: c.iat.ok_or(TokenError::MissingClaim("iat"))?,
+            generation: c.cgen.unwrap_or_default(),
             expires_at: c.exp.unwrap_or_default(),
             jti: c.jti,
         })
@@ -285,7 +312,7 @@ impl Verifier {
             return Err(TokenError::WrongAudience);
         }
         let exp = c.exp.ok_or(TokenError::MissingClaim("exp"))?;
-        if now >= exp.saturating_add(self.leeway) {
+        if now >= exp.saturating_add(self.exp_leeway) {
             return Err(TokenError::Expired { exp, now });
         }
         if let Some(nbf) = c.nbf {

@@ -10,9 +10,11 @@ use std::time::Duration;
 use crate::failure::{io_reason, Failure};
 use crate::watch::Timeouts;
 
+mod limits;
 mod serve_args;
 mod validate;
 
+pub use limits::LoginLimitConfig;
 pub use serve_args::ServeArgs;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
@@ -132,47 +134,6 @@ impl Default for GcConfig {
     }
 }
 
-/// `[login_limit]`: failed logins allowed per client address and per user
-/// name. Each is a token bucket: `*_burst` failures at once, then one more
-/// per `*_refill_secs`; while either is empty, logins get 429.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(default, deny_unknown_fields)]
-pub struct LoginLimitConfig {
-    pub per_address_burst: u32,
-    pub per_address_refill_secs: u64,
-    pub per_user_burst: u32,
-    pub per_user_refill_secs: u64,
-}
-
-impl Default for LoginLimitConfig {
-    fn default() -> Self {
-        let d = auth::ratelimit::LimitConfig::default();
-        LoginLimitConfig {
-            per_address_burst: d.per_address.burst,
-            per_address_refill_secs: d.per_address.refill.as_secs(),
-            per_user_burst: d.per_user.burst,
-            per_user_refill_secs: d.per_user.refill.as_secs(),
-        }
-    }
-}
-
-impl LoginLimitConfig {
-    pub fn limits(&self) -> auth::ratelimit::LimitConfig {
-        use auth::ratelimit::BucketConfig;
-        auth::ratelimit::LimitConfig {
-            per_address: BucketConfig {
-                burst: self.per_address_burst,
-                refill: Duration::from_secs(self.per_address_refill_secs),
-            },
-            per_user: BucketConfig {
-                burst: self.per_user_burst,
-                refill: Duration::from_secs(self.per_user_refill_secs),
-            },
-            ..auth::ratelimit::LimitConfig::default()
-        }
-    }
-}
-
 /// The resolved configuration of `registry serve`.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
@@ -209,9 +170,17 @@ pub struct Config {
     /// Milliseconds a write waits for the database lock before the request
     /// is answered 503.
     pub db_busy_timeout_ms: u64,
-    /// The registry is behind a proxy it trusts: log the first
-    /// `X-Forwarded-For` hop of each request.
-    pub trust_proxy: bool,
+    /// Load balancers and proxies (CIDRs) whose forwarding headers are
+    /// believed: the client address (for login limits and the access log)
+    /// and the original scheme (cookies, the token realm); see
+    /// [`crate::forwarded`].
+    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// The header they append the client's address to.
+    pub forwarded_header: crate::forwarded::ForwardedHeader,
+    /// Replaced by `trusted_proxies`; `true` is refused with an explanation
+    /// (it believed anyone's `X-Forwarded-For`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trust_proxy: Option<bool>,
     /// Authentication. Unset: off, and only a loopback address may be
     /// served; `"none"` says so on purpose; `"token"` turns it on.
     pub auth: Option<AuthMode>,
@@ -264,7 +233,9 @@ impl Default for Config {
             body_timeout_secs: 60,
             max_connections: 4096,
             db_busy_timeout_ms: 10_000,
-            trust_proxy: false,
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::forwarded::ForwardedHeader::default(),
+            trust_proxy: None,
             auth: None,
             external_url: None,
             token: TokenConfig::default(),
@@ -340,8 +311,12 @@ impl Config {
             body_timeout_secs,
             max_connections,
             db_busy_timeout_ms,
-            trust_proxy
+            trusted_proxies,
+            forwarded_header
         );
+        if args.trust_proxy.is_some() {
+            cfg.trust_proxy = args.trust_proxy;
+        }
         if args.auth.is_some() {
             cfg.auth = args.auth;
         }
@@ -583,27 +558,6 @@ url = "postgres://reg:pw@127.0.0.1/registry"
                 .storage,
             StorageConfig::Local
         );
-    }
-
-    #[test]
-    fn login_limit_section() {
-        let d = Config::default().login_limit.limits();
-        assert_eq!(d, auth::ratelimit::LimitConfig::default());
-        let cfg: Config =
-            toml::from_str("[login_limit]\nper_address_burst = 3\nper_user_refill_secs = 60\n")
-                .unwrap();
-        cfg.validate().unwrap();
-        let l = cfg.login_limit.limits();
-        assert_eq!(l.per_address.burst, 3);
-        assert_eq!(l.per_user.refill, Duration::from_secs(60));
-        assert_eq!(
-            l.per_address.refill, d.per_address.refill,
-            "unset keys keep defaults"
-        );
-        let zero: Config = toml::from_str("[login_limit]\nper_user_burst = 0\n").unwrap();
-        let e = zero.validate().unwrap_err();
-        assert!(e.to_string().contains("per_user_burst"), "{e}");
-        assert!(toml::from_str::<Config>("[login_limit]\nburst = 3\n").is_err());
     }
 
     #[test]

@@ -75,8 +75,16 @@ pub struct ServeArgs {
     /// Milliseconds a write waits for the database lock [default: 10000].
     #[arg(long, env = "REGISTRY_DB_BUSY_TIMEOUT_MS")]
     pub db_busy_timeout_ms: Option<u64>,
-    /// Log the first X-Forwarded-For hop (behind a trusted proxy) [default: false].
-    #[arg(long, env = "REGISTRY_TRUST_PROXY")]
+    /// Load balancers whose X-Forwarded-For/-Proto are believed, as CIDRs
+    /// separated by commas [default: none].
+    #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',')]
+    pub trusted_proxies: Option<Vec<crate::forwarded::Cidr>>,
+    /// The header they append the client to: x-forwarded-for or forwarded
+    /// [default: x-forwarded-for].
+    #[arg(long, env = "REGISTRY_FORWARDED_HEADER")]
+    pub forwarded_header: Option<crate::forwarded::ForwardedHeader>,
+    /// Replaced by --trusted-proxies (refused when true).
+    #[arg(long, env = "REGISTRY_TRUST_PROXY", hide = true)]
     pub trust_proxy: Option<bool>,
     /// Authentication: token or none [default: none, and loopback only].
     #[arg(long, env = "REGISTRY_AUTH")]

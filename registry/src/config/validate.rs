@@ -20,6 +20,14 @@ impl Config {
                 self.listen
             )));
         }
+        if self.trust_proxy == Some(true) {
+            return Err(Failure::usage(
+                "invalid configuration: trust_proxy was replaced by trusted_proxies, the addresses \
+                 (CIDRs) of your load balancers or ingress, e.g. trusted_proxies = [\"10.0.0.0/16\"] \
+                 (REGISTRY_TRUSTED_PROXIES=10.0.0.0/16): trust_proxy = true believed anyone's \
+                 X-Forwarded-For. Remove trust_proxy",
+            ));
+        }
         let mut names = std::collections::HashSet::new();
         for n in &self.notifications {
             if !names.insert(n.name.as_str()) {
@@ -121,7 +129,18 @@ impl Config {
                 "[login_limit] per_user_refill_secs",
                 self.login_limit.per_user_refill_secs,
             ),
+            (
+                "[login_limit] max_concurrent_checks",
+                self.login_limit.max_concurrent_checks as u64,
+            ),
         ];
+        // Each a thread and up to 19 MiB: a typo must not make thousands.
+        if self.login_limit.max_concurrent_checks > 256 {
+            return Err(Failure::usage(
+                "invalid configuration: [login_limit] max_concurrent_checks must be at most 256 \
+                 (each check holds a thread and 19 MiB while it runs)",
+            ));
+        }
         for (name, value) in positive {
             if value == 0 {
                 return Err(Failure::usage(format!(

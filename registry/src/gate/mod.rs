@@ -6,31 +6,34 @@
 //! token spec says clients expect (401 with a challenge, 403 `DENIED`).
 
 mod cache;
+mod checks;
+mod hash_pool;
 mod refuse;
 pub mod require;
 pub mod session;
 pub mod token_api;
 
+pub use checks::Passed;
 pub use refuse::{denied, throttled as refuse_throttled, unauthorized};
 pub use require::{requirement, Need, Requirement};
 
 use crate::config::{AuthMode, Config};
 use crate::failure::Failure;
-use auth::identity::{Robot, ScopePattern, Subject, User};
+use auth::identity::Subject;
 use auth::password::PasswordHasher;
-use auth::ratelimit::LoginLimiter;
 use auth::token::{IssuedToken, Issuer, IssuerConfig, KeySet, SigningKey, VerifiedToken, Verifier};
 use auth::{Action, Identity, Policy};
 use axum::http::{header, HeaderMap};
 use cache::TtlCache;
+use checks::Checks;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use storage::Registry;
 
-/// How long a successful password check is remembered (argon2id costs
-/// ~20 ms; `docker pull` of a big image asks for several tokens).
-const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(30);
+/// How long an account's identity (groups, admin flag, a robot's scopes)
+/// is remembered for the bearer tokens naming it.
+const SUBJECT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Who made a request, and on what grounds.
 #[derive(Debug, Clone)]
@@ -81,12 +84,10 @@ pub struct Gate {
     tokens: Option<Tokens>,
     policy: Policy,
     registry: Registry,
-    hasher: PasswordHasher,
-    limiter: Mutex<LoginLimiter>,
+    /// Password checks: limiter, cap, remembered successes.
+    checks: Arc<Checks>,
     /// token hash -> verified claims, until the token expires.
     verified: TtlCache<[u8; 32], Arc<VerifiedToken>>,
-    /// hash of user + secret -> identity, for a short while.
-    credentials: TtlCache<[u8; 32], Arc<Identity>>,
     /// subject -> identity (groups, admin flag), for a short while.
     subjects: TtlCache<String, Arc<Identity>>,
     tls: bool,
@@ -158,11 +159,13 @@ impl Gate {
             mode,
             tokens,
             policy,
+            checks: Arc::new(Checks::new(
+                cfg.login_limit.limits(),
+                cfg.login_limit.max_concurrent_checks,
+                registry.clone(),
+            )),
             registry,
-            hasher: PasswordHasher::default(),
-            limiter: Mutex::new(LoginLimiter::new(cfg.login_limit.limits())),
             verified: TtlCache::new(100_000),
-            credentials: TtlCache::new(10_000),
             subjects: TtlCache::new(10_000),
             tls,
         })
@@ -176,12 +179,8 @@ impl Gate {
         &self.policy
     }
 
-    pub fn tls(&self) -> bool {
-        self.tls
-    }
-
     pub fn hasher(&self) -> &PasswordHasher {
-        &self.hasher
+        self.checks.hasher()
     }
 
     fn tokens(&self) -> &Tokens {
@@ -197,6 +196,12 @@ impl Gate {
         &self.tokens().service
     }
 
+    /// Whether the client reached us over HTTPS: our own TLS, or a trusted
+    /// proxy's (see [`crate::forwarded`]).
+    pub fn https(&self, headers: &HeaderMap) -> bool {
+        self.tls || crate::forwarded::original_https(headers)
+    }
+
     /// The token realm: configured, or this server's `/token` as the client
     /// reached it.
     pub fn realm(&self, headers: &HeaderMap) -> String {
@@ -207,7 +212,7 @@ impl Gate {
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
-        let scheme = if self.tls { "https" } else { "http" };
+        let scheme = if self.https(headers) { "https" } else { "http" };
         format!("{scheme}://{host}/token")
     }
 
@@ -223,7 +228,7 @@ impl Gate {
                 token: self.verify_token(t)?,
             }),
             Presented::Basic(user, secret) => Ok(Caller::Known(
-                self.check_credentials(&user, &secret, client).await?,
+                self.check_credentials(&user, &secret, client).await?.id,
             )),
         }
     }
@@ -247,95 +252,15 @@ impl Gate {
     }
 
     /// A user's or robot's credentials, rate-limited per client address and
-    /// user name, checked in constant time against the stored hash.
+    /// user name, checked in constant time against the stored hash (see
+    /// [`checks`]).
     pub async fn check_credentials(
         &self,
         user: &str,
         secret: &str,
         client: IpAddr,
-    ) -> Result<Arc<Identity>, AuthError> {
-        // The limiter first, even before the cache: a throttled client must
-        // not have a correct guess confirmed by a cache hit.
-        self.limiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .check(client, Some(user), Instant::now())
-            .map_err(|r| AuthError::Throttled(r.seconds()))?;
-        let key = credential_key(user, secret);
-        if let Some(id) = self.credentials.get(&key) {
-            // A robot that expired since it was cached is expired now.
-            if !id.is_active(auth::now_unix()) {
-                return Err(AuthError::Invalid("robot account expired"));
-            }
-            return Ok(id);
-        }
-        let found = self.lookup_and_verify(user, secret).await?;
-        let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
-        match found {
-            Some(id) => {
-                limiter.record_success(user);
-                drop(limiter);
-                let id = Arc::new(id);
-                self.credentials
-                    .insert(key, id.clone(), CREDENTIAL_CACHE_TTL);
-                Ok(id)
-            }
-            None => {
-                limiter.record_failure(client, Some(user), Instant::now());
-                Err(AuthError::Invalid("incorrect user name or password"))
-            }
-        }
-    }
-
-    /// The identity whose secret is `secret`, or `None`. Runs the hash
-    /// check even for unknown names, so timing does not tell them apart.
-    async fn lookup_and_verify(
-        &self,
-        user: &str,
-        secret: &str,
-    ) -> Result<Option<Identity>, AuthError> {
-        let now = auth::now_unix();
-        let accounts = self.registry.accounts();
-        let verify = |hash: String| {
-            let hasher = self.hasher.clone();
-            let secret = secret.to_owned();
-            tokio::task::spawn_blocking(move || hasher.verify(&secret, &hash))
-        };
-        match Subject::parse(user) {
-            Ok(Subject::User(name)) => {
-                let row = accounts.user(&name).await?;
-                let Some(row) = row else {
-                    let hasher = self.hasher.clone();
-                    let secret = secret.to_owned();
-                    let _ =
-                        tokio::task::spawn_blocking(move || hasher.verify_unknown(&secret)).await;
-                    return Ok(None);
-                };
-                let ok = verify(row.password_hash.clone()).await.unwrap_or(false);
-                Ok(ok.then_some(Identity::User(User {
-                    name: row.name,
-                    admin: row.admin,
-                    groups: row.groups,
-                })))
-            }
-            Ok(Subject::Robot(name)) => {
-                let row = accounts.robot(&name).await?;
-                let Some(row) = row else {
-                    let hasher = self.hasher.clone();
-                    let secret = secret.to_owned();
-                    let _ =
-                        tokio::task::spawn_blocking(move || hasher.verify_unknown(&secret)).await;
-                    return Ok(None);
-                };
-                let robot = robot_identity(&row);
-                if robot.is_expired(now) {
-                    return Err(AuthError::Invalid("robot account expired"));
-                }
-                let ok = verify(row.secret_hash.clone()).await.unwrap_or(false);
-                Ok(ok.then_some(Identity::Robot(robot)))
-            }
-            _ => Ok(None),
-        }
+    ) -> Result<Passed, AuthError> {
+        self.checks.check(user, secret, client).await
     }
 
     /// The current identity behind a token subject (its groups and admin
@@ -347,23 +272,20 @@ impl Gate {
         let accounts = self.registry.accounts();
         let id = match Subject::parse(subject) {
             Ok(Subject::Anonymous) => Some(Identity::Anonymous),
-            Ok(Subject::User(name)) => accounts.user(&name).await?.map(|row| {
-                Identity::User(User {
-                    name: row.name,
-                    admin: row.admin,
-                    groups: row.groups,
-                })
-            }),
+            Ok(Subject::User(name)) => accounts
+                .user(&name)
+                .await?
+                .map(|row| checks::user_identity(&row)),
             Ok(Subject::Robot(name)) => accounts
                 .robot(&name)
                 .await?
-                .map(|row| Identity::Robot(robot_identity(&row))),
+                .map(|row| Identity::Robot(checks::robot_identity(&row))),
             Err(_) => None,
         };
         Ok(id.map(|id| {
             let id = Arc::new(id);
             self.subjects
-                .insert(subject.to_owned(), id.clone(), CREDENTIAL_CACHE_TTL);
+                .insert(subject.to_owned(), id.clone(), SUBJECT_CACHE_TTL);
             id
         }))
     }
@@ -426,9 +348,8 @@ impl Gate {
 
     /// Record a failed login for rate limiting (a bad refresh token).
     pub fn login_failed(&self, client: IpAddr, user: Option<&str>) {
-        self.limiter
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
+        self.checks
+            .limiter()
             .record_failure(client, user, Instant::now());
     }
 
@@ -441,27 +362,6 @@ impl Gate {
         self.issuer()?
             .issue_access(who, granted, auth::now_unix())
             .ok()
-    }
-}
-
-fn credential_key(user: &str, secret: &str) -> [u8; 32] {
-    use sha2::Digest;
-    let mut h = sha2::Sha256::new();
-    h.update(user.as_bytes());
-    h.update([0u8]);
-    h.update(secret.as_bytes());
-    h.finalize().into()
-}
-
-fn robot_identity(row: &storage::metadata::RobotRow) -> Robot {
-    Robot {
-        name: row.name.clone(),
-        scopes: row
-            .scopes
-            .iter()
-            .filter_map(|s| s.parse::<ScopePattern>().ok())
-            .collect(),
-        expires_at: row.expires_at.map(|t| t.max(0) as u64),
     }
 }
 

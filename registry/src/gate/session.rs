@@ -1,6 +1,7 @@
 //! Web sign-in: a session cookie (`HttpOnly`, `SameSite=Strict`, `Secure`
-//! under TLS) whose value is a random token; the database keeps only its
-//! hash, with the user and a CSRF token that every form must carry.
+//! when the client came over HTTPS: to our TLS, or to a trusted proxy's)
+//! whose value is a random token; the database keeps only its hash, with
+//! the user and a CSRF token that every form must carry.
 
 use super::{AuthError, Caller, Gate};
 use auth::Identity;
@@ -45,9 +46,16 @@ fn hex_encode(bytes: &[u8]) -> String {
 }
 
 impl Gate {
-    /// `Set-Cookie` for `name=value`, for `max_age` seconds (0 deletes).
-    pub fn cookie_header(&self, name: &str, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.tls() { "; Secure" } else { "" };
+    /// `Set-Cookie` for `name=value`, for `max_age` seconds (0 deletes), in
+    /// answer to a request with `headers`.
+    pub fn cookie_header(
+        &self,
+        headers: &HeaderMap,
+        name: &str,
+        value: &str,
+        max_age: u64,
+    ) -> HeaderValue {
+        let secure = if self.https(headers) { "; Secure" } else { "" };
         HeaderValue::from_str(&format!(
             "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
         ))
@@ -80,7 +88,12 @@ impl Gate {
     }
 
     /// Start a session for `user`: the cookie to set.
-    pub async fn sign_in(&self, user: &str, ttl_secs: u64) -> Result<HeaderValue, AuthError> {
+    pub async fn sign_in(
+        &self,
+        headers: &HeaderMap,
+        user: &str,
+        ttl_secs: u64,
+    ) -> Result<HeaderValue, AuthError> {
         let value = auth::password::random_token(32);
         let csrf = auth::password::random_token(24);
         let expires = auth::now_unix() as i64 + ttl_secs as i64;
@@ -88,7 +101,7 @@ impl Gate {
             .accounts()
             .create_session(&hash_hex(&value), user, &csrf, expires)
             .await?;
-        Ok(self.cookie_header(SESSION_COOKIE, &value, ttl_secs))
+        Ok(self.cookie_header(headers, SESSION_COOKIE, &value, ttl_secs))
     }
 
     /// Who calls `/api/v1`: a browser session, else Basic or Bearer

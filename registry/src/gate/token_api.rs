@@ -4,8 +4,9 @@
 //! `grant_type=refresh_token`, what `docker login` uses to store an identity
 //! token), and the public keys at `/token/jwks.json`.
 
+use super::checks::{robot_identity, user_identity};
 use super::refuse::throttled;
-use super::{basic_pair, AuthError, Gate};
+use super::{basic_pair, AuthError, Gate, Passed};
 use crate::api::AppState;
 use auth::identity::Subject;
 use auth::scope::{format_scopes, parse_scopes};
@@ -57,14 +58,16 @@ fn param<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 }
 
 /// The token for `who`, granting what they may of `scopes`; `refresh` adds
-/// a refresh token. `oauth`: the OAuth2 answer's field names.
+/// a refresh token (bound to the account's credential generation). `oauth`:
+/// the OAuth2 answer's field names.
 fn answer(
     gate: &Gate,
-    who: &Identity,
+    passed: &Passed,
     pairs: &[(String, String)],
     refresh: bool,
     oauth: bool,
 ) -> Response {
+    let who = &*passed.id;
     let Some(issuer) = gate.issuer() else {
         return error(
             StatusCode::NOT_FOUND,
@@ -105,7 +108,7 @@ fn answer(
         );
     };
     let refresh_token = refresh
-        .then(|| issuer.issue_refresh(who, now).ok())
+        .then(|| issuer.issue_refresh(who, &passed.generation, now).ok())
         .flatten();
     let mut body = body(&access, oauth);
     if let Some(r) = refresh_token {
@@ -153,7 +156,10 @@ pub async fn get(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
     {
-        None => Arc::new(Identity::Anonymous),
+        None => Passed {
+            id: Arc::new(Identity::Anonymous),
+            generation: "".into(),
+        },
         Some(v) => {
             let Some((user, secret)) = v
                 .strip_prefix("Basic ")
@@ -177,7 +183,7 @@ pub async fn get(
         gate,
         &who,
         &pairs,
-        offline && !matches!(*who, Identity::Anonymous),
+        offline && !matches!(*who.id, Identity::Anonymous),
         false,
     )
 }
@@ -232,9 +238,12 @@ pub async fn post(
     }
 }
 
-/// The identity of a refresh token, if it is still good: its account
-/// exists, a user has not changed password since, a robot has not expired.
-async fn refreshed(gate: &Gate, token: &str) -> Result<Arc<Identity>, AuthError> {
+/// The account of a refresh token, if the token still stands for it: the
+/// account exists with the credential generation the token was issued
+/// against (a password change, a secret rotation, or deleting and making
+/// the account again changes it), and a robot has not expired. Every
+/// refusal reads the same, so it does not tell which accounts exist.
+async fn refreshed(gate: &Gate, token: &str) -> Result<Passed, AuthError> {
     let issuer = gate
         .issuer()
         .ok_or(AuthError::Invalid("no token server here"))?;
@@ -243,23 +252,48 @@ async fn refreshed(gate: &Gate, token: &str) -> Result<Arc<Identity>, AuthError>
         .verifier()
         .verify_refresh(token, now)
         .map_err(|_| AuthError::Invalid("invalid or expired refresh token"))?;
-    let revoked = AuthError::Invalid("refresh token revoked: sign in again");
-    match Subject::parse(&claims.subject) {
-        Ok(Subject::User(name)) => {
-            let row = gate.registry().accounts().user(&name).await?;
-            match row {
-                Some(r) if (r.password_changed_at as u64) <= claims.issued_at => {}
-                _ => return Err(revoked),
+    let revoked = || AuthError::Invalid("refresh token revoked: sign in again");
+    let accounts = gate.registry().accounts();
+    // (identity, generation, the last change a token must not predate)
+    let (id, generation, changed) = match Subject::parse(&claims.subject) {
+        // By time too, as before generations: a password changed by a
+        // node or CLI of before them kept the generation.
+        Ok(Subject::User(name)) => match accounts.user(&name).await? {
+            Some(r) => (
+                user_identity(&r),
+                r.credential_gen,
+                r.created_at.max(r.password_changed_at),
+            ),
+            None => return Err(revoked()),
+        },
+        Ok(Subject::Robot(name)) => match accounts.robot(&name).await? {
+            Some(r) => {
+                // A robot made before generations (generation ''), by time.
+                let changed = if r.credential_gen.is_empty() {
+                    r.created_at
+                } else {
+                    0
+                };
+                (
+                    Identity::Robot(robot_identity(&r)),
+                    r.credential_gen,
+                    changed,
+                )
             }
-        }
-        Ok(Subject::Robot(_)) => {}
-        _ => return Err(revoked),
+            None => return Err(revoked()),
+        },
+        _ => return Err(revoked()),
+    };
+    if generation != claims.generation
+        || !id.is_active(now)
+        || changed.max(0) as u64 > claims.issued_at
+    {
+        return Err(revoked());
     }
-    let id = gate.identity_of(&claims.subject).await?.ok_or(revoked)?;
-    if !id.is_active(now) {
-        return Err(AuthError::Invalid("account expired"));
-    }
-    Ok(id)
+    Ok(Passed {
+        id: Arc::new(id),
+        generation: generation.into(),
+    })
 }
 
 /// `GET /token/jwks.json`: the public keys that verify our tokens.

@@ -29,7 +29,13 @@ fn field<'a>(form: &'a [(String, String)], key: &str) -> &'a str {
 }
 
 /// The form, with a fresh CSRF token in a cookie and a hidden field.
-fn form_page(state: &AppState, status: StatusCode, user: &str, error: Option<String>) -> Response {
+fn form_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    user: &str,
+    error: Option<String>,
+) -> Response {
     let csrf = random_token(24);
     let page = LoginPage {
         viewer: Viewer {
@@ -45,16 +51,16 @@ fn form_page(state: &AppState, status: StatusCode, user: &str, error: Option<Str
         header::SET_COOKIE,
         state
             .gate
-            .cookie_header(LOGIN_CSRF_COOKIE, &csrf, LOGIN_FORM_TTL),
+            .cookie_header(headers, LOGIN_CSRF_COOKIE, &csrf, LOGIN_FORM_TTL),
     );
     resp
 }
 
-pub async fn login_form(State(state): State<AppState>) -> Response {
+pub async fn login_form(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if !state.gate.enabled() {
         return Redirect::to("/ui/repos").into_response();
     }
-    form_page(&state, StatusCode::OK, "", None)
+    form_page(&state, &headers, StatusCode::OK, "", None)
 }
 
 pub async fn login(
@@ -74,6 +80,7 @@ pub async fn login(
     if sent.is_empty() || !ct_eq(sent.as_bytes(), expected.as_bytes()) {
         return form_page(
             &state,
+            &headers,
             StatusCode::FORBIDDEN,
             user,
             Some("The form expired or came from another site; please sign in again.".into()),
@@ -83,10 +90,11 @@ pub async fn login(
         .check_credentials(user, field(&form, "password"), client.ip())
         .await
     {
-        Ok(id) if matches!(*id, auth::Identity::User(_)) => {
-            let Ok(set) = gate.sign_in(user, state.session_ttl).await else {
+        Ok(passed) if matches!(*passed.id, auth::Identity::User(_)) => {
+            let Ok(set) = gate.sign_in(&headers, user, state.session_ttl).await else {
                 return form_page(
                     &state,
+                    &headers,
                     StatusCode::SERVICE_UNAVAILABLE,
                     user,
                     Some("The accounts database is busy; try again.".into()),
@@ -96,7 +104,7 @@ pub async fn login(
             resp.headers_mut().append(header::SET_COOKIE, set);
             resp.headers_mut().append(
                 header::SET_COOKIE,
-                gate.cookie_header(LOGIN_CSRF_COOKIE, "", 0),
+                gate.cookie_header(&headers, LOGIN_CSRF_COOKIE, "", 0),
             );
             resp.extensions_mut()
                 .insert(crate::access::User(user.to_owned()));
@@ -105,6 +113,7 @@ pub async fn login(
         // Robots sign in with docker, not with a browser.
         Ok(_) | Err(AuthError::Invalid(_)) => form_page(
             &state,
+            &headers,
             StatusCode::UNAUTHORIZED,
             user,
             Some("Incorrect user name or password.".into()),
@@ -112,6 +121,7 @@ pub async fn login(
         Err(AuthError::Throttled(s)) => {
             let mut resp = form_page(
                 &state,
+                &headers,
                 StatusCode::TOO_MANY_REQUESTS,
                 user,
                 Some(format!(
@@ -122,12 +132,18 @@ pub async fn login(
                 .insert(header::RETRY_AFTER, s.to_string().parse().expect("number"));
             resp
         }
-        Err(AuthError::Unavailable(_)) => form_page(
-            &state,
-            StatusCode::SERVICE_UNAVAILABLE,
-            user,
-            Some("The accounts database is busy; try again.".into()),
-        ),
+        Err(AuthError::Unavailable(_)) => {
+            let mut resp = form_page(
+                &state,
+                &headers,
+                StatusCode::SERVICE_UNAVAILABLE,
+                user,
+                Some("The server is busy; try again in a moment.".into()),
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            resp
+        }
     }
 }
 
@@ -147,7 +163,7 @@ pub async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Byt
     let mut resp = Redirect::to("/ui/repos").into_response();
     resp.headers_mut().append(
         header::SET_COOKIE,
-        gate.cookie_header(SESSION_COOKIE, "", 0),
+        gate.cookie_header(&headers, SESSION_COOKIE, "", 0),
     );
     resp
 }

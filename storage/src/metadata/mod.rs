@@ -160,6 +160,8 @@ pub trait MetaStore: Send + Sync + 'static {
         admin: bool,
         groups: &[String],
     ) -> Result<bool>;
+    /// A user row as it is (`registry migrate`).
+    async fn import_user(&self, user: &UserRow) -> Result<bool>;
     async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
     async fn delete_user(&self, name: &str) -> Result<bool>;
     async fn user(&self, name: &str) -> Result<Option<UserRow>>;
@@ -171,6 +173,10 @@ pub trait MetaStore: Send + Sync + 'static {
         scopes: &[String],
         expires_at: Option<i64>,
     ) -> Result<bool>;
+    /// A robot row as it is (`registry migrate`).
+    async fn import_robot(&self, robot: &RobotRow) -> Result<bool>;
+    /// New secret hash and credential generation.
+    async fn rotate_robot(&self, name: &str, secret_hash: &str) -> Result<bool>;
     async fn delete_robot(&self, name: &str) -> Result<bool>;
     async fn robot(&self, name: &str) -> Result<Option<RobotRow>>;
     async fn robots(&self) -> Result<Vec<RobotRow>>;

@@ -63,6 +63,9 @@ pub struct UserRow {
     pub groups: Vec<String>,
     pub created_at: i64,
     pub password_changed_at: i64,
+    /// New at creation and at each password change: refresh tokens issued
+    /// against another generation are refused.
+    pub credential_gen: String,
 }
 
 /// A robot account as stored.
@@ -74,6 +77,13 @@ pub struct RobotRow {
     pub scopes: Vec<String>,
     pub expires_at: Option<i64>,
     pub created_at: i64,
+    /// New at creation and at each secret rotation (see [`UserRow`]).
+    pub credential_gen: String,
+}
+
+/// A fresh credential generation (122 random bits).
+pub fn new_credential_gen() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 /// A signed-in web session.

@@ -24,6 +24,15 @@ impl Http {
         }
     }
 
+    /// Requests through `client` (another base URL, another source
+    /// address) with this `Authorization` header.
+    pub fn with_client(client: Client, authorization: Option<String>) -> Http {
+        Http {
+            client,
+            authorization,
+        }
+    }
+
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
         let rb = self.client.request(method, path);
         match &self.authorization {

@@ -25,7 +25,7 @@ mod server;
 pub use docker::{docker_auth_entry, docker_config_dir, docker_in, docker_login};
 pub use forge::{assemble, b64url_json, claims, hs256, jwt_part, now, Forge};
 pub use http::Http;
-pub use server::{secret_shape, AuthRegistry};
+pub use server::{secret_shape, AuthRegistry, Metadata};
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};

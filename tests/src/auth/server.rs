@@ -14,10 +14,23 @@ use crate::cmd::CmdOutput;
 use crate::http::{with_query, Client, Resp};
 use crate::registry::{registry_bin, Registry};
 
+/// Where an [`AuthRegistry`] keeps its metadata (accounts included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metadata {
+    /// SQLite in the data directory.
+    Sqlite,
+    /// A new database on the shared PostgreSQL of the test run
+    /// (`REGISTRY_TEST_POSTGRES_URL`), with a signing key file as nodes
+    /// sharing a database need.
+    Postgres,
+}
+
 /// The registry binary started with token authentication.
 pub struct AuthRegistry {
     reg: Registry,
     config_path: PathBuf,
+    /// Appended to the test's configuration: the metadata backend's.
+    config_tail: String,
     /// (what, value) of every secret the test handled.
     secrets: Mutex<Vec<(String, String)>>,
     checked: bool,
@@ -29,13 +42,37 @@ impl AuthRegistry {
     /// Start with `config` (TOML; `auth = "token"` is prepended) on a free
     /// port and a fresh data directory.
     pub fn start(config: &str) -> AuthRegistry {
+        AuthRegistry::start_on(config, Metadata::Sqlite)
+    }
+
+    /// [`AuthRegistry::start`] with its metadata in `metadata`; for
+    /// PostgreSQL, `config` must have no `[metadata]` or `[token]` table.
+    pub fn start_on(config: &str, metadata: Metadata) -> AuthRegistry {
         let tmp = tempfile::Builder::new()
             .prefix("e2e-auth-")
             .tempdir()
             .expect("temp dir");
         let data_dir = tmp.path().join("data");
         let config_path = tmp.path().join("registry.toml");
-        std::fs::write(&config_path, format!("auth = \"token\"\n{config}")).expect("config");
+        let config_tail = match metadata {
+            Metadata::Sqlite => String::new(),
+            Metadata::Postgres => {
+                assert!(
+                    !config.contains("[metadata]") && !config.contains("[token]"),
+                    "start_on(Postgres) writes [metadata] and [token] itself"
+                );
+                format!(
+                    "\n[metadata]\nurl = \"{}\"\n[token]\nsigning_key = \"{}\"\n",
+                    crate::cluster::shared_database(),
+                    tmp.path().join("signing-key.pem").display()
+                )
+            }
+        };
+        std::fs::write(
+            &config_path,
+            format!("auth = \"token\"\n{config}{config_tail}"),
+        )
+        .expect("config");
         let reg = Registry::start_in(
             &data_dir,
             &["--config", config_path.to_str().expect("UTF-8 path")],
@@ -51,6 +88,7 @@ impl AuthRegistry {
         AuthRegistry {
             reg,
             config_path,
+            config_tail,
             secrets: Mutex::new(Vec::new()),
             checked: false,
             _tmp: tmp,
@@ -189,6 +227,34 @@ impl AuthRegistry {
         account
     }
 
+    /// `registry robot rotate NAME`: the robot with the new secret it
+    /// printed.
+    pub fn rotate_robot(&self, name: &str) -> Account {
+        let out = self.cli(&["robot", "rotate", name], "");
+        assert!(
+            out.success(),
+            "registry robot rotate {name} failed:\n{}{}",
+            out.stdout,
+            out.stderr
+        );
+        let secret = out.stdout.trim().to_string();
+        assert!(
+            secret.starts_with("rgr_") && !secret.contains(char::is_whitespace),
+            "robot rotate printed no secret on stdout: {:?}",
+            out.stdout
+        );
+        self.note_secret(&format!("rotated secret of robot {name}"), &secret);
+        let account = Account {
+            user: format!("robot+{name}"),
+            secret,
+        };
+        self.note_secret(
+            &format!("Basic credentials of robot {name}"),
+            &account.basic(),
+        );
+        account
+    }
+
     /// Requests without credentials.
     pub fn anonymous(&self) -> Http {
         Http {
@@ -262,7 +328,11 @@ impl AuthRegistry {
     /// data directory.
     pub fn restart_with(&mut self, config: &str) {
         self.stop();
-        std::fs::write(&self.config_path, format!("auth = \"token\"\n{config}")).expect("config");
+        std::fs::write(
+            &self.config_path,
+            format!("auth = \"token\"\n{config}{}", self.config_tail),
+        )
+        .expect("config");
         self.reg.restart();
     }
 

@@ -88,13 +88,24 @@ fn attack_expired() {
     let (key, issuer, verifier) = setup();
     let t = issuer.issue_access(&alice(), &[], NOW).unwrap();
     let exp = NOW + 300;
-    // Leeway of 30 s past exp, then refused.
-    assert!(verifier.verify(&t.token, exp + 29).is_ok());
+    // Our own tokens: dead the second `exp` passes (our clock set it).
+    assert!(verifier.verify(&t.token, exp - 1).is_ok());
     assert_eq!(
-        verifier.verify(&t.token, exp + 30),
+        verifier.verify(&t.token, exp),
+        Err(TokenError::Expired { exp, now: exp })
+    );
+    assert_eq!(
+        verifier.verify(&t.token, exp + 1),
+        Err(TokenError::Expired { exp, now: exp + 1 })
+    );
+    // Another issuer's tokens (another clock): 30 s of leeway, then refused.
+    let external = Verifier::new(verifier.keys().clone(), vec![ISS.into()], SVC);
+    assert!(external.verify(&t.token, exp + 29).is_ok());
+    assert_eq!(
+        external.verify(&t.token, exp + 30),
         Err(TokenError::Expired { exp, now: exp + 30 })
     );
-    let strict = verifier.clone().with_leeway(0);
+    let strict = external.with_leeway(0);
     assert!(strict.verify(&t.token, exp - 1).is_ok());
     assert!(matches!(
         strict.verify(&t.token, exp),

@@ -125,16 +125,32 @@ fn robot_tokens_do_not_outlive_the_robot() {
     let t = issuer.issue_access(&robot, &[], NOW).unwrap();
     assert_eq!(t.expires_at, NOW + 100);
     assert_eq!(verifier.verify(&t.token, NOW).unwrap().subject, "robot+ci");
-    let r = issuer.issue_refresh(&robot, NOW).unwrap();
+    let r = issuer.issue_refresh(&robot, "g1", NOW).unwrap();
     assert_eq!(r.expires_at, NOW + 100);
 }
 
 // ---- refresh tokens --------------------------------------------------------
 
 #[test]
+fn refresh_tokens_of_before_generations_read_as_generation_zero() {
+    // Tokens signed before `cgen` existed verify with an empty generation
+    // (the server then judges them by their `iat`).
+    let (key, _, verifier) = setup();
+    let mut c = good_claims();
+    c.as_object_mut().unwrap().remove("access");
+    c["token_use"] = json!(REFRESH_USE);
+    c["exp"] = json!(NOW + 86_400);
+    let header = json!({"typ": REFRESH_TYP, "alg": "ES256", "kid": key.kid()});
+    let t = forge(&header, &c, key.encoding(), Algorithm::ES256);
+    let v = verifier.verify_refresh(&t, NOW).unwrap();
+    assert_eq!(v.generation, "");
+    assert_eq!(v.issued_at, NOW);
+}
+
+#[test]
 fn refresh_tokens_round_trip() {
     let (key, issuer, verifier) = setup();
-    let r = issuer.issue_refresh(&alice(), NOW).unwrap();
+    let r = issuer.issue_refresh(&alice(), "g1", NOW).unwrap();
     assert_eq!(r.expires_in(), 90 * 24 * 3600);
     assert_eq!(
         part(&r.token, 0),
@@ -146,13 +162,14 @@ fn refresh_tokens_round_trip() {
     let v = verifier.verify_refresh(&r.token, NOW + 86_400).unwrap();
     assert_eq!(v.subject, "alice");
     assert_eq!(v.issued_at, NOW);
+    assert_eq!(v.generation, "g1", "bound to the credential generation");
     assert_eq!(v.jti.as_deref(), Some(r.jti.as_str()));
     assert!(matches!(
         verifier.verify_refresh(&r.token, NOW + 91 * 86_400),
         Err(TokenError::Expired { .. })
     ));
     assert_eq!(
-        issuer.issue_refresh(&Identity::Anonymous, NOW),
+        issuer.issue_refresh(&Identity::Anonymous, "g1", NOW),
         Err(TokenError::MissingClaim("sub"))
     );
 }
@@ -160,7 +177,7 @@ fn refresh_tokens_round_trip() {
 #[test]
 fn refresh_and_access_tokens_never_stand_in_for_each_other() {
     let (key, issuer, verifier) = setup();
-    let refresh = issuer.issue_refresh(&alice(), NOW).unwrap().token;
+    let refresh = issuer.issue_refresh(&alice(), "g1", NOW).unwrap().token;
     let access = issuer.issue_access(&alice(), &[], NOW).unwrap().token;
     assert_eq!(verifier.verify(&refresh, NOW), Err(TokenError::WrongType));
     assert_eq!(
@@ -183,7 +200,7 @@ fn refresh_and_access_tokens_never_stand_in_for_each_other() {
         IssuerConfig::new(ISS, "other-service"),
     )
     .unwrap();
-    let r = other.issue_refresh(&alice(), NOW).unwrap().token;
+    let r = other.issue_refresh(&alice(), "g1", NOW).unwrap().token;
     assert_eq!(
         verifier.verify_refresh(&r, NOW),
         Err(TokenError::WrongAudience)

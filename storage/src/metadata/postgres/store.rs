@@ -245,6 +245,10 @@ impl MetaStore for PgMeta {
         PgMeta::add_user(self, name, password_hash, admin, groups).await
     }
 
+    async fn import_user(&self, user: &UserRow) -> Result<bool> {
+        PgMeta::import_user(self, user).await
+    }
+
     async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
         PgMeta::set_password(self, name, password_hash).await
     }
@@ -269,6 +273,14 @@ impl MetaStore for PgMeta {
         expires_at: Option<i64>,
     ) -> Result<bool> {
         PgMeta::add_robot(self, name, secret_hash, scopes, expires_at).await
+    }
+
+    async fn import_robot(&self, robot: &RobotRow) -> Result<bool> {
+        PgMeta::import_robot(self, robot).await
+    }
+
+    async fn rotate_robot(&self, name: &str, secret_hash: &str) -> Result<bool> {
+        PgMeta::rotate_robot(self, name, secret_hash).await
     }
 
     async fn delete_robot(&self, name: &str) -> Result<bool> {

@@ -3,11 +3,11 @@
 
 use super::SqliteMeta;
 use crate::error::Result;
-use crate::metadata::{now, RobotRow, SessionRow, UserRow};
+use crate::metadata::{new_credential_gen, now, RobotRow, SessionRow, UserRow};
 
-type UserTuple = (String, String, bool, String, i64, i64);
+type UserTuple = (String, String, bool, String, i64, i64, String);
 
-fn user_row((name, password_hash, admin, groups, created_at, changed): UserTuple) -> UserRow {
+fn user_row((name, password_hash, admin, groups, created_at, changed, gen): UserTuple) -> UserRow {
     UserRow {
         name,
         password_hash,
@@ -15,23 +15,26 @@ fn user_row((name, password_hash, admin, groups, created_at, changed): UserTuple
         groups: serde_json::from_str(&groups).unwrap_or_default(),
         created_at,
         password_changed_at: changed,
+        credential_gen: gen,
     }
 }
 
-type RobotTuple = (String, String, String, Option<i64>, i64);
+type RobotTuple = (String, String, String, Option<i64>, i64, String);
 
-fn robot_row((name, secret_hash, scopes, expires_at, created_at): RobotTuple) -> RobotRow {
+fn robot_row((name, secret_hash, scopes, expires_at, created_at, gen): RobotTuple) -> RobotRow {
     RobotRow {
         name,
         secret_hash,
         scopes: scopes.split_whitespace().map(str::to_owned).collect(),
         expires_at,
         created_at,
+        credential_gen: gen,
     }
 }
 
-const USER_COLUMNS: &str = "name, password_hash, admin, groups, created_at, password_changed_at";
-const ROBOT_COLUMNS: &str = "name, secret_hash, scopes, expires_at, created_at";
+const USER_COLUMNS: &str =
+    "name, password_hash, admin, groups, created_at, password_changed_at, credential_gen";
+const ROBOT_COLUMNS: &str = "name, secret_hash, scopes, expires_at, created_at, credential_gen";
 
 impl SqliteMeta {
     /// Add a user; false if the name is taken.
@@ -43,30 +46,52 @@ impl SqliteMeta {
         groups: &[String],
     ) -> Result<bool> {
         let now = now();
+        self.import_user(&UserRow {
+            name: name.to_owned(),
+            password_hash: password_hash.to_owned(),
+            admin,
+            groups: groups.to_vec(),
+            created_at: now,
+            password_changed_at: now,
+            credential_gen: new_credential_gen(),
+        })
+        .await
+    }
+
+    /// Add a user row as it is (`registry migrate` copies accounts with
+    /// their times and credential generation, so refresh tokens survive the
+    /// move); false if the name is taken.
+    pub async fn import_user(&self, u: &UserRow) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO users (name, password_hash, admin, groups, created_at, password_changed_at)
-             VALUES ($1, $2, $3, $4, $5, $5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO users (name, password_hash, admin, groups, created_at, password_changed_at,
+                                credential_gen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
         )
-        .bind(name)
-        .bind(password_hash)
-        .bind(admin)
-        .bind(serde_json::to_string(groups).expect("strings serialize"))
-        .bind(now)
+        .bind(&u.name)
+        .bind(&u.password_hash)
+        .bind(u.admin)
+        .bind(serde_json::to_string(&u.groups).expect("strings serialize"))
+        .bind(u.created_at)
+        .bind(u.password_changed_at)
+        .bind(&u.credential_gen)
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Replace a user's password hash (and end its web sessions); false if
-    /// there is no such user.
+    /// Replace a user's password hash and credential generation (its
+    /// refresh tokens die) and end its web sessions; false if there is no
+    /// such user.
     pub async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE users SET password_hash = $2, password_changed_at = $3 WHERE name = $1;
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, credential_gen = $4
+             WHERE name = $1;
              DELETE FROM web_sessions WHERE user_name = $1;",
         )
         .bind(name)
         .bind(password_hash)
         .bind(now())
+        .bind(new_credential_gen())
         .execute(&self.writer)
         .await?;
         Ok(done.rows_affected() >= 1)
@@ -103,17 +128,46 @@ impl SqliteMeta {
         scopes: &[String],
         expires_at: Option<i64>,
     ) -> Result<bool> {
+        self.import_robot(&RobotRow {
+            name: name.to_owned(),
+            secret_hash: secret_hash.to_owned(),
+            scopes: scopes.to_vec(),
+            expires_at,
+            created_at: now(),
+            credential_gen: new_credential_gen(),
+        })
+        .await
+    }
+
+    /// Add a robot row as it is (see [`Self::import_user`]); false if the
+    /// name is taken.
+    pub async fn import_robot(&self, r: &RobotRow) -> Result<bool> {
         let done = sqlx::query(
-            "INSERT INTO robots (name, secret_hash, scopes, expires_at, created_at)
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO robots (name, secret_hash, scopes, expires_at, created_at, credential_gen)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
-        .bind(name)
-        .bind(secret_hash)
-        .bind(scopes.join(" "))
-        .bind(expires_at)
-        .bind(now())
+        .bind(&r.name)
+        .bind(&r.secret_hash)
+        .bind(r.scopes.join(" "))
+        .bind(r.expires_at)
+        .bind(r.created_at)
+        .bind(&r.credential_gen)
         .execute(&self.writer)
         .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    /// Replace a robot's secret hash and credential generation: the old
+    /// secret and its refresh tokens stop working. False if there is no
+    /// such robot.
+    pub async fn rotate_robot(&self, name: &str, secret_hash: &str) -> Result<bool> {
+        let done =
+            sqlx::query("UPDATE robots SET secret_hash = $2, credential_gen = $3 WHERE name = $1")
+                .bind(name)
+                .bind(secret_hash)
+                .bind(new_credential_gen())
+                .execute(&self.writer)
+                .await?;
         Ok(done.rows_affected() == 1)
     }
 

@@ -245,6 +245,10 @@ impl MetaStore for SqliteMeta {
         SqliteMeta::add_user(self, name, password_hash, admin, groups).await
     }
 
+    async fn import_user(&self, user: &UserRow) -> Result<bool> {
+        SqliteMeta::import_user(self, user).await
+    }
+
     async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool> {
         SqliteMeta::set_password(self, name, password_hash).await
     }
@@ -269,6 +273,14 @@ impl MetaStore for SqliteMeta {
         expires_at: Option<i64>,
     ) -> Result<bool> {
         SqliteMeta::add_robot(self, name, secret_hash, scopes, expires_at).await
+    }
+
+    async fn import_robot(&self, robot: &RobotRow) -> Result<bool> {
+        SqliteMeta::import_robot(self, robot).await
+    }
+
+    async fn rotate_robot(&self, name: &str, secret_hash: &str) -> Result<bool> {
+        SqliteMeta::rotate_robot(self, name, secret_hash).await
     }
 
     async fn delete_robot(&self, name: &str) -> Result<bool> {
