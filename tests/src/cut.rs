@@ -158,31 +158,27 @@ async fn h2_cut(
     if how == Cut::H2Kill {
         linger_zero(&tcp);
     }
-    let (client, conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let (client, mut conn) = h2::client::handshake(tcp).await.expect("h2 handshake");
+    let mut ping = conn.ping_pong().expect("a ping-pong handle");
     let conn = tokio::spawn(async move {
         let _ = conn.await;
     });
     let mut client = client.ready().await.expect("h2 ready");
     let req = h2_head(port, method, path, headers, body.len());
-    let Ok((response, mut send)) = client.send_request(req, false) else {
+    let Ok((_response, mut send)) = client.send_request(req, false) else {
+        conn.abort();
         return;
     };
     if send_body(&mut send, &body[..at], false).await.is_ok() {
-        match how {
-            Cut::H2Reset => {
-                send.send_reset(h2::Reason::CANCEL);
-                // Let the reset go out, then close the connection cleanly.
-                let _ = response.await;
-                drop((client, send));
-                let _ = conn.await;
-                return;
-            }
-            _ => {
-                // Give the bytes a chance to leave before the reset.
-                tokio::task::yield_now().await;
-            }
+        if how == Cut::H2Reset {
+            send.send_reset(h2::Reason::CANCEL);
         }
+        // Frames go out in order: the answer to a PING sent now proves the
+        // server has read the body bytes (and the reset) before it.
+        let _ = ping.ping(h2::Ping::opaque()).await;
     }
+    // The connection goes: cleanly after a stream reset (the server sees a
+    // FIN), as a killed client's would (RST) otherwise.
     conn.abort();
     let _ = conn.await;
 }
@@ -217,7 +213,9 @@ pub fn h2_request(
             let chunk = chunk.expect("the answer's body");
             let _ = recv.flow_control().release_capacity(chunk.len());
         }
-        drop(client);
+        // Done with it: a graceful close would wait for the server's idle
+        // timeout.
+        conn.abort();
         let _ = conn.await;
         (parts.status.as_u16(), parts.headers)
     })
