@@ -277,6 +277,32 @@ impl Policy {
         found
     }
 
+    /// Whether `id` may do `action` on every repository in namespace `ns`
+    /// (`ns` itself and everything below it), whatever its name: an
+    /// administrator, the user whose namespace it is, or a source of access
+    /// whose pattern covers the whole subtree (`ns/**`, `**`). Used where
+    /// a namespace is shown as a whole (its quota usage).
+    pub fn allowed_under(&self, id: &Identity, ns: &str, action: Action) -> bool {
+        if !is_valid_repository_name(ns) {
+            return false;
+        }
+        if id.is_admin() {
+            return true;
+        }
+        if action == Action::Pull && self.public.iter().any(|g| g.covers_subtree(ns)) {
+            return true;
+        }
+        match id {
+            Identity::Robot(r) => r.scopes.iter().any(|s| s.covers_subtree(ns, action)),
+            Identity::User(u) if self.user_namespaces && in_namespace(&u.name, ns) => true,
+            _ => self.rules.iter().any(|r| {
+                r.names(id)
+                    && r.actions.contains(action)
+                    && r.repos.iter().any(|g| g.covers_subtree(ns))
+            }),
+        }
+    }
+
     /// Whether `id` may call the catalog endpoint (which the registry then
     /// filters by [`Policy::allowed`] with [`Action::Pull`]).
     pub fn may_list_catalog(&self, id: &Identity) -> bool {
@@ -309,6 +335,8 @@ impl Policy {
                 Resource::Repository(name) => s.actions.intersect(self.actions_for(id, name)),
                 Resource::Catalog if self.may_list_catalog(id) => s.actions,
                 Resource::Catalog => Actions::NONE,
+                Resource::Admin if id.is_admin() => s.actions,
+                Resource::Admin => Actions::NONE,
             };
             (!actions.is_empty()).then(|| Scope {
                 resource: s.resource.clone(),

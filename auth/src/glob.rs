@@ -126,6 +126,47 @@ impl Glob {
     }
 }
 
+impl Glob {
+    /// Whether the pattern matches every name in the subtree of `prefix`
+    /// (`prefix` itself and anything below it): after the prefix's
+    /// segments, only `**` may remain. `team/**` and `**` cover `team`;
+    /// `team/*` does not (`team/a/b` escapes it), nor does `team/app`.
+    pub fn covers_subtree(&self, prefix: &str) -> bool {
+        let parts: Vec<&str> = prefix.split('/').collect();
+        // Positions in the pattern reachable after each prefix segment, as
+        // in `matches`; the subtree is covered when, after the whole
+        // prefix, the rest of the pattern is a single `**`.
+        let m = self.segments.len();
+        let mut reach = vec![false; m + 1];
+        reach[0] = true;
+        // `**` may match zero segments: a position before one reaches past it.
+        let close = |reach: &mut Vec<bool>, segs: &[Seg]| {
+            for i in 0..m {
+                if reach[i] && segs[i] == Seg::Any {
+                    reach[i + 1] = true;
+                }
+            }
+        };
+        close(&mut reach, &self.segments);
+        for part in &parts {
+            let mut next = vec![false; m + 1];
+            for i in 0..m {
+                if !reach[i] {
+                    continue;
+                }
+                match &self.segments[i] {
+                    Seg::Any => next[i] = true,
+                    Seg::One(p) if segment_matches(p, part) => next[i + 1] = true,
+                    Seg::One(_) => {}
+                }
+            }
+            reach = next;
+            close(&mut reach, &self.segments);
+        }
+        (0..m).any(|i| reach[i] && self.segments[i] == Seg::Any && i + 1 == m)
+    }
+}
+
 /// `*` matches any run (possibly empty) of characters within one segment.
 /// Greedy with one backtrack point: linear in practice, O(len²) worst.
 fn segment_matches(pattern: &str, text: &str) -> bool {
@@ -172,6 +213,26 @@ pub struct GlobError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subtrees_are_covered_only_by_a_trailing_double_star() {
+        let covers = |p: &str, ns: &str| Glob::parse(p).unwrap().covers_subtree(ns);
+        assert!(covers("team/**", "team"));
+        assert!(covers("**", "team"));
+        assert!(covers("**", "team/a/b"));
+        assert!(covers("team/**", "team/sub"));
+        assert!(covers("*/**", "team"));
+        assert!(covers("te*/**", "team"));
+        assert!(covers("**/**", "x"));
+        assert!(!covers("team/*", "team"));
+        assert!(!covers("team/app", "team"));
+        assert!(!covers("team", "team"));
+        assert!(!covers("other/**", "team"));
+        assert!(!covers("team/**/x", "team"));
+        assert!(!covers("**/x", "team"));
+        assert!(!covers("team/app/**", "team"));
+        assert!(covers("team/app/**", "team/app"));
+    }
 
     fn g(s: &str) -> Glob {
         Glob::parse(s).unwrap()

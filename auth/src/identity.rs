@@ -174,6 +174,14 @@ impl ScopePattern {
     pub fn covers_catalog(&self) -> bool {
         self.target == PatternTarget::Catalog
     }
+
+    /// Whether it allows `action` on every repository of namespace `ns`.
+    pub fn covers_subtree(&self, ns: &str, action: Action) -> bool {
+        match &self.target {
+            PatternTarget::Repositories(g) => self.actions.contains(action) && g.covers_subtree(ns),
+            PatternTarget::Catalog => false,
+        }
+    }
 }
 
 impl FromStr for ScopePattern {

@@ -163,6 +163,11 @@ pub enum Resource {
     Repository(String),
     /// `registry:catalog:*`, the right to call `/v2/_catalog`.
     Catalog,
+    /// `registry:admin:*`, the right to the registry-wide operations of an
+    /// administrator (a collection now, its reports). Granted only to
+    /// administrators, and only when asked for: a token says so or it is
+    /// no administrator's token, whoever its subject.
+    Admin,
 }
 
 /// One resource scope: a resource and the actions asked for or granted.
@@ -193,11 +198,18 @@ impl Scope {
         }
     }
 
+    pub fn admin() -> Scope {
+        Scope {
+            resource: Resource::Admin,
+            actions: Actions::ALL,
+        }
+    }
+
     /// `type` field of a token `access` entry.
     pub fn resource_type(&self) -> &'static str {
         match self.resource {
             Resource::Repository(_) => "repository",
-            Resource::Catalog => "registry",
+            Resource::Catalog | Resource::Admin => "registry",
         }
     }
 
@@ -206,14 +218,17 @@ impl Scope {
         match &self.resource {
             Resource::Repository(n) => n,
             Resource::Catalog => "catalog",
+            Resource::Admin => "admin",
         }
     }
 
     /// `actions` field of a token `access` entry.
     pub fn action_names(&self) -> Vec<String> {
         match self.resource {
-            Resource::Catalog if !self.actions.is_empty() => vec!["*".to_string()],
-            Resource::Catalog => Vec::new(),
+            Resource::Catalog | Resource::Admin if !self.actions.is_empty() => {
+                vec!["*".to_string()]
+            }
+            Resource::Catalog | Resource::Admin => Vec::new(),
             Resource::Repository(_) => self.actions.names(),
         }
     }
@@ -225,6 +240,8 @@ impl fmt::Display for Scope {
             Resource::Repository(n) => write!(f, "repository:{n}:{}", self.actions),
             Resource::Catalog if self.actions.is_empty() => f.write_str("registry:catalog:"),
             Resource::Catalog => f.write_str("registry:catalog:*"),
+            Resource::Admin if self.actions.is_empty() => f.write_str("registry:admin:"),
+            Resource::Admin => f.write_str("registry:admin:*"),
         }
     }
 }
@@ -244,8 +261,12 @@ impl FromStr for Scope {
             .ok_or_else(|| ScopeError::Malformed(clip(s)))?;
         match rtype {
             "repository" => Scope::repository(name, Actions::parse_lenient(actions)),
-            "registry" if name == "catalog" => Ok(Scope {
-                resource: Resource::Catalog,
+            "registry" if name == "catalog" || name == "admin" => Ok(Scope {
+                resource: if name == "admin" {
+                    Resource::Admin
+                } else {
+                    Resource::Catalog
+                },
                 actions: if actions.split(',').any(|a| a == "*") {
                     Actions::ALL
                 } else {
@@ -313,7 +334,7 @@ pub enum ScopeError {
     Malformed(String),
     #[error("unknown resource type {0:?}: expected \"repository\" or \"registry\"")]
     UnknownResourceType(String),
-    #[error("unknown registry resource {0:?}: only \"catalog\" exists")]
+    #[error("unknown registry resource {0:?}: only \"catalog\" and \"admin\" exist")]
     UnknownRegistryResource(String),
     #[error("invalid repository name {0:?} in scope: names follow the OCI grammar (lower case, no wildcards, no \"..\", no host or port)")]
     InvalidName(String),
@@ -373,6 +394,19 @@ mod tests {
         assert!(s.actions.is_empty());
         let s = p("repository:x:teleport").unwrap();
         assert!(s.actions.is_empty());
+    }
+
+    #[test]
+    fn admin_scope() {
+        let s = p("registry:admin:*").unwrap();
+        assert_eq!(s, Scope::admin());
+        assert_eq!(s.to_string(), "registry:admin:*");
+        assert_eq!(
+            (s.resource_type(), s.resource_name()),
+            ("registry", "admin")
+        );
+        assert_eq!(s.action_names(), vec!["*"]);
+        assert!(p("registry:admin:pull").unwrap().actions.is_empty());
     }
 
     #[test]

@@ -1,14 +1,18 @@
-//! `/api/v1`: JSON for repositories, tags, image details and blob usage.
-//! Paths carry repository names with slashes, so they are parsed by hand.
+//! `/api/v1` reads: JSON for repositories, tags, image details, blob usage,
+//! settings and collections. Routes come from [`crate::routes`]; the gate
+//! has checked the caller may read what a route names, and listings show
+//! only what the caller may read.
 
 use crate::error::{ApiError, ApiResult};
+use crate::gate::Access;
 use crate::paging::{self, parse_query, Page};
 use crate::present::split_reference;
-use axum::extract::{ConnectInfo, Request, State};
+use crate::routes::{Api, Endpoint};
+use axum::extract::{Request, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use axum::Json;
-use std::net::SocketAddr;
 use storage::{ErrorCode, Registry};
 
 use crate::api::AppState;
@@ -31,46 +35,21 @@ fn readable_or_unknown(name: &str, readable: Readable<'_>) -> Result<(), ApiErro
     }
 }
 
+/// `GET /api/v1/...` (the gate has let the request through).
 pub async fn dispatch(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(access): Extension<Access>,
     req: Request,
 ) -> Response {
-    let caller = match state.gate.api_caller(req.headers(), client.ip()).await {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
+    let readable = |r: &str| access.reads(r);
+    let endpoint = crate::routes::endpoint(req.uri().path());
+    let Endpoint::Api(api) = endpoint else {
+        return ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response();
     };
-    // What a bearer token's subject may read, not only what it names.
-    let subject = state.gate.subject(&caller).await;
-    if req.uri().path() == "/api/v1/gc" {
-        // What collections did: an administrator's view, like running one.
-        let mut resp = if crate::gc_api::may_collect(&subject) {
-            Json(state.registry.gc_totals()).into_response()
-        } else if caller.is_anonymous() {
-            crate::gate::unauthorized(
-                &state.gate,
-                req.headers(),
-                None,
-                false,
-                "authentication required",
-            )
-        } else {
-            crate::gate::denied(None)
-        };
-        if let Some(u) = caller.user() {
-            resp.extensions_mut().insert(crate::access::User(u));
-        }
-        return resp;
-    }
-    let readable = |r: &str| state.gate.allows(&subject, r, auth::Action::Pull);
-    let mut resp = match route(&state.registry, req.uri(), &readable).await {
+    match route(&state, &access, api, req.uri(), &readable).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    };
-    if let Some(u) = caller.user() {
-        resp.extensions_mut().insert(crate::access::User(u));
     }
-    resp
 }
 
 /// A page of repository summaries the caller may read: filled from as
@@ -153,87 +132,67 @@ pub async fn image(
 /// Usage of the namespaces with a quota the caller may read all of.
 pub async fn namespaces(
     reg: &Registry,
-    readable: Readable<'_>,
+    access: &Access,
 ) -> Result<Vec<storage::NamespaceUsage>, ApiError> {
     let mut usage = reg.quota_usage().await?;
-    // Whoever may pull any repository of the namespace (`ns/**`).
-    usage.retain(|u| readable(&format!("{}/_", u.namespace)));
+    usage.retain(|u| access.reads_all_of(&u.namespace));
     Ok(usage)
 }
 
-async fn route(reg: &Registry, uri: &Uri, readable: Readable<'_>) -> ApiResult {
+async fn route(
+    state: &AppState,
+    access: &Access,
+    api: Api<'_>,
+    uri: &Uri,
+    readable: Readable<'_>,
+) -> ApiResult {
+    let reg = &state.registry;
     let query = parse_query(uri);
     let page = Page::parse(&query, paging::BROWSE)?;
-    let path = uri
-        .path()
-        .strip_prefix("/api/v1/")
-        .unwrap_or_default()
-        .to_owned();
-    if path == "namespaces" {
-        let usage = namespaces(reg, readable).await?;
-        return Ok(Json(serde_json::json!({ "namespaces": usage })).into_response());
-    }
-    if path == "repositories" {
-        let filter = query.get("q").map(String::as_str).filter(|q| !q.is_empty());
-        let (repos, next) = repos_page(reg, filter, &page, readable).await?;
-        return Ok(
-            Json(serde_json::json!({ "repositories": repos, "next": next })).into_response(),
-        );
-    }
-    if let Some(name) = path
-        .strip_prefix("repositories/")
-        .and_then(|p| p.strip_suffix("/lifecycle"))
-    {
-        if !readable(name) {
-            return Err(storage::Error::name_unknown(name).into());
+    match api {
+        Api::Gc => Ok(Json(reg.gc_totals()).into_response()),
+        Api::Namespaces => {
+            let usage = namespaces(reg, access).await?;
+            Ok(Json(serde_json::json!({ "namespaces": usage })).into_response())
         }
-        return Ok(crate::lifecycle_api::get(reg, name).await);
-    }
-    if let Some(name) = path
-        .strip_prefix("repositories/")
-        .and_then(|p| p.strip_suffix("/immutability"))
-    {
-        if !readable(name) {
-            return Err(storage::Error::name_unknown(name).into());
+        Api::Repositories => {
+            let filter = query.get("q").map(String::as_str).filter(|q| !q.is_empty());
+            let (repos, next) = repos_page(reg, filter, &page, readable).await?;
+            Ok(Json(serde_json::json!({ "repositories": repos, "next": next })).into_response())
         }
-        let setting = reg.immutability(name).await?;
-        return Ok(
-            Json(serde_json::json!({ "name": name, "immutability": setting })).into_response(),
-        );
-    }
-    if let Some((name, tag)) = path
-        .strip_prefix("repositories/")
-        .and_then(|p| p.strip_suffix("/history"))
-        .and_then(|p| p.rsplit_once("/tags/"))
-    {
-        // Unreadable is unknown: no name leaks through the history.
-        if !readable(name) {
-            return Err(storage::Error::name_unknown(name).into());
+        Api::Lifecycle { name } => Ok(crate::lifecycle_api::get(reg, name).await),
+        Api::Immutability { name } => {
+            let setting = reg.immutability(name).await?;
+            Ok(Json(serde_json::json!({ "name": name, "immutability": setting })).into_response())
         }
-        let limit = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(100);
-        let changes = reg.tag_history(name, tag, limit).await?;
-        return Ok(
-            Json(serde_json::json!({ "name": name, "tag": tag, "changes": changes }))
-                .into_response(),
-        );
+        Api::History { name, tag } => {
+            let limit = query.get("n").and_then(|n| n.parse().ok()).unwrap_or(100);
+            let changes = reg.tag_history(name, tag, limit).await?;
+            Ok(
+                Json(serde_json::json!({ "name": name, "tag": tag, "changes": changes }))
+                    .into_response(),
+            )
+        }
+        Api::Tags { name } => {
+            let (tags, next) = tags_page(reg, name, &page, readable).await?;
+            Ok(
+                Json(serde_json::json!({ "name": name, "tags": tags, "next": next }))
+                    .into_response(),
+            )
+        }
+        Api::Image { full, .. } => {
+            let platform = query.get("platform").map(String::as_str);
+            let detail = image(reg, full, platform, readable).await?;
+            Ok(Json(detail).into_response())
+        }
+        Api::Blob { digest } => {
+            let digest: storage::Digest = digest.parse()?;
+            Ok(Json(blob(reg, &digest, readable).await?).into_response())
+        }
+        // Writes reach `write_api`; their GETs are not routes (the gate
+        // answers 405 first).
+        Api::Rollback { .. } | Api::LifecyclePreview { .. } | Api::LifecycleRun { .. } => {
+            Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
+        }
     }
-    if let Some(name) = path
-        .strip_prefix("repositories/")
-        .and_then(|p| p.strip_suffix("/tags"))
-    {
-        let (tags, next) = tags_page(reg, name, &page, readable).await?;
-        return Ok(
-            Json(serde_json::json!({ "name": name, "tags": tags, "next": next })).into_response(),
-        );
-    }
-    if let Some(reference) = path.strip_prefix("images/") {
-        let platform = query.get("platform").map(String::as_str);
-        let detail = image(reg, reference, platform, readable).await?;
-        return Ok(Json(detail).into_response());
-    }
-    if let Some(digest) = path.strip_prefix("blobs/") {
-        let digest: storage::Digest = digest.parse()?;
-        return Ok(Json(blob(reg, &digest, readable).await?).into_response());
-    }
-    Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"))
 }

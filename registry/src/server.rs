@@ -59,6 +59,12 @@ pub fn router(
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(crate::metrics::endpoint))
         .route("/readyz", get(ready))
+        // Every route above passes the gate: its requirement is in one
+        // table (`gate::require`), checked before any handler.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::gate::authorize,
+        ))
         .with_state(state)
         .layer(axum::middleware::map_request(
             |req: axum::extract::Request| async move { req.map(crate::linger::Lingering::wrap) },

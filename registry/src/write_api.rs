@@ -1,6 +1,7 @@
 //! The writes of `/api/v1`, which need credentials in a header (Basic or a
 //! bearer token; a browser's session cookie is not enough, so no cross-site
-//! request can make them):
+//! request can make them). What each needs is in the gate's table
+//! ([`crate::gate::require`]), checked before these handlers run:
 //! - `POST /api/v1/repositories/<name>/tags/<tag>/rollback` with
 //!   `{"to": "<digest>"}` or `{"steps": N}` (default one step): move a tag
 //!   back (a blue/green rollback); needs push.
@@ -13,12 +14,12 @@
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::gate::{AuthError, Caller};
-use axum::extract::{ConnectInfo, Request, State};
+use crate::gate::Access;
+use crate::routes::{Api, Endpoint};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::de::DeserializeOwned;
-use std::net::SocketAddr;
 use storage::metadata::Immutability;
 use storage::{Digest, ErrorCode, Rollback};
 
@@ -27,59 +28,6 @@ use storage::{Digest, ErrorCode, Rollback};
 struct RollbackBody {
     to: Option<String>,
     steps: Option<u32>,
-}
-
-/// The caller by header credentials, and what its subject may do.
-async fn caller(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    client: SocketAddr,
-) -> Result<(Caller, Caller), Response> {
-    let caller = match state.gate.caller(headers, client.ip()).await {
-        Ok(c) => c,
-        Err(AuthError::Invalid(m)) => {
-            return Err(crate::gate::unauthorized(
-                &state.gate,
-                headers,
-                None,
-                false,
-                m,
-            ))
-        }
-        Err(AuthError::Throttled(s)) => return Err(crate::gate::refuse_throttled(s)),
-        Err(AuthError::Unavailable(e)) => return Err(ApiError(e).into_response()),
-    };
-    let subject = state.gate.subject(&caller).await;
-    Ok((caller, subject))
-}
-
-/// None when `action` on `name` is allowed; else the refusal: 401 with a
-/// challenge for a caller without credentials, 403, or unknown for a
-/// repository the caller may not even read (no name leaks).
-fn refusal(
-    state: &AppState,
-    headers: &axum::http::HeaderMap,
-    (caller, subject): (&Caller, &Caller),
-    name: &str,
-    action: auth::Action,
-) -> Option<Response> {
-    if state.gate.allows(subject, name, action) {
-        return None;
-    }
-    let scope = format!("repository:{name}:{}", action.as_str());
-    if caller.is_anonymous() {
-        return Some(crate::gate::unauthorized(
-            &state.gate,
-            headers,
-            Some(&scope),
-            false,
-            "authentication required",
-        ));
-    }
-    if !state.gate.allows(subject, name, auth::Action::Pull) {
-        return Some(ApiError(storage::Error::name_unknown(name)).into_response());
-    }
-    Some(crate::gate::denied(Some(&scope)))
 }
 
 /// A small JSON body (an empty one is the default).
@@ -101,73 +49,54 @@ fn not_found() -> Response {
     ApiError::new(ErrorCode::NotFound, "no such endpoint").into_response()
 }
 
+/// The `/api/v1` route of a request.
+fn api_route(path: &str) -> Option<Api<'_>> {
+    match crate::routes::endpoint(path) {
+        Endpoint::Api(a) => Some(a),
+        _ => None,
+    }
+}
+
 pub async fn post(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(access): Extension<Access>,
     req: Request,
 ) -> Response {
-    let headers = req.headers().clone();
-    let (caller, subject) = match caller(&state, &headers, client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let path = req.uri().path().to_owned();
-    match crate::lifecycle_api::route(&path) {
-        Some(crate::lifecycle_api::Op::Preview(name)) => {
-            if let Some(r) = refusal(
-                &state,
-                &headers,
-                (&caller, &subject),
-                name,
-                auth::Action::Pull,
-            ) {
-                return r;
-            }
+    let user = access.user();
+    match api_route(&path) {
+        Some(Api::LifecyclePreview { name }) => {
             let body = match crate::lifecycle_api::body(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            return crate::lifecycle_api::preview(&state.registry, name, &body).await;
+            crate::lifecycle_api::preview(&state.registry, name, &body).await
         }
-        Some(crate::lifecycle_api::Op::Run(name)) => {
-            if let Some(r) = refusal(
-                &state,
-                &headers,
-                (&caller, &subject),
-                name,
-                auth::Action::Delete,
-            ) {
-                return r;
-            }
-            let by = state.registry.acting_as(caller.user());
-            return crate::lifecycle_api::run(&by, name, caller.user().as_deref()).await;
+        Some(Api::LifecycleRun { name }) => {
+            let by = state.registry.acting_as(user.clone());
+            crate::lifecycle_api::run(&by, name, user.as_deref()).await
         }
-        _ => {}
+        Some(Api::Gc) => {
+            let body: crate::gc_api::GcBody =
+                match json(req, "{\"dry_run\": true, \"grace_secs\": 3600}").await {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+            crate::gc_api::collect(&state, user, body).await
+        }
+        Some(Api::Rollback { name, tag }) => rollback(&state, user, name, tag, req).await,
+        _ => not_found(),
     }
-    if path == "/api/v1/gc" {
-        let body: crate::gc_api::GcBody =
-            match json(req, "{\"dry_run\": true, \"grace_secs\": 3600}").await {
-                Ok(b) => b,
-                Err(r) => return r,
-            };
-        return crate::gc_api::collect(&state, &headers, (&caller, &subject), body).await;
-    }
-    let Some((name, tag)) = path
-        .strip_prefix("/api/v1/repositories/")
-        .and_then(|p| p.strip_suffix("/rollback"))
-        .and_then(|p| p.rsplit_once("/tags/"))
-    else {
-        return not_found();
-    };
-    if let Some(r) = refusal(
-        &state,
-        &headers,
-        (&caller, &subject),
-        name,
-        auth::Action::Push,
-    ) {
-        return r;
-    }
+}
+
+/// `POST .../tags/<tag>/rollback`.
+async fn rollback(
+    state: &AppState,
+    user: Option<String>,
+    name: &str,
+    tag: &str,
+    req: Request,
+) -> Response {
     let body: RollbackBody = match json(req, "{\"to\": \"<digest>\"} or {\"steps\": N}").await {
         Ok(b) => b,
         Err(r) => return r,
@@ -189,12 +118,12 @@ pub async fn post(
     };
     match state
         .registry
-        .acting_as(caller.user())
+        .acting_as(user.clone())
         .rollback_tag(name, tag, target)
         .await
     {
         Ok((from, to)) => {
-            tracing::info!(repository = name, tag, from = from.as_deref(), to = %to, user = caller.user().as_deref(), "tag rolled back");
+            tracing::info!(repository = name, tag, from = from.as_deref(), to = %to, user = user.as_deref(), "tag rolled back");
             Json(serde_json::json!({ "name": name, "tag": tag, "from": from, "to": to }))
                 .into_response()
         }
@@ -204,84 +133,52 @@ pub async fn post(
 
 pub async fn put(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(access): Extension<Access>,
     req: Request,
 ) -> Response {
-    let headers = req.headers().clone();
-    let (caller, subject) = match caller(&state, &headers, client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
     let path = req.uri().path().to_owned();
-    if let Some(crate::lifecycle_api::Op::Policy(name)) = crate::lifecycle_api::route(&path) {
-        if let Some(r) = refusal(
-            &state,
-            &headers,
-            (&caller, &subject),
-            name,
-            auth::Action::Delete,
-        ) {
-            return r;
+    let user = access.user();
+    match api_route(&path) {
+        Some(Api::Lifecycle { name }) => {
+            let body = match crate::lifecycle_api::body(req).await {
+                Ok(b) => b,
+                Err(r) => return r,
+            };
+            crate::lifecycle_api::put(&state.registry, name, &body, user.as_deref()).await
         }
-        let body = match crate::lifecycle_api::body(req).await {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
-        return crate::lifecycle_api::put(&state.registry, name, &body, caller.user().as_deref())
-            .await;
-    }
-    let Some(name) = path
-        .strip_prefix("/api/v1/repositories/")
-        .and_then(|p| p.strip_suffix("/immutability"))
-    else {
-        return not_found();
-    };
-    if let Some(r) = refusal(
-        &state,
-        &headers,
-        (&caller, &subject),
-        name,
-        auth::Action::Delete,
-    ) {
-        return r;
-    }
-    let setting: Immutability =
-        match json(req, "{\"immutable\": true, \"exclude\": [\"latest\"]}").await {
-            Ok(b) => b,
-            Err(r) => return r,
-        };
-    match state.registry.set_immutability(name, &setting).await {
-        Ok(()) => {
-            tracing::info!(repository = name, immutable = setting.immutable, exclude = ?setting.exclude, user = caller.user().as_deref(), "tag immutability set");
-            Json(serde_json::json!({ "name": name, "immutability": setting })).into_response()
+        Some(Api::Immutability { name }) => {
+            // A pull-through cache's tags follow its upstream.
+            if let Err(e) = state.proxy.check_writable(name) {
+                return ApiError(e).into_response();
+            }
+            let setting: Immutability =
+                match json(req, "{\"immutable\": true, \"exclude\": [\"latest\"]}").await {
+                    Ok(b) => b,
+                    Err(r) => return r,
+                };
+            match state.registry.set_immutability(name, &setting).await {
+                Ok(()) => {
+                    tracing::info!(repository = name, immutable = setting.immutable, exclude = ?setting.exclude, user = user.as_deref(), "tag immutability set");
+                    Json(serde_json::json!({ "name": name, "immutability": setting }))
+                        .into_response()
+                }
+                Err(e) => ApiError(e).into_response(),
+            }
         }
-        Err(e) => ApiError(e).into_response(),
+        _ => not_found(),
     }
 }
 
 /// `DELETE /api/v1/repositories/<name>/lifecycle`: remove the policy.
 pub async fn delete(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(access): Extension<Access>,
     req: Request,
 ) -> Response {
-    let headers = req.headers().clone();
-    let (caller, subject) = match caller(&state, &headers, client).await {
-        Ok(c) => c,
-        Err(r) => return r,
-    };
-    let path = req.uri().path().to_owned();
-    let Some(crate::lifecycle_api::Op::Policy(name)) = crate::lifecycle_api::route(&path) else {
-        return not_found();
-    };
-    if let Some(r) = refusal(
-        &state,
-        &headers,
-        (&caller, &subject),
-        name,
-        auth::Action::Delete,
-    ) {
-        return r;
+    match api_route(req.uri().path()) {
+        Some(Api::Lifecycle { name }) => {
+            crate::lifecycle_api::delete(&state.registry, name, access.user().as_deref()).await
+        }
+        _ => not_found(),
     }
-    crate::lifecycle_api::delete(&state.registry, name, caller.user().as_deref()).await
 }

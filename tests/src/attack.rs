@@ -165,7 +165,8 @@ pub fn assert_token_refused(w: &World, token: &str) {
 
 /// The registry's key, and proof that tokens forged with it are accepted
 /// when nothing is wrong with them: the kid it computes is the one the
-/// registry puts in its own tokens, and `greedy` claims read bob's image.
+/// registry puts in its own tokens, and `greedy` claims for bob (who may
+/// do all of it) read bob's image.
 pub fn server_forge(w: &World) -> Forge {
     let forge = Forge::server_key(w.reg.data_dir());
     let real = w.reg.token(Some(&w.alice), &["repository:alice/app:pull"]);
@@ -174,7 +175,7 @@ pub fn server_forge(w: &World) -> Forge {
         Some(forge.kid.as_str()),
         "the kid computed here differs from the registry's"
     );
-    let good = forge.sign(&greedy("alice"));
+    let good = forge.sign(&greedy("bob"));
     let r = w.reg.bearer(&good).get_manifest("bob/secret", "v1");
     assert_eq!(
         r.status,

@@ -66,11 +66,28 @@ fn mount_from_a_repository_the_caller_cannot_read_falls_back_to_an_upload() {
     ));
     assert_eq!(r.status, 201, "mount from public/base:\n{}", r.describe());
     let config = w.public.config.digest.clone();
+    // A token mounts only from what it names (issue 20: a push token used
+    // to mount from anything its subject could read).
+    let r = alice_token.post(&format!("/v2/alice/dst/blobs/uploads/?mount={config}"));
+    assert_eq!(
+        r.status,
+        202,
+        "a token that does not name public/base mounts nothing from it:\n{}",
+        r.describe()
+    );
+    assert_eq!(alice_token.delete(&r.location()).status, 204);
+    let alice_token = w.reg.bearer(&w.reg.token(
+        Some(&w.alice),
+        &[
+            "repository:alice/dst:pull,push",
+            "repository:public/base:pull",
+        ],
+    ));
     let r = alice_token.post(&format!("/v2/alice/dst/blobs/uploads/?mount={config}"));
     assert_eq!(
         r.status,
         201,
-        "automatic mount from public/base:\n{}",
+        "automatic mount from public/base, which the token names:\n{}",
         r.describe()
     );
     assert_eq!(

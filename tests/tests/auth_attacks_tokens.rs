@@ -16,11 +16,32 @@ use e2e::http::{with_query, Resp};
 use e2e::oci;
 use serde_json::{json, Value};
 
+/// A token is never more than its subject: one properly signed with the
+/// registry's own key, granting alice all of bob's repository, opens none
+/// of it (issue 20: tokens of ours are judged against their subject's
+/// rights at the time of use), on `/v2` and `/api/v1` alike.
+#[test]
+fn a_signed_token_granting_more_than_its_subject_has_opens_nothing() {
+    let w = world();
+    let forge = server_forge(&w);
+    let http = w.reg.bearer(&forge.sign(&greedy("alice")));
+    let r = http.get_manifest("bob/secret", "v1");
+    assert_403(&r);
+    assert_403(&http.put_manifest("bob/secret", "planted", &w.alice_app.manifest));
+    assert_403(&http.delete(&format!(
+        "/v2/bob/secret/manifests/{}",
+        w.bob_secret.manifest.digest
+    )));
+    let r = http.get("/api/v1/repositories/bob/secret/tags");
+    assert_eq!(r.status, 404, "{}", r.describe());
+    assert_unchanged(&w);
+}
+
 #[test]
 fn token_with_alg_none_is_refused() {
     let w = world();
     let forge = server_forge(&w);
-    let c = greedy("alice");
+    let c = greedy("bob");
     let real = w.reg.token(Some(&w.alice), &["repository:alice/app:pull"]);
     let real_sig = real.rsplit('.').next().unwrap().to_string();
     for alg in ["none", "None", "NONE", "nOnE"] {
@@ -38,7 +59,7 @@ fn token_with_alg_none_is_refused() {
 fn token_signed_hs256_with_the_public_key_is_refused() {
     let w = world();
     let forge = server_forge(&w);
-    let c = greedy("alice");
+    let c = greedy("bob");
     let pem = forge.public_pem();
     // The public key in each form a verifier might feed to HMAC.
     let keys: Vec<Vec<u8>> = vec![
@@ -63,7 +84,7 @@ fn token_signed_hs256_with_the_public_key_is_refused() {
 fn expired_token_is_refused() {
     let w = world();
     let forge = server_forge(&w);
-    let mut c = greedy("alice");
+    let mut c = greedy("bob");
     let t = now();
     // Well past the verifier's clock-skew leeway.
     c["iat"] = json!(t - 4000);
@@ -71,7 +92,7 @@ fn expired_token_is_refused() {
     c["exp"] = json!(t - 3600);
     assert_token_refused(&w, &forge.sign(&c));
     // And a token without any expiry.
-    let mut no_exp = greedy("alice");
+    let mut no_exp = greedy("bob");
     no_exp.as_object_mut().unwrap().remove("exp");
     assert_token_refused(&w, &forge.sign(&no_exp));
 }
@@ -81,12 +102,12 @@ fn token_not_yet_valid_is_refused() {
     let w = world();
     let forge = server_forge(&w);
     let t = now();
-    let mut c = greedy("alice");
+    let mut c = greedy("bob");
     c["nbf"] = json!(t + 3600);
     c["exp"] = json!(t + 7200);
     assert_token_refused(&w, &forge.sign(&c));
     // Issued in the future.
-    let mut c = greedy("alice");
+    let mut c = greedy("bob");
     c["iat"] = json!(t + 3600);
     c["exp"] = json!(t + 7200);
     assert_token_refused(&w, &forge.sign(&c));
@@ -102,11 +123,11 @@ fn token_for_another_audience_is_refused() {
         json!(""),
         json!(null),
     ] {
-        let mut c = greedy("alice");
+        let mut c = greedy("bob");
         c["aud"] = aud;
         assert_token_refused(&w, &forge.sign(&c));
     }
-    let mut c = greedy("alice");
+    let mut c = greedy("bob");
     c.as_object_mut().unwrap().remove("aud");
     assert_token_refused(&w, &forge.sign(&c));
 }
@@ -116,11 +137,11 @@ fn token_from_another_issuer_is_refused() {
     let w = world();
     let forge = server_forge(&w);
     for iss in [json!("evil-issuer"), json!(""), json!(["registry"])] {
-        let mut c = greedy("alice");
+        let mut c = greedy("bob");
         c["iss"] = iss;
         assert_token_refused(&w, &forge.sign(&c));
     }
-    let mut c = greedy("alice");
+    let mut c = greedy("bob");
     c.as_object_mut().unwrap().remove("iss");
     assert_token_refused(&w, &forge.sign(&c));
 }
@@ -129,7 +150,7 @@ fn token_from_another_issuer_is_refused() {
 fn token_with_unknown_kid_is_refused() {
     let w = world();
     let forge = server_forge(&w);
-    let c = greedy("alice");
+    let c = greedy("bob");
     let stranger = Forge::stranger();
     // A stranger's key under its own kid, and under the registry's.
     assert_token_refused(&w, &stranger.sign(&c));

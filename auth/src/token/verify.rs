@@ -56,6 +56,7 @@ pub struct VerifiedToken {
     pub kid: String,
     repositories: HashMap<String, Actions>,
     catalog: bool,
+    admin: bool,
 }
 
 impl VerifiedToken {
@@ -71,6 +72,11 @@ impl VerifiedToken {
     /// Whether the token grants `registry:catalog:*`.
     pub fn allows_catalog(&self) -> bool {
         self.catalog
+    }
+
+    /// Whether the token grants `registry:admin:*`.
+    pub fn allows_admin(&self) -> bool {
+        self.admin
     }
 }
 
@@ -178,6 +184,7 @@ impl Verifier {
         let (key, c) = self.check(token, now, Kind::Access)?;
         let mut repositories: HashMap<String, Actions> = HashMap::new();
         let mut catalog = false;
+        let mut admin = false;
         for e in c.access.unwrap_or_default() {
             let actions = e
                 .actions
@@ -194,6 +201,9 @@ impl Verifier {
                 "registry" if e.name == "catalog" => {
                     catalog |= e.actions.iter().any(|a| a == "*");
                 }
+                "registry" if e.name == "admin" => {
+                    admin |= e.actions.iter().any(|a| a == "*");
+                }
                 // Types we do not serve grant nothing here.
                 _ => {}
             }
@@ -206,6 +216,7 @@ impl Verifier {
             kid: key.kid().to_string(),
             repositories,
             catalog,
+            admin,
         })
     }
 

@@ -7,14 +7,14 @@ mod manifests;
 pub mod uploads;
 
 use crate::error::{ApiError, ApiResult};
-use crate::gate::{self, AuthError, Caller, Gate, Need};
+use crate::gate::{Access, Gate, Need};
 use crate::routes::{self, Route};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
 use futures::{StreamExt, TryStreamExt};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use storage::blobstore::ByteStream;
 use storage::{ErrorCode, Registry};
@@ -36,131 +36,46 @@ pub struct AppState {
     pub proxy: Arc<crate::proxy::Proxy>,
 }
 
-/// `GET /v2/`: 200 for whoever may use the registry; with authentication
-/// on, 401 and the challenge that tells clients where to get a token.
-pub async fn base(
-    State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let caller = match admit(&state.gate, &headers, client, &Method::GET, None).await {
-        Ok(c) => c,
-        Err(refusal) => return refusal,
-    };
-    let mut resp = ([(header::CONTENT_TYPE, "application/json")], "{}").into_response();
-    tag_user(&mut resp, &caller);
-    resp
+/// `GET /v2/`: 200 for whoever may use the registry (the gate answers
+/// the others with 401 and the challenge that tells clients where to get
+/// a token).
+pub async fn base() -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], "{}").into_response()
 }
 
 pub async fn dispatch(
     State(state): State<AppState>,
-    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    Extension(access): Extension<Access>,
     req: Request,
 ) -> Response {
-    match route(state, client, req).await {
+    match route(state, &access, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
 }
 
-/// The access log names the user.
-fn tag_user(resp: &mut Response, caller: &Caller) {
-    if let Some(u) = caller.user() {
-        resp.extensions_mut().insert(crate::access::User(u));
-    }
-}
-
-/// Authenticate the request and check that it may do what `route` needs;
-/// the refusal is the response to send.
-async fn admit(
-    gate: &Gate,
-    headers: &HeaderMap,
-    client: SocketAddr,
-    method: &Method,
-    route: Option<&Route<'_>>,
-) -> Result<Caller, Response> {
-    let caller = match gate.caller(headers, client.ip()).await {
-        Ok(c) => c,
-        Err(AuthError::Invalid(message)) => {
-            return Err(gate::unauthorized(gate, headers, None, false, message))
-        }
-        Err(AuthError::Throttled(s)) => return Err(gate::refuse_throttled(s)),
-        Err(AuthError::Unavailable(e)) => return Err(ApiError(e).into_response()),
-    };
-    if !gate.enabled() {
-        return Ok(caller);
-    }
-    let req = gate::requirement(method, route);
-    // Nothing presented at all: say how to authenticate.
-    let presented_nothing =
-        matches!(&caller, Caller::Known(id) if matches!(**id, auth::Identity::Anonymous));
-    let allowed = match &req.need {
-        Need::Authenticated => !presented_nothing,
-        Need::On(repo, action) => gate.allows(&caller, repo, *action),
-        Need::Catalog => gate.allows_catalog(&caller),
-    };
-    if allowed {
-        return Ok(caller);
-    }
-    let scope = req.scope.as_deref();
-    if presented_nothing || caller.is_anonymous() {
-        return Err(gate::unauthorized(
-            gate,
-            headers,
-            scope,
-            false,
-            "authentication required",
-        ));
-    }
-    if gate.subject_could(&caller, &req.need).await {
-        return Err(gate::unauthorized(
-            gate,
-            headers,
-            scope,
-            true,
-            "insufficient scope",
-        ));
-    }
-    let mut resp = gate::denied(scope);
-    tag_user(&mut resp, &caller);
-    Err(resp)
-}
-
-async fn route(state: AppState, client: SocketAddr, req: Request) -> ApiResult {
+async fn route(state: AppState, access: &Access, req: Request) -> ApiResult {
     let (parts, body) = req.into_parts();
-    // Some clients percent-encode the ':' of digests.
-    let path = parts
-        .uri
-        .path()
-        .strip_prefix("/v2/")
-        .unwrap_or_default()
-        .replace("%3A", ":")
-        .replace("%3a", ":");
+    let path = crate::routes::v2_path(parts.uri.path()).unwrap_or_default();
     let query = crate::paging::parse_query(&parts.uri);
-    let headers = &parts.headers;
-    let m = &parts.method;
     let Some(route) = routes::parse(&path) else {
         return Err(ApiError::new(ErrorCode::NotFound, "no such endpoint"));
     };
-    // A name outside the grammar is a bad request whoever asks: answering
-    // it before authentication spares clients a challenge for a scope the
-    // token server must refuse.
-    if let Some(name) = route.name() {
-        storage::names::validate_name(name)?;
-    }
-    let gate = &state.gate;
-    let caller = match admit(gate, headers, client, m, Some(&route)).await {
-        Ok(c) => c,
-        Err(refusal) => return Ok(refusal),
-    };
-    let mut resp = handle(&state, &caller, m, headers, &query, route, body).await?;
-    tag_user(&mut resp, &caller);
-    Ok(resp)
+    handle(
+        &state,
+        access,
+        &parts.method,
+        &parts.headers,
+        &query,
+        route,
+        body,
+    )
+    .await
 }
 
 async fn handle(
     state: &AppState,
-    caller: &Caller,
+    access: &Access,
     m: &Method,
     headers: &HeaderMap,
     query: &crate::paging::Query,
@@ -182,11 +97,11 @@ async fn handle(
             }
             // Tag changes record who made them (the tag history).
             Method::PUT => {
-                let by = reg.acting_as(caller.user());
+                let by = reg.acting_as(access.user());
                 manifests::put(&by, name, reference, headers, body).await
             }
             Method::DELETE => {
-                manifests::delete(&reg.acting_as(caller.user()), name, reference).await
+                manifests::delete(&reg.acting_as(access.user()), name, reference).await
             }
             _ => unsupported(m),
         },
@@ -197,10 +112,11 @@ async fn handle(
         },
         Route::UploadStart { name } => match *m {
             Method::POST => {
-                // Mount sources are what the caller's subject may pull (a
-                // token names only the repositories its client asked for).
-                let subject = state.gate.subject(caller).await;
-                let may_pull = |from: &str| state.gate.allows(&subject, from, auth::Action::Pull);
+                // A mount source must be one the caller may pull: for a
+                // token, one it names (clients ask for `repository:FROM:pull`
+                // with the push scope when they mount).
+                let may_pull =
+                    |from: &str| access.permits(&Need::On(from.to_owned(), auth::Action::Pull));
                 uploads::start(reg, name, query, headers, body, &may_pull).await
             }
             _ => unsupported(m),
@@ -219,9 +135,8 @@ async fn handle(
         },
         Route::Catalog => match *m {
             Method::GET => {
-                // The listing is what the caller's subject may pull.
-                let subject = state.gate.subject(caller).await;
-                let visible = |r: &str| state.gate.allows(&subject, r, auth::Action::Pull);
+                // The listing is what the caller may pull.
+                let visible = |r: &str| access.reads(r);
                 discovery::catalog(reg, query, &visible).await
             }
             _ => unsupported(m),

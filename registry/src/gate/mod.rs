@@ -5,24 +5,29 @@
 //! costly (token verification, argon2id), and answers the way the Docker
 //! token spec says clients expect (401 with a challenge, 403 `DENIED`).
 
+mod authorize;
 mod cache;
 mod checks;
+mod decide;
 mod hash_pool;
 mod refuse;
 pub mod require;
 pub mod session;
 pub mod token_api;
 
+pub use authorize::authorize;
 pub use checks::Passed;
+pub use decide::Access;
 pub use refuse::{denied, throttled as refuse_throttled, unauthorized};
 pub use require::{requirement, Need, Requirement};
+pub use session::WebSession;
 
 use crate::config::{AuthMode, Config};
 use crate::failure::Failure;
 use auth::identity::Subject;
 use auth::password::PasswordHasher;
 use auth::token::{IssuedToken, Issuer, IssuerConfig, KeySet, SigningKey, VerifiedToken, Verifier};
-use auth::{Action, Identity, Policy};
+use auth::{Identity, Policy};
 use axum::http::{header, HeaderMap};
 use cache::TtlCache;
 use checks::Checks;
@@ -290,41 +295,6 @@ impl Gate {
         }))
     }
 
-    /// The caller as the `[access]` rules see it: a bearer token of ours
-    /// stands for its subject (what it lists and may mount from is what the
-    /// subject may pull, not only the repositories the token names); other
-    /// callers as they are.
-    pub async fn subject(&self, caller: &Caller) -> Caller {
-        match caller {
-            Caller::Token { token } if self.issuer().is_some() => {
-                match self.identity_of(&token.subject).await {
-                    Ok(Some(id)) if id.is_active(auth::now_unix()) => Caller::Known(id),
-                    _ => caller.clone(),
-                }
-            }
-            other => other.clone(),
-        }
-    }
-
-    /// Whether `caller` may do `action` on `repo`.
-    pub fn allows(&self, caller: &Caller, repo: &str, action: Action) -> bool {
-        match caller {
-            Caller::Open => true,
-            Caller::Token { token } => token.allows(repo, action),
-            Caller::Known(id) => self.policy.allowed(id, repo, action),
-        }
-    }
-
-    /// Whether `caller` may list the catalog (it shows only what they may
-    /// pull either way).
-    pub fn allows_catalog(&self, caller: &Caller) -> bool {
-        match caller {
-            Caller::Open => true,
-            Caller::Token { token } => token.allows_catalog(),
-            Caller::Known(id) => self.policy.may_list_catalog(id),
-        }
-    }
-
     /// For a token that lacks what a request needs: would its subject get
     /// it with a new token? (Then the answer is 401 `insufficient_scope`,
     /// and the client asks for one; else 403.)
@@ -340,7 +310,8 @@ impl Gate {
             Ok(Some(id)) => match need {
                 Need::On(repo, action) => self.policy.allowed(&id, repo, *action),
                 Need::Catalog => self.policy.may_list_catalog(&id),
-                Need::Authenticated => true,
+                Need::Admin => id.is_admin(),
+                Need::Authenticated | Need::Anyone | Need::Browse => true,
             },
             _ => false,
         }

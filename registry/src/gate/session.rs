@@ -3,11 +3,9 @@
 //! whose value is a random token; the database keeps only its hash, with
 //! the user and a CSRF token that every form must carry.
 
-use super::{AuthError, Caller, Gate};
+use super::{AuthError, Gate};
 use auth::Identity;
 use axum::http::{header, HeaderMap, HeaderValue};
-use axum::response::Response;
-use std::net::IpAddr;
 use std::sync::Arc;
 
 pub const SESSION_COOKIE: &str = "registry_session";
@@ -102,26 +100,6 @@ impl Gate {
             .create_session(&hash_hex(&value), user, &csrf, expires)
             .await?;
         Ok(self.cookie_header(headers, SESSION_COOKIE, &value, ttl_secs))
-    }
-
-    /// Who calls `/api/v1`: a browser session, else Basic or Bearer
-    /// credentials, else anonymous. Bad credentials are refused (401).
-    pub async fn api_caller(
-        &self,
-        headers: &HeaderMap,
-        client: IpAddr,
-    ) -> Result<Caller, Response> {
-        if let Some((id, _)) = self.web_session(headers).await {
-            return Ok(Caller::Known(id));
-        }
-        match self.caller(headers, client).await {
-            Ok(c) => Ok(c),
-            Err(AuthError::Invalid(m)) => Err(super::unauthorized(self, headers, None, false, m)),
-            Err(AuthError::Throttled(s)) => Err(super::refuse_throttled(s)),
-            Err(AuthError::Unavailable(e)) => Err(axum::response::IntoResponse::into_response(
-                crate::error::ApiError(e),
-            )),
-        }
     }
 }
 

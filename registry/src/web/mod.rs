@@ -11,14 +11,15 @@ pub use login::{login, login_form, logout};
 
 use crate::api::AppState;
 use crate::error::ApiError;
-use crate::gate::Caller;
+use crate::gate::Access;
 use crate::inspect_api::{self, Readable};
 use crate::paging::{self, parse_query, Page};
-use crate::present::split_reference;
+use crate::routes::{Endpoint, Ui};
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::Extension;
 use storage::{Digest, Registry};
 use views::{BlobPage, ErrorPage, ImagePage, RepoPage, ReposPage, Viewer};
 
@@ -26,65 +27,73 @@ pub async fn index() -> Redirect {
     Redirect::to("/ui/repos")
 }
 
-/// The caller of a page and what its header shows.
-async fn viewer(state: &AppState, headers: &axum::http::HeaderMap) -> (Caller, Viewer) {
-    let gate = &state.gate;
-    if !gate.enabled() {
-        return (Caller::Open, Viewer::default());
+/// What a page's header shows about its visitor.
+fn viewer(access: &Access) -> Viewer {
+    match &access.session {
+        Some(session) => Viewer {
+            auth_on: true,
+            user: Some(session.user.clone()),
+            csrf: session.csrf.clone(),
+        },
+        None => Viewer {
+            auth_on: !matches!(access.caller(), crate::gate::Caller::Open),
+            ..Viewer::default()
+        },
     }
-    match gate.web_session(headers).await {
-        Some((id, session)) => (
-            Caller::Known(id),
-            Viewer {
-                auth_on: true,
-                user: Some(session.user),
-                csrf: session.csrf,
-            },
-        ),
-        None => (
-            Caller::anonymous(),
-            Viewer {
-                auth_on: true,
-                ..Viewer::default()
-            },
+}
+
+/// The page of an error.
+fn error_page(viewer: Viewer, e: storage::Error) -> Response {
+    let status = crate::error::status_of(e.code);
+    let page = ErrorPage {
+        viewer,
+        status: status.to_string(),
+        message: e.message,
+    };
+    (status, render(&page)).into_response()
+}
+
+/// The "not found" page: for a path that is no page, or (with the
+/// visitor) a repository they may not read, which answers exactly as one
+/// that does not exist.
+pub fn not_found(what: Option<(&Access, storage::Error)>) -> Response {
+    match what {
+        Some((access, e)) => error_page(viewer(access), e),
+        None => error_page(
+            Viewer::default(),
+            storage::Error::new(storage::ErrorCode::NotFound, "no such page"),
         ),
     }
 }
 
-pub async fn dispatch(State(state): State<AppState>, req: Request) -> Response {
+pub async fn dispatch(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    req: Request,
+) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost:5000")
         .to_owned();
-    let (caller, viewer) = viewer(&state, req.headers()).await;
-    let readable = |r: &str| state.gate.allows(&caller, r, auth::Action::Pull);
-    let mut resp = match route(
-        &state.registry,
-        &state.proxy,
-        req.uri(),
-        &host,
-        &readable,
-        &viewer,
-    )
-    .await
-    {
-        Ok(html) => html,
-        Err(e) => {
-            let status = crate::error::status_of(e.0.code);
-            let page = ErrorPage {
-                viewer: viewer.clone(),
-                status: status.to_string(),
-                message: e.0.message,
-            };
-            (status, render(&page)).into_response()
-        }
+    let viewer = viewer(&access);
+    let readable = |r: &str| access.reads(r);
+    let Endpoint::Ui(ui) = crate::routes::endpoint(req.uri().path()) else {
+        return not_found(None);
     };
-    if let Some(u) = caller.user() {
-        resp.extensions_mut().insert(crate::access::User(u));
+    let page = Pages {
+        reg: &state.registry,
+        proxy: &state.proxy,
+        host: &host,
+        readable: &readable,
+        viewer: &viewer,
+        access: &access,
+    };
+    match page.route(ui, req.uri()).await {
+        Ok(html) => html,
+        Err(e) => error_page(viewer.clone(), e.0),
     }
-    resp
 }
 
 fn render(t: &impl Template) -> Response {
@@ -98,62 +107,75 @@ fn render(t: &impl Template) -> Response {
     }
 }
 
-async fn route(
-    reg: &Registry,
-    proxy: &crate::proxy::Proxy,
-    uri: &Uri,
-    host: &str,
-    readable: Readable<'_>,
-    viewer: &Viewer,
-) -> Result<Response, ApiError> {
-    let query = parse_query(uri);
-    let path = uri.path().strip_prefix("/ui/").unwrap_or_default();
-    let page = Page::parse(&query, paging::BROWSE)?;
-    let n = page.n.unwrap_or_default() as i64;
-    if path == "repos" || path == "repos/" {
-        let q = query.get("q").cloned().unwrap_or_default();
-        let filter = Some(q.as_str()).filter(|q| !q.is_empty());
-        let (repos, next) = inspect_api::repos_page(reg, filter, &page, readable).await?;
-        let mut p = ReposPage::new(q, repos, next, n);
-        p.viewer = viewer.clone();
-        for r in &mut p.repos {
-            r.cached_from = proxy.cached_from(&r.name).map(str::to_owned);
+/// What a page needs to render.
+struct Pages<'a> {
+    reg: &'a Registry,
+    proxy: &'a crate::proxy::Proxy,
+    host: &'a str,
+    readable: Readable<'a>,
+    viewer: &'a Viewer,
+    access: &'a Access,
+}
+
+impl Pages<'_> {
+    async fn route(&self, ui: Ui<'_>, uri: &Uri) -> Result<Response, ApiError> {
+        let (reg, proxy, readable, viewer) = (self.reg, self.proxy, self.readable, self.viewer);
+        let query = parse_query(uri);
+        let page = Page::parse(&query, paging::BROWSE)?;
+        let n = page.n.unwrap_or_default() as i64;
+        match ui {
+            Ui::Repos => {
+                let q = query.get("q").cloned().unwrap_or_default();
+                let filter = Some(q.as_str()).filter(|q| !q.is_empty());
+                let (repos, next) = inspect_api::repos_page(reg, filter, &page, readable).await?;
+                let mut p = ReposPage::new(q, repos, next, n);
+                p.viewer = viewer.clone();
+                for r in &mut p.repos {
+                    r.cached_from = proxy.cached_from(&r.name).map(str::to_owned);
+                }
+                Ok(render(&p))
+            }
+            Ui::Namespaces => {
+                let usage = inspect_api::namespaces(reg, self.access).await?;
+                let mut p = crate::web::views::NamespacesPage::new(usage);
+                p.viewer = viewer.clone();
+                Ok(render(&p))
+            }
+            Ui::Repo { name } => {
+                let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
+                let mut p = RepoPage::new(name, self.host, tags, next, n);
+                p.viewer = viewer.clone();
+                p.cached_from = proxy.cached_from(name).map(str::to_owned);
+                Ok(render(&p))
+            }
+            Ui::Image {
+                name,
+                reference,
+                full,
+            } => {
+                let detail = inspect_api::image(reg, full, None, readable).await?;
+                let mut p = ImagePage::new(name, self.host, detail);
+                if !reference.starts_with("sha256:") && !reference.starts_with("sha512:") {
+                    p.history = reg
+                        .tag_history(name, reference, 20)
+                        .await?
+                        .iter()
+                        .map(|c| crate::web::views::HistoryRow::new(name, c))
+                        .collect();
+                }
+                p.viewer = viewer.clone();
+                Ok(render(&p))
+            }
+            Ui::Blob { digest } => {
+                let digest: Digest = digest.parse()?;
+                let mut p = BlobPage::new(inspect_api::blob(reg, &digest, readable).await?);
+                p.viewer = viewer.clone();
+                Ok(render(&p))
+            }
+            // Served by handlers of their own.
+            Ui::Index | Ui::Login | Ui::Logout => {
+                Err(ApiError::new(storage::ErrorCode::NotFound, "no such page"))
+            }
         }
-        return Ok(render(&p));
     }
-    if path == "namespaces" {
-        let usage = inspect_api::namespaces(reg, readable).await?;
-        let mut p = crate::web::views::NamespacesPage::new(usage);
-        p.viewer = viewer.clone();
-        return Ok(render(&p));
-    }
-    if let Some(name) = path.strip_prefix("repos/") {
-        let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
-        let mut p = RepoPage::new(name, host, tags, next, n);
-        p.viewer = viewer.clone();
-        p.cached_from = proxy.cached_from(name).map(str::to_owned);
-        return Ok(render(&p));
-    }
-    if let Some(reference) = path.strip_prefix("images/") {
-        let detail = inspect_api::image(reg, reference, None, readable).await?;
-        let (name, tag) = split_reference(reference);
-        let mut p = ImagePage::new(name, host, detail);
-        if !tag.starts_with("sha256:") && !tag.starts_with("sha512:") {
-            p.history = reg
-                .tag_history(name, tag, 20)
-                .await?
-                .iter()
-                .map(|c| crate::web::views::HistoryRow::new(name, c))
-                .collect();
-        }
-        p.viewer = viewer.clone();
-        return Ok(render(&p));
-    }
-    if let Some(digest) = path.strip_prefix("blobs/") {
-        let digest: Digest = digest.parse()?;
-        let mut p = BlobPage::new(inspect_api::blob(reg, &digest, readable).await?);
-        p.viewer = viewer.clone();
-        return Ok(render(&p));
-    }
-    Err(ApiError::new(storage::ErrorCode::NotFound, "no such page"))
 }

@@ -18,10 +18,13 @@ impl Registry {
     }
 
     /// Set it (the repository is created if need be, so it can be set
-    /// before the first push).
+    /// before the first push, within its namespace's repository quota).
     pub async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()> {
         validate_name(repo)?;
-        self.meta.set_immutability(repo, i).await
+        let created = self.admit_new_repo(repo).await?;
+        self.meta.set_immutability(repo, i).await?;
+        self.note_usage(repo, i64::from(created), 0);
+        Ok(())
     }
 
     /// Whether `repo:tag` may only be created, not moved.

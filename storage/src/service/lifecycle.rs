@@ -139,9 +139,12 @@ impl Registry {
         validate_name(repo)?;
         let policy = Policy::parse(text)?;
         let canonical = serde_json::to_string(&policy).map_err(Error::internal)?;
+        // The repository is created if need be, within its quota.
+        let created = self.admit_new_repo(repo).await?;
         self.meta
             .set_lifecycle_policy(repo, Some(&canonical))
             .await?;
+        self.note_usage(repo, i64::from(created), 0);
         Ok(policy)
     }
 

@@ -181,6 +181,14 @@ impl Registry {
 
     /// Count what a push just added (a blob new to the namespace, a new
     /// repository) until the next sum.
+    /// Before a write that creates `repo` if it does not exist: refused
+    /// when its namespace is full; `true` when it will be new (and counted:
+    /// pass that to [`Registry::note_usage`] once it is).
+    pub(crate) async fn admit_new_repo(&self, repo: &str) -> Result<bool> {
+        self.check_new_repo(repo).await?;
+        Ok(self.quota_of(repo).is_some() && !self.meta.repo_exists(repo).await?)
+    }
+
     pub(crate) fn note_usage(&self, repo: &str, repos: i64, bytes: u64) {
         if self.quota_of(repo).is_some() {
             self.usage.add(namespace_of(repo), repos, bytes as i64);
