@@ -37,6 +37,7 @@ pub mod http;
 pub mod oci;
 pub mod registry;
 pub mod request_log;
+pub mod rng;
 pub mod upstream;
 
 use std::path::{Path, PathBuf};

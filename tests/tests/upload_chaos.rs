@@ -13,6 +13,7 @@
 
 use e2e::cut::{cut, h2_request, Cut, CUTS};
 use e2e::http::with_query;
+use e2e::rng::Rng;
 use e2e::{cmd, registry_bin, Client, Registry};
 use sha2::Digest as _;
 use std::collections::HashMap;
@@ -37,25 +38,9 @@ fn path_of(location: &str) -> String {
     }
 }
 
-/// xorshift64*: reproducible from the seed the test prints.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    /// A cut point: at least one byte sent, never the whole body.
-    fn cut_point(&mut self, len: usize) -> usize {
-        1 + self.below(len - 1)
-    }
+/// A cut point: at least one byte sent, never the whole body.
+fn cut_point(rng: &mut Rng, len: usize) -> usize {
+    1 + rng.index(len - 1)
 }
 
 fn seed() -> u64 {
@@ -165,16 +150,16 @@ impl World {
     /// One scenario: a cut somewhere in an upload of a blob, then the same
     /// blob uploaded properly; the session never moves on a cut.
     fn scenario(&self, rng: &mut Rng, repo: &str) {
-        let blob = &self.blobs[rng.below(self.blobs.len())];
+        let blob = &self.blobs[rng.index(self.blobs.len())];
         let digest = digest_of(blob);
-        let how = CUTS[rng.below(CUTS.len())];
-        let h2 = rng.below(2) == 1;
+        let how = CUTS[rng.index(CUTS.len())];
+        let h2 = rng.index(2) == 1;
         let junk = |len: usize| vec![b'J'; len];
-        match rng.below(3) {
+        match rng.index(3) {
             0 => {
                 // A chunk cut mid-body, after nothing or half acknowledged.
                 let session = self.start(repo);
-                let ack = if rng.below(2) == 1 { blob.len() / 2 } else { 0 };
+                let ack = if rng.index(2) == 1 { blob.len() / 2 } else { 0 };
                 if ack > 0 {
                     let range = vec![("Content-Range", format!("0-{}", ack - 1))];
                     let (status, _) = self.good(h2, "PATCH", &session, &range, &blob[..ack]);
@@ -184,9 +169,9 @@ impl World {
                 // lands in whole 2 MiB buffers, and over HTTP/2 flow control
                 // lets no more than a window's worth run ahead of the
                 // handler, so most of it is written before the cut.
-                let bad = junk(blob.len() + 4 * MIB + rng.below(4 * MIB));
+                let bad = junk(blob.len() + 4 * MIB + rng.index(4 * MIB));
                 let range = vec![("Content-Range", format!("{ack}-{}", ack + bad.len() - 1))];
-                let at = bad.len() / 2 + rng.below(bad.len() / 2);
+                let at = bad.len() / 2 + rng.index(bad.len() / 2);
                 self.cut("PATCH", &session, &range, &bad, at, how);
                 assert_eq!(
                     self.acknowledged(&session),
@@ -201,12 +186,12 @@ impl World {
                 // The final PUT cut mid-body (good bytes or junk).
                 let session = self.start(repo);
                 let put = with_query(&session, "digest", &digest);
-                let body = if rng.below(2) == 1 {
+                let body = if rng.index(2) == 1 {
                     blob.clone()
                 } else {
                     junk(blob.len())
                 };
-                let at = rng.cut_point(body.len());
+                let at = cut_point(rng, body.len());
                 self.cut("PUT", &put, &[], &body, at, how);
                 assert_eq!(self.acknowledged(&session), 0, "after a cut {how:?} PUT");
                 let (status, _) = self.good(h2, "PUT", &put, &[], blob);
@@ -215,12 +200,12 @@ impl World {
             _ => {
                 // A single-request upload cut mid-body, then a whole one.
                 let post = format!("/v2/{repo}/blobs/uploads/?digest={digest}");
-                let body = if rng.below(2) == 1 {
+                let body = if rng.index(2) == 1 {
                     blob.clone()
                 } else {
                     junk(blob.len())
                 };
-                let at = rng.cut_point(body.len());
+                let at = cut_point(rng, body.len());
                 self.cut("POST", &post, &[], &body, at, how);
                 let (status, _) = self.good(h2, "POST", &post, &[], blob);
                 self.committed(status, "the POST after a cut POST");
