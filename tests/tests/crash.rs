@@ -302,7 +302,7 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
                         .unwrap(),
                     base: reg.url(),
                     ledger: ledger.clone(),
-                    rng: Rng(rng.next() | 1),
+                    rng: Rng(rng.next_u64() | 1),
                     worker,
                 };
                 let stop = stop.clone();
