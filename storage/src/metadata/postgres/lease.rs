@@ -1,35 +1,82 @@
 //! Upload-session locks across nodes: a lease on the session's row (an
-//! owner token and an expiry on PostgreSQL's clock), renewed while held.
-//! No connection is held in between, so a request that streams a body for
-//! an hour costs the pool one short statement every [`RENEW_EVERY`]. A
-//! node that dies leaves its leases to expire after [`LEASE_TTL`].
+//! owner token and an expiry on PostgreSQL's clock). No connection is held
+//! in between, so a request that streams a body for an hour costs the pool
+//! nothing while it does. One task per node renews all the leases the node
+//! holds in one statement every [`RENEW_EVERY`], so the lease can be short:
+//! a node that dies leaves its sessions to others within [`LEASE_TTL`],
+//! inside the 10 s another request of the session waits.
 
 use super::PgMeta;
 use crate::blobstore::{Release, SessionLock};
 use crate::error::{Error, Result};
 use sqlx::PgPool;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How long a lease lasts without renewal.
-const LEASE_TTL: Duration = Duration::from_secs(30);
-/// Renewed this often while held: two renewals may fail in a row (a busy
-/// database) before another node could take the session.
-const RENEW_EVERY: Duration = Duration::from_secs(10);
+const LEASE_TTL: Duration = Duration::from_secs(5);
+/// Renewed this often while held: several renewals may fail in a row (a
+/// busy database) before another node could take the session.
+const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// PostgreSQL's clock in milliseconds (every node reads the same clock).
 const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
 
+/// The owner tokens of the leases this node holds.
+#[derive(Default)]
+pub(super) struct Leases(Mutex<HashSet<String>>);
+
+impl Leases {
+    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Renew every lease held, every [`RENEW_EVERY`], while `leases` lives.
+    pub(super) fn keep(pool: PgPool, leases: Weak<Leases>) {
+        tokio::spawn(async move {
+            let sql = format!(
+                "UPDATE uploads SET lease_until = {NOW_MS} + $2 WHERE lease = ANY($1::text[])"
+            );
+            loop {
+                tokio::time::sleep(RENEW_EVERY).await;
+                let Some(leases) = leases.upgrade() else {
+                    break;
+                };
+                let owners: Vec<String> = leases.set().iter().cloned().collect();
+                drop(leases);
+                if owners.is_empty() {
+                    continue;
+                }
+                let renewed = sqlx::query(&sql)
+                    .bind(&owners)
+                    .bind(LEASE_TTL.as_millis() as i64)
+                    .execute(&pool)
+                    .await;
+                if let Err(e) = renewed {
+                    // A lease that runs out is taken over; the holder's
+                    // save then fails its version check.
+                    tracing::warn!(error = %e, held = owners.len(), "could not renew upload leases");
+                }
+            }
+        });
+    }
+}
+
 struct Lease {
     pool: PgPool,
+    leases: Arc<Leases>,
     id: String,
     owner: String,
-    renew: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Lease {
+    /// Stop renewing; the release to run (None: done already).
     fn take(&mut self) -> Option<(PgPool, String, String)> {
-        let renew = self.renew.take()?;
-        renew.abort();
+        if self.owner.is_empty() {
+            return None;
+        }
+        self.leases.set().remove(&self.owner);
         Some((
             self.pool.clone(),
             std::mem::take(&mut self.id),
@@ -77,14 +124,13 @@ impl PgMeta {
     /// an unknown session is `BLOB_UPLOAD_UNKNOWN`.
     pub async fn try_lock_upload(&self, id: &str) -> Result<Option<SessionLock>> {
         let owner = uuid::Uuid::new_v4().simple().to_string();
-        let ttl = LEASE_TTL.as_millis() as i64;
         let taken = sqlx::query(&format!(
             "UPDATE uploads SET lease = $2, lease_until = {NOW_MS} + $3
              WHERE id = $1 AND (lease IS NULL OR lease_until < {NOW_MS})"
         ))
         .bind(id)
         .bind(&owner)
-        .bind(ttl)
+        .bind(LEASE_TTL.as_millis() as i64)
         .execute(&self.pool)
         .await?;
         if taken.rows_affected() == 0 {
@@ -97,37 +143,12 @@ impl PgMeta {
                 None => Err(Error::upload_unknown(id)),
             };
         }
-        let renew = {
-            let (pool, id, owner) = (self.pool.clone(), id.to_owned(), owner.clone());
-            tokio::spawn(async move {
-                let sql = format!(
-                    "UPDATE uploads SET lease_until = {NOW_MS} + $3 WHERE id = $1 AND lease = $2"
-                );
-                loop {
-                    tokio::time::sleep(RENEW_EVERY).await;
-                    match sqlx::query(&sql)
-                        .bind(&id)
-                        .bind(&owner)
-                        .bind(ttl)
-                        .execute(&pool)
-                        .await
-                    {
-                        // The session ended, or (after failed renewals) was
-                        // taken over: the holder's save will find out.
-                        Ok(r) if r.rows_affected() == 0 => break,
-                        Ok(_) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, upload = %id, "could not renew an upload lease")
-                        }
-                    }
-                }
-            })
-        };
+        self.leases.set().insert(owner.clone());
         Ok(Some(SessionLock::releasing(Lease {
             pool: self.pool.clone(),
+            leases: self.leases.clone(),
             id: id.to_owned(),
             owner,
-            renew: Some(renew),
         })))
     }
 }

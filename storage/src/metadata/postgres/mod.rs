@@ -40,6 +40,8 @@ pub struct PgMeta {
     pool: PgPool,
     /// Connections that hold blob fences and the collection lease.
     fence_pool: PgPool,
+    /// Upload leases this node holds (renewed together).
+    leases: Arc<lease::Leases>,
     /// Repository name → id; ids never change for a name (see SQLite's).
     repo_ids: Arc<Mutex<HashMap<String, i64>>>,
 }
@@ -96,9 +98,12 @@ impl PgMeta {
             .run(&pool)
             .await
             .map_err(|e| Error::internal(format!("database migration failed: {e}")))?;
+        let leases = Arc::new(lease::Leases::default());
+        lease::Leases::keep(pool.clone(), Arc::downgrade(&leases));
         Ok(PgMeta {
             pool,
             fence_pool,
+            leases,
             repo_ids: Arc::default(),
         })
     }
