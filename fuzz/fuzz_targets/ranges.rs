@@ -2,8 +2,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registry::api::blobs::parse_range;
-use registry::api::uploads::parse_content_range;
+use registry::api::v2::blobs::parse_range;
+use registry::api::v2::uploads::parse_content_range;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 8 {

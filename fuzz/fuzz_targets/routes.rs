@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use registry::paging::{self, Page, Query};
+use registry::http::paging::{self, Page, Query};
 use registry::routes::{self, Route};
 
 fuzz_target!(|data: &[u8]| {

@@ -1,9 +1,12 @@
 //! `registry`: the container image registry binary.
 
 use clap::{Parser, Subcommand};
+use registry::cli::{accounts as accounts_cli, check as check_cli, config as config_cli};
+use registry::cli::{history as history_cli, migrate as migrate_cli};
 use registry::config::{Config, ServeArgs};
 use registry::failure::Failure;
-use registry::{accounts_cli, check_cli, config_cli, history_cli, logging, migrate_cli, server};
+use registry::observe::logging;
+use registry::server;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -42,15 +45,15 @@ enum Command {
     Robot(accounts_cli::RobotCommand),
     /// A tag's history, and rolling it back: history, rollback.
     #[command(subcommand)]
-    Tag(registry::tag_cli::TagCommand),
+    Tag(registry::cli::tag::TagCommand),
     /// Repository settings: immutable.
     #[command(subcommand)]
-    Repo(registry::repo_cli::RepoCommand),
+    Repo(registry::cli::repo::RepoCommand),
     /// Collect garbage now on a running registry (or see what would go).
-    Gc(registry::gc_cli::GcArgs),
+    Gc(registry::cli::gc::GcArgs),
     /// ECR lifecycle policies: put, get, preview, run, delete.
     #[command(subcommand)]
-    Lifecycle(registry::lifecycle_cli::LifecycleCommand),
+    Lifecycle(registry::cli::lifecycle::LifecycleCommand),
     /// Exit 0 if the registry at --url is ready (`/readyz`), 1 if not: a
     /// container HEALTHCHECK for images without curl.
     Health {
@@ -76,13 +79,14 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Config(c) => config_cli::run(c).await,
         Command::User(c) => accounts_cli::user(c).await,
         Command::Robot(c) => accounts_cli::robot(c).await,
-        Command::Tag(c) => registry::tag_cli::run(c).await,
-        Command::Repo(c) => registry::repo_cli::run(c).await,
-        Command::Gc(args) => registry::gc_cli::run(args).await,
-        Command::Lifecycle(c) => registry::lifecycle_cli::run(c).await,
+        Command::Tag(c) => registry::cli::tag::run(c).await,
+        Command::Repo(c) => registry::cli::repo::run(c).await,
+        Command::Gc(args) => registry::cli::gc::run(args).await,
+        Command::Lifecycle(c) => registry::cli::lifecycle::run(c).await,
         Command::Health { url } => {
             let (status, body) =
-                registry::remote::send(&url, reqwest::Method::GET, "/readyz", None, None).await?;
+                registry::cli::remote::send(&url, reqwest::Method::GET, "/readyz", None, None)
+                    .await?;
             if status.is_success() {
                 println!("{}", body.trim());
                 Ok(())

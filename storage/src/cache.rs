@@ -19,11 +19,28 @@
 //! before the database was read. Each map is bounded; when full it is
 //! simply cleared (cheap, and the next reads refill it).
 
+use crate::blobstore::BlobRef;
 use crate::digest::Digest;
 use crate::metadata::{Invalidation, StoredManifest};
-use crate::service::BlobInfo;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+
+/// A committed blob as a repository sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BlobInfo {
+    pub size: u64,
+    /// The store's name for its bytes, when not derived from the digest.
+    pub location: Option<Arc<str>>,
+}
+
+impl BlobInfo {
+    pub fn as_ref<'a>(&'a self, digest: &'a Digest) -> BlobRef<'a> {
+        BlobRef {
+            digest,
+            location: self.location.as_deref(),
+        }
+    }
+}
 
 const MAX_TAGS: usize = 100_000;
 const MAX_LINKS: usize = 100_000;

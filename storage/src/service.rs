@@ -9,7 +9,7 @@ mod pull_through;
 mod quota;
 mod uploads;
 
-pub(crate) use gc::delete_each;
+pub use crate::cache::BlobInfo;
 pub use gc::{GcOptions, GcReport, GcTotals};
 pub use history::Rollback;
 pub use lifecycle::Expired;
@@ -108,23 +108,6 @@ pub struct Registry {
 
 /// A source of the time (unix milliseconds).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
-
-/// A committed blob as a repository sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobInfo {
-    pub size: u64,
-    /// The store's name for its bytes, when not derived from the digest.
-    pub location: Option<Arc<str>>,
-}
-
-impl BlobInfo {
-    pub fn as_ref<'a>(&'a self, digest: &'a Digest) -> BlobRef<'a> {
-        BlobRef {
-            digest,
-            location: self.location.as_deref(),
-        }
-    }
-}
 
 /// Result of a manifest push.
 #[derive(Debug, Clone)]

@@ -47,7 +47,7 @@ fn psql() -> PathBuf {
 
 /// A new database on the server of superuser URL `admin`; its URL.
 pub fn fresh_database(admin: &str) -> String {
-    let name = format!("e2e_{}", crate::auth::random_hex(12));
+    let name = format!("e2e_{}", crate::random_hex(12));
     let out = Command::new(psql())
         .args([admin, "-v", "ON_ERROR_STOP=1", "-qc"])
         .arg(format!("CREATE DATABASE {name}"))
@@ -83,7 +83,7 @@ impl Bucket {
         Bucket {
             endpoint: require_env("REGISTRY_TEST_S3_MOTO_URL"),
             bucket: require_env("REGISTRY_TEST_S3_BUCKET"),
-            prefix: format!("e2e-{}", crate::auth::random_hex(8)),
+            prefix: format!("e2e-{}", crate::random_hex(8)),
         }
     }
 }

@@ -279,3 +279,12 @@ impl Drop for DockerImages {
         }
     }
 }
+
+/// A random string of `n` bytes, hex: passwords no log could hold by chance.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .expect("read /dev/urandom");
+    hex::encode(buf)
+}

@@ -105,7 +105,7 @@ mod tests {
         assert_eq!(nets, ["10.0.0.0/16", "192.168.1.7/32"]);
         assert_eq!(
             cfg.forwarded_header,
-            crate::forwarded::ForwardedHeader::Forwarded
+            crate::http::forwarded::ForwardedHeader::Forwarded
         );
         assert!(cfg
             .to_toml()

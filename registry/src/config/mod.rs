@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::failure::{io_reason, Failure};
-use crate::watch::Timeouts;
+use crate::http::watch::Timeouts;
 
 mod limits;
 mod serve_args;
@@ -17,12 +17,7 @@ mod validate;
 pub use limits::LoginLimitConfig;
 pub use serve_args::ServeArgs;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    Text,
-    Json,
-}
+pub use crate::observe::logging::LogFormat;
 
 /// Whether requests must authenticate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ValueEnum)]
@@ -173,10 +168,10 @@ pub struct Config {
     /// Load balancers and proxies (CIDRs) whose forwarding headers are
     /// believed: the client address (for login limits and the access log)
     /// and the original scheme (cookies, the token realm); see
-    /// [`crate::forwarded`].
-    pub trusted_proxies: Vec<crate::forwarded::Cidr>,
+    /// [`crate::http::forwarded`].
+    pub trusted_proxies: Vec<crate::http::forwarded::Cidr>,
     /// The header they append the client's address to.
-    pub forwarded_header: crate::forwarded::ForwardedHeader,
+    pub forwarded_header: crate::http::forwarded::ForwardedHeader,
     /// Replaced by `trusted_proxies`; `true` is refused with an explanation
     /// (it believed anyone's `X-Forwarded-For`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,7 +198,7 @@ pub struct Config {
     /// `bytes`, `repositories`).
     pub quotas: Vec<storage::Quota>,
     /// `[[notifications]]`: webhook endpoints told of pushes and deletes.
-    pub notifications: Vec<crate::notify::Endpoint>,
+    pub notifications: Vec<crate::observe::notify::Endpoint>,
     /// Undelivered events older than this are dropped (the queue's bound).
     pub notifications_max_age_secs: u64,
     /// Serve Prometheus metrics at `/metrics` (and record them).
@@ -234,7 +229,7 @@ impl Default for Config {
             max_connections: 4096,
             db_busy_timeout_ms: 10_000,
             trusted_proxies: Vec::new(),
-            forwarded_header: crate::forwarded::ForwardedHeader::default(),
+            forwarded_header: crate::http::forwarded::ForwardedHeader::default(),
             trust_proxy: None,
             auth: None,
             external_url: None,

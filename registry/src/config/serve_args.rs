@@ -78,11 +78,11 @@ pub struct ServeArgs {
     /// Load balancers whose X-Forwarded-For/-Proto are believed, as CIDRs
     /// separated by commas [default: none].
     #[arg(long, env = "REGISTRY_TRUSTED_PROXIES", value_delimiter = ',')]
-    pub trusted_proxies: Option<Vec<crate::forwarded::Cidr>>,
+    pub trusted_proxies: Option<Vec<crate::http::forwarded::Cidr>>,
     /// The header they append the client to: x-forwarded-for or forwarded
     /// [default: x-forwarded-for].
     #[arg(long, env = "REGISTRY_FORWARDED_HEADER")]
-    pub forwarded_header: Option<crate::forwarded::ForwardedHeader>,
+    pub forwarded_header: Option<crate::http::forwarded::ForwardedHeader>,
     /// Replaced by --trusted-proxies (refused when true).
     #[arg(long, env = "REGISTRY_TRUST_PROXY", hide = true)]
     pub trust_proxy: Option<bool>,

@@ -153,7 +153,7 @@ impl Checks {
             }
             Verdict::Wrong => Err(WRONG),
             Verdict::Busy => {
-                crate::metrics::password_check_busy();
+                crate::observe::metrics::password_check_busy();
                 Err(AuthError::Unavailable(storage::Error::new(
                     ErrorCode::Unavailable,
                     "too many password checks at once; retry in a moment",
@@ -227,7 +227,7 @@ impl Checks {
         let ok = self
             .pool
             .run(slot, move || {
-                crate::metrics::password_check();
+                crate::observe::metrics::password_check();
                 match hash {
                     Some(h) => hasher.verify(&secret, &h),
                     None => hasher.verify_unknown(&secret),

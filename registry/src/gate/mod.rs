@@ -5,19 +5,19 @@
 //! costly (token verification, argon2id), and answers the way the Docker
 //! token spec says clients expect (401 with a challenge, 403 `DENIED`).
 
-mod authorize;
 mod cache;
 mod checks;
 mod decide;
+mod edge;
 mod hash_pool;
+mod refresh;
 mod refuse;
 pub mod require;
 pub mod session;
-pub mod token_api;
 
-pub use authorize::authorize;
 pub use checks::Passed;
 pub use decide::Access;
+pub use edge::{identify, refusal};
 pub use refuse::{denied, throttled as refuse_throttled, unauthorized};
 pub use require::{requirement, Need, Requirement};
 pub use session::WebSession;
@@ -202,9 +202,9 @@ impl Gate {
     }
 
     /// Whether the client reached us over HTTPS: our own TLS, or a trusted
-    /// proxy's (see [`crate::forwarded`]).
+    /// proxy's (see [`crate::http::forwarded`]).
     pub fn https(&self, headers: &HeaderMap) -> bool {
-        self.tls || crate::forwarded::original_https(headers)
+        self.tls || crate::http::forwarded::original_https(headers)
     }
 
     /// The token realm: configured, or this server's `/token` as the client

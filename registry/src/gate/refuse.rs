@@ -52,7 +52,7 @@ pub fn unauthorized(
     if insufficient {
         challenge.push_str(",error=\"insufficient_scope\"");
     }
-    crate::metrics::auth_failure(if insufficient {
+    crate::observe::metrics::auth_failure(if insufficient {
         "insufficient_scope"
     } else if headers.contains_key(header::AUTHORIZATION) {
         "invalid_credentials"
@@ -69,14 +69,14 @@ pub fn unauthorized(
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     resp.extensions_mut()
-        .insert(crate::access::OciCode("UNAUTHORIZED"));
+        .insert(crate::observe::access::OciCode("UNAUTHORIZED"));
     resp
 }
 
 /// 403 `DENIED`: Docker shows `denied: requested access to the resource is
 /// denied`.
 pub fn denied(scope: Option<&str>) -> Response {
-    crate::metrics::auth_failure("denied");
+    crate::observe::metrics::auth_failure("denied");
     let mut resp = (
         StatusCode::FORBIDDEN,
         [(header::CONTENT_TYPE, "application/json")],
@@ -88,7 +88,7 @@ pub fn denied(scope: Option<&str>) -> Response {
     )
         .into_response();
     resp.extensions_mut()
-        .insert(crate::access::OciCode("DENIED"));
+        .insert(crate::observe::access::OciCode("DENIED"));
     resp
 }
 
@@ -108,6 +108,6 @@ pub fn throttled(seconds: u64) -> Response {
     )
         .into_response();
     resp.extensions_mut()
-        .insert(crate::access::OciCode("TOOMANYREQUESTS"));
+        .insert(crate::observe::access::OciCode("TOOMANYREQUESTS"));
     resp
 }

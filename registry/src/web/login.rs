@@ -5,9 +5,9 @@
 
 use super::render;
 use super::views::{LoginPage, Viewer};
-use crate::api::AppState;
 use crate::gate::session::{cookie, LOGIN_CSRF_COOKIE, SESSION_COOKIE};
 use crate::gate::AuthError;
+use crate::state::AppState;
 use auth::password::{ct_eq, random_token};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
@@ -107,7 +107,7 @@ pub async fn login(
                 gate.cookie_header(&headers, LOGIN_CSRF_COOKIE, "", 0),
             );
             resp.extensions_mut()
-                .insert(crate::access::User(user.to_owned()));
+                .insert(crate::observe::access::User(user.to_owned()));
             resp
         }
         // Robots sign in with docker, not with a browser.

@@ -9,12 +9,12 @@ mod views;
 
 pub use login::{login, login_form, logout};
 
-use crate::api::AppState;
-use crate::error::ApiError;
+use crate::api::admin::inspect::{self as inspect_api, Readable};
 use crate::gate::Access;
-use crate::inspect_api::{self, Readable};
-use crate::paging::{self, parse_query, Page};
+use crate::http::error::ApiError;
+use crate::http::paging::{self, parse_query, Page};
 use crate::routes::{Endpoint, Ui};
+use crate::state::AppState;
 use askama::Template;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Uri};
@@ -44,7 +44,7 @@ fn viewer(access: &Access) -> Viewer {
 
 /// The page of an error.
 fn error_page(viewer: Viewer, e: storage::Error) -> Response {
-    let status = crate::error::status_of(e.code);
+    let status = crate::http::error::status_of(e.code);
     let page = ErrorPage {
         viewer,
         status: status.to_string(),

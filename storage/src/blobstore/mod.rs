@@ -131,7 +131,7 @@ pub trait BlobStore: Send + Sync + 'static {
 
     /// Remove many committed blobs; one outcome per blob, in order.
     async fn delete_many(&self, blobs: &[BlobRef<'_>]) -> Vec<Result<()>> {
-        crate::service::delete_each(self, blobs).await
+        delete_each(self, blobs).await
     }
 
     /// Start a new, empty upload session.
@@ -190,6 +190,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Move a committed blob out of service into a quarantine area (kept
     /// for inspection, never served); absent blobs are a no-op.
     async fn quarantine(&self, blob: BlobRef<'_>) -> Result<()>;
+}
+
+/// Delete `blobs` one request each, a few at a time (stores without a
+/// batch delete).
+async fn delete_each<S: BlobStore + ?Sized>(store: &S, blobs: &[BlobRef<'_>]) -> Vec<Result<()>> {
+    let mut out = Vec::with_capacity(blobs.len());
+    for chunk in blobs.chunks(16) {
+        let mut each = Vec::with_capacity(chunk.len());
+        for b in chunk {
+            each.push(store.delete(*b));
+        }
+        out.extend(futures::future::join_all(each).await);
+    }
+    out
 }
 
 /// An object where blobs are kept.

@@ -297,20 +297,3 @@ impl Registry {
         Ok(step)
     }
 }
-
-/// Delete `blobs` one request each, a few at a time (stores without a
-/// batch delete).
-pub(crate) async fn delete_each<S: crate::blobstore::BlobStore + ?Sized>(
-    store: &S,
-    blobs: &[BlobRef<'_>],
-) -> Vec<Result<()>> {
-    let mut out = Vec::with_capacity(blobs.len());
-    for chunk in blobs.chunks(16) {
-        let mut each = Vec::with_capacity(chunk.len());
-        for b in chunk {
-            each.push(store.delete(*b));
-        }
-        out.extend(futures::future::join_all(each).await);
-    }
-    out
-}

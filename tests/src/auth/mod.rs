@@ -57,14 +57,7 @@ impl Account {
     }
 }
 
-/// A random string of `n` bytes, hex: passwords no log could hold by chance.
-pub fn random_hex(n: usize) -> String {
-    let mut buf = vec![0u8; n];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
-        .expect("read /dev/urandom");
-    hex::encode(buf)
-}
+pub use crate::random_hex;
 
 /// Run `command` with `input` on stdin, with a deadline.
 pub fn run_with_stdin(command: &mut Command, input: &str, timeout: Duration) -> CmdOutput {

@@ -2,9 +2,9 @@
 //! registry through its API (so it is the same on one node or many), with
 //! a progress line while it runs and a summary at the end.
 
+use crate::cli::remote::{self, credentials, Remote};
 use crate::failure::Failure;
 use crate::present::{human_size, short_digest};
-use crate::remote::{self, credentials, Remote};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::time::Duration;

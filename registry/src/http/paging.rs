@@ -2,7 +2,7 @@
 //! view: `n` (page size) and `last` (the cursor), parsed and bounded here so
 //! no caller does arithmetic on a client's number.
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::http::Uri;
 use std::collections::HashMap;
 use storage::ErrorCode;

@@ -10,12 +10,21 @@
 //! [`LogGuard`] writes what is buffered, so no line is lost at a clean exit
 //! (SIGTERM included).
 
-use crate::config::LogFormat;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 use tracing_subscriber::fmt::MakeWriter;
+
+/// How log lines are written: text for people, JSON lines for collectors.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
 
 /// Bytes of log lines that may wait for the writer; beyond this, lines are
 /// dropped.
@@ -197,7 +206,7 @@ pub fn sink(out: impl Write + Send + 'static) -> (LineSink, LogGuard) {
     )
 }
 
-/// Where the access log writes its lines itself (see `crate::access`):
+/// Where the access log writes its lines itself (see `crate::observe::access`):
 /// installed by [`init`] unless colour is on (a terminal: a person reads,
 /// tracing's own formatting is worth its cost there).
 static DIRECT: std::sync::OnceLock<(LineSink, LogFormat)> = std::sync::OnceLock::new();

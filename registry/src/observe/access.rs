@@ -100,8 +100,11 @@ pub struct AccessRecord {
 }
 
 impl AccessRecord {
+    /// `forwarded_client`: the client a trusted proxy vouched for, if the
+    /// `peer` is one.
     pub fn new(
-        origin: &crate::forwarded::Origin,
+        peer: SocketAddr,
+        forwarded_client: Option<std::net::IpAddr>,
         method: &Method,
         uri: &axum::http::Uri,
         headers: &HeaderMap,
@@ -117,8 +120,8 @@ impl AccessRecord {
         let (route, repository) = crate::routes::template(&path);
         AccessRecord {
             started: Instant::now(),
-            peer: origin.peer,
-            forwarded_client: origin.via_proxy.then_some(origin.client),
+            peer,
+            forwarded_client,
             request_id,
             method: method.clone(),
             route,
@@ -144,7 +147,7 @@ impl AccessRecord {
 
     /// Write the line. `complete`: the response body was sent whole.
     pub fn emit(&self, complete: bool) {
-        crate::metrics::request(
+        crate::observe::metrics::request(
             self.route,
             &self.method,
             self.status,
@@ -155,17 +158,18 @@ impl AccessRecord {
         if !tracing::enabled!(target: "access", tracing::Level::INFO) {
             return;
         }
-        match crate::logging::direct() {
-            Some((sink, format)) => {
-                sink.append(&self.line(*format == crate::config::LogFormat::Json, complete))
-            }
+        match crate::observe::logging::direct() {
+            Some((sink, format)) => sink.append(&self.line(
+                *format == crate::observe::logging::LogFormat::Json,
+                complete,
+            )),
             None => self.emit_traced(complete),
         }
     }
 
     /// The line, formatted by hand (see `access_line`).
     fn line(&self, json: bool, complete: bool) -> Vec<u8> {
-        use crate::access_line::{LineBuilder, Value};
+        use crate::observe::access_line::{LineBuilder, Value};
         let mut b = LineBuilder::new(json, "access", "request");
         let client = self.client();
         b.field("client", Value::Str(&client));

@@ -99,7 +99,7 @@ async fn open(store: &StoreArgs) -> Result<Registry, Failure> {
         data_dir: store.data_dir.clone(),
         ..ServeArgs::default()
     })?;
-    crate::preflight::data_dir(&cfg.data_dir)?;
+    crate::server::preflight::data_dir(&cfg.data_dir)?;
     cfg.open_registry().await.map_err(|e| {
         Failure::operational(format!(
             "cannot open the registry in {}: {}",

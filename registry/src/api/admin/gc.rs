@@ -6,8 +6,8 @@
 //! `GET /api/v1/gc` answers what collections on this node have done since
 //! it started (runs, removed, freed, the last run's report).
 
-use crate::api::AppState;
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::state::AppState;
 use axum::body::Body;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};

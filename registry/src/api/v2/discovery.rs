@@ -1,8 +1,8 @@
 //! Listings: tags, the catalog, and the referrers API.
 
 use super::OCI_FILTERS_APPLIED;
-use crate::error::ApiResult;
-use crate::paging::{self, Page, Query};
+use crate::http::error::ApiResult;
+use crate::http::paging::{self, Page, Query};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;

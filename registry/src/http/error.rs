@@ -66,7 +66,7 @@ impl IntoResponse for ApiError {
         let body = serde_json::json!({ "errors": [entry] }).to_string();
         let mut resp = (status, [(header::CONTENT_TYPE, "application/json")], body).into_response();
         resp.extensions_mut()
-            .insert(crate::access::OciCode(err.code.as_str()));
+            .insert(crate::observe::access::OciCode(err.code.as_str()));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));

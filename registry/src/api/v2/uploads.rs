@@ -4,8 +4,8 @@
 use super::{
     body_stream, content_length, empty, header_str, DOCKER_CONTENT_DIGEST, DOCKER_UPLOAD_UUID,
 };
-use crate::error::{ApiError, ApiResult};
-use crate::paging::Query;
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::paging::Query;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, StatusCode};
 use storage::{ChunkSpec, Digest, ErrorCode, Registry};
@@ -144,7 +144,7 @@ pub async fn patch(
     body: Body,
 ) -> ApiResult {
     let spec = chunk_spec(headers)?;
-    let _uploading = crate::metrics::Uploading::start();
+    let _uploading = crate::observe::metrics::Uploading::start();
     match reg.upload_chunk(name, id, body_stream(body), spec).await {
         Ok(size) => Ok(empty(
             StatusCode::ACCEPTED,
@@ -175,7 +175,7 @@ pub async fn put(
 ) -> ApiResult {
     let digest = digest_param(query)?;
     let spec = chunk_spec(headers)?;
-    let _uploading = crate::metrics::Uploading::start();
+    let _uploading = crate::observe::metrics::Uploading::start();
     let has_body = spec.len != Some(0)
         && (spec.len.is_some() || headers.contains_key(header::TRANSFER_ENCODING));
     let last = has_body.then(|| (body_stream(body), spec));

@@ -1,8 +1,8 @@
 //! `registry repo immutable REPO on|off [--exclude PATTERN]...`: ECR's tag
 //! immutability for a repository, through a running registry's API.
 
+use crate::cli::remote::{self, credentials, Remote};
 use crate::failure::Failure;
-use crate::remote::{self, credentials, Remote};
 use clap::{Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

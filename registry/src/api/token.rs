@@ -4,11 +4,8 @@
 //! `grant_type=refresh_token`, what `docker login` uses to store an identity
 //! token), and the public keys at `/token/jwks.json`.
 
-use super::checks::{robot_identity, user_identity};
-use super::refuse::throttled;
-use super::{basic_pair, AuthError, Gate, Passed};
-use crate::api::AppState;
-use auth::identity::Subject;
+use crate::gate::{basic_pair, refuse_throttled as throttled, AuthError, Gate, Passed};
+use crate::state::AppState;
 use auth::scope::{format_scopes, parse_scopes};
 use auth::token::IssuedToken;
 use auth::Identity;
@@ -33,7 +30,8 @@ fn error(status: StatusCode, code: &'static str, message: &str) -> Response {
             header::HeaderValue::from_static("Basic realm=\"registry\""),
         );
     }
-    resp.extensions_mut().insert(crate::access::OciCode(code));
+    resp.extensions_mut()
+        .insert(crate::observe::access::OciCode(code));
     resp
 }
 
@@ -41,7 +39,7 @@ fn auth_error(e: AuthError) -> Response {
     match e {
         AuthError::Invalid(m) => error(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", m),
         AuthError::Throttled(s) => throttled(s),
-        AuthError::Unavailable(e) => crate::error::ApiError(e).into_response(),
+        AuthError::Unavailable(e) => crate::http::error::ApiError(e).into_response(),
     }
 }
 
@@ -126,7 +124,8 @@ fn answer(
     )
         .into_response();
     if let Some(user) = Some(who.subject_claim()).filter(|s| !s.is_empty()) {
-        resp.extensions_mut().insert(crate::access::User(user));
+        resp.extensions_mut()
+            .insert(crate::observe::access::User(user));
     }
     resp
 }
@@ -221,7 +220,7 @@ pub async fn post(
                     "grant_type=refresh_token needs refresh_token",
                 );
             };
-            match refreshed(gate, token).await {
+            match gate.refreshed(token).await {
                 Ok(who) => answer(gate, &who, &pairs, true, true),
                 Err(AuthError::Invalid(m)) => {
                     gate.login_failed(client.ip(), None);
@@ -236,64 +235,6 @@ pub async fn post(
             "grant_type must be password or refresh_token",
         ),
     }
-}
-
-/// The account of a refresh token, if the token still stands for it: the
-/// account exists with the credential generation the token was issued
-/// against (a password change, a secret rotation, or deleting and making
-/// the account again changes it), and a robot has not expired. Every
-/// refusal reads the same, so it does not tell which accounts exist.
-async fn refreshed(gate: &Gate, token: &str) -> Result<Passed, AuthError> {
-    let issuer = gate
-        .issuer()
-        .ok_or(AuthError::Invalid("no token server here"))?;
-    let now = auth::now_unix();
-    let claims = issuer
-        .verifier()
-        .verify_refresh(token, now)
-        .map_err(|_| AuthError::Invalid("invalid or expired refresh token"))?;
-    let revoked = || AuthError::Invalid("refresh token revoked: sign in again");
-    let accounts = gate.registry().accounts();
-    // (identity, generation, the last change a token must not predate)
-    let (id, generation, changed) = match Subject::parse(&claims.subject) {
-        // By time too, as before generations: a password changed by a
-        // node or CLI of before them kept the generation.
-        Ok(Subject::User(name)) => match accounts.user(&name).await? {
-            Some(r) => (
-                user_identity(&r),
-                r.credential_gen,
-                r.created_at.max(r.password_changed_at),
-            ),
-            None => return Err(revoked()),
-        },
-        Ok(Subject::Robot(name)) => match accounts.robot(&name).await? {
-            Some(r) => {
-                // A robot made before generations (generation ''), by time.
-                let changed = if r.credential_gen.is_empty() {
-                    r.created_at
-                } else {
-                    0
-                };
-                (
-                    Identity::Robot(robot_identity(&r)),
-                    r.credential_gen,
-                    changed,
-                )
-            }
-            None => return Err(revoked()),
-        },
-        _ => return Err(revoked()),
-    };
-    if generation != claims.generation
-        || !id.is_active(now)
-        || changed.max(0) as u64 > claims.issued_at
-    {
-        return Err(revoked());
-    }
-    Ok(Passed {
-        id: Arc::new(id),
-        generation: generation.into(),
-    })
 }
 
 /// `GET /token/jwks.json`: the public keys that verify our tokens.

@@ -1,7 +1,7 @@
 //! `GET`/`HEAD`/`PUT`/`DELETE /v2/<name>/manifests/<reference>`.
 
 use super::{content_length, empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST, OCI_SUBJECT};
-use crate::error::{ApiError, ApiResult};
+use crate::http::error::{ApiError, ApiResult};
 use crate::proxy::Proxy;
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};
@@ -58,7 +58,7 @@ pub async fn put(
 ) -> ApiResult {
     let limit = reg.policy().max_manifest_bytes;
     // Refused before a byte of the body is read; the rest is read and
-    // discarded after the answer, within bounds (`crate::linger`).
+    // discarded after the answer, within bounds (`crate::http::linger`).
     if content_length(headers).is_some_and(|n| n > limit as u64) {
         return Err(too_large(limit));
     }

@@ -1,9 +1,9 @@
 //! `registry tag history|rollback REPO:TAG`: a tag's changes, and moving it
 //! back (a blue/green rollback), through a running registry's API.
 
+use crate::cli::remote::{self, credentials, Remote};
 use crate::failure::Failure;
 use crate::present::{ago, short_digest};
-use crate::remote::{self, credentials, Remote};
 use clap::Subcommand;
 use storage::metadata::TagChange;
 

@@ -12,10 +12,10 @@
 //!   true, "exclude": ["latest"]}`: ECR's tag immutability; needs delete
 //!   (the strongest per-repository right: it decides what pushes may do).
 
-use crate::api::AppState;
-use crate::error::ApiError;
 use crate::gate::Access;
+use crate::http::error::ApiError;
 use crate::routes::{Api, Endpoint};
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -66,23 +66,23 @@ pub async fn post(
     let user = access.user();
     match api_route(&path) {
         Some(Api::LifecyclePreview { name }) => {
-            let body = match crate::lifecycle_api::body(req).await {
+            let body = match crate::api::admin::lifecycle::body(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            crate::lifecycle_api::preview(&state.registry, name, &body).await
+            crate::api::admin::lifecycle::preview(&state.registry, name, &body).await
         }
         Some(Api::LifecycleRun { name }) => {
             let by = state.registry.acting_as(user.clone());
-            crate::lifecycle_api::run(&by, name, user.as_deref()).await
+            crate::api::admin::lifecycle::run(&by, name, user.as_deref()).await
         }
         Some(Api::Gc) => {
-            let body: crate::gc_api::GcBody =
+            let body: crate::api::admin::gc::GcBody =
                 match json(req, "{\"dry_run\": true, \"grace_secs\": 3600}").await {
                     Ok(b) => b,
                     Err(r) => return r,
                 };
-            crate::gc_api::collect(&state, user, body).await
+            crate::api::admin::gc::collect(&state, user, body).await
         }
         Some(Api::Rollback { name, tag }) => rollback(&state, user, name, tag, req).await,
         _ => not_found(),
@@ -140,11 +140,11 @@ pub async fn put(
     let user = access.user();
     match api_route(&path) {
         Some(Api::Lifecycle { name }) => {
-            let body = match crate::lifecycle_api::body(req).await {
+            let body = match crate::api::admin::lifecycle::body(req).await {
                 Ok(b) => b,
                 Err(r) => return r,
             };
-            crate::lifecycle_api::put(&state.registry, name, &body, user.as_deref()).await
+            crate::api::admin::lifecycle::put(&state.registry, name, &body, user.as_deref()).await
         }
         Some(Api::Immutability { name }) => {
             // A pull-through cache's tags follow its upstream.
@@ -177,7 +177,8 @@ pub async fn delete(
 ) -> Response {
     match api_route(req.uri().path()) {
         Some(Api::Lifecycle { name }) => {
-            crate::lifecycle_api::delete(&state.registry, name, access.user().as_deref()).await
+            crate::api::admin::lifecycle::delete(&state.registry, name, access.user().as_deref())
+                .await
         }
         _ => not_found(),
     }

@@ -1,9 +1,9 @@
 //! `registry lifecycle put|get|preview|run|delete REPO [FILE]`: ECR
 //! lifecycle policies on a running registry, through its API.
 
+use crate::cli::remote::{self, credentials, Remote};
 use crate::failure::Failure;
 use crate::present::{ago, short_digest, unix_to_rfc3339};
-use crate::remote::{self, credentials, Remote};
 use clap::Subcommand;
 use std::path::PathBuf;
 

@@ -10,7 +10,7 @@
 //!
 //! Policies also run on the collection schedule (`[gc] interval_secs`).
 
-use crate::error::ApiError;
+use crate::http::error::ApiError;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use storage::lifecycle::Policy;

@@ -1,7 +1,7 @@
 //! `GET`/`HEAD`/`DELETE /v2/<name>/blobs/<digest>`.
 
 use super::{empty, etag_matches, header_str, DOCKER_CONTENT_DIGEST};
-use crate::error::ApiResult;
+use crate::http::error::ApiResult;
 use crate::proxy::{BlobAnswer, Proxy};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, Method, StatusCode};

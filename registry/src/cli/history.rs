@@ -1,9 +1,9 @@
 //! `registry history REPO:TAG`: the `docker history` table for an image in
 //! a running registry, read from its `/api/v1` (no pull, no layer bytes).
 
+use crate::cli::remote;
 use crate::failure::Failure;
 use crate::present::{ago, ellipsis, human_size, short_digest};
-use crate::remote;
 use clap::Args;
 use storage::inspect::{ImageDetail, PlatformImage};
 

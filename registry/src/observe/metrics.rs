@@ -29,8 +29,7 @@
 //! Each has its HELP text in [`describe`]: `promtool check metrics` fails
 //! on a family without one.
 
-use axum::http::{header, HeaderValue, Method};
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -255,24 +254,9 @@ pub fn password_check_busy() {
     metrics::counter!("registry_password_checks_busy_total").increment(1);
 }
 
-/// `GET /metrics` (404 with metrics off).
-pub async fn endpoint() -> Response {
-    let Some(handle) = HANDLE.get() else {
-        return crate::error::ApiError::new(
-            storage::ErrorCode::NotFound,
-            "metrics are off (metrics = false)",
-        )
-        .into_response();
-    };
-    let body = handle.render();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-        )],
-        body,
-    )
-        .into_response()
+/// The exposition text of every metric, `None` with metrics off.
+pub fn render() -> Option<String> {
+    HANDLE.get().map(|h| h.render())
 }
 
 #[cfg(test)]

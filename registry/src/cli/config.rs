@@ -5,7 +5,7 @@
 
 use crate::config::{Config, ServeArgs};
 use crate::failure::Failure;
-use crate::preflight;
+use crate::server::preflight;
 use clap::Subcommand;
 
 #[derive(Debug, Subcommand)]

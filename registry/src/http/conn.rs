@@ -1,10 +1,10 @@
 //! Accepting and serving connections: the connection cap, per-connection
-//! timeouts ([`crate::watch`]), HTTP/1.1 and h2c, and a graceful drain.
+//! timeouts ([`crate::http::watch`]), HTTP/1.1 and h2c, and a graceful drain.
 
-use crate::access::{self, AccessRecord};
-use crate::forwarded::TrustedProxies;
-use crate::sendfile::SendfileStream;
-use crate::watch::{ConnWatch, Guard, TimedIo, Timeouts};
+use crate::http::forwarded::TrustedProxies;
+use crate::http::sendfile::SendfileStream;
+use crate::http::watch::{ConnWatch, Guard, TimedIo, Timeouts};
+use crate::observe::access::{self, AccessRecord};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::HeaderName;
@@ -33,7 +33,7 @@ pub struct ConnLimits {
     pub timeouts: Timeouts,
     /// Connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
-    /// Whose forwarding headers name the client (see [`crate::forwarded`]).
+    /// Whose forwarding headers name the client (see [`crate::http::forwarded`]).
     pub proxies: Arc<TrustedProxies>,
 }
 
@@ -41,7 +41,7 @@ pub struct ConnLimits {
 #[derive(Clone)]
 pub enum Transport {
     Plain,
-    Tls(crate::tls::Tls),
+    Tls(crate::http::tls::Tls),
 }
 
 /// Serve `router` on `listener` until `shutdown` resolves, then stop
@@ -195,9 +195,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
         // Before anything reads them: the forwarding headers say who the
         // client is only if a trusted proxy wrote them.
         let origin = self.proxies.apply(self.addr, req.headers_mut());
-        crate::forwarded::ensure_host(&mut req);
+        crate::http::forwarded::ensure_host(&mut req);
         let record = AccessRecord::new(
-            &origin,
+            origin.peer,
+            origin.via_proxy.then_some(origin.client),
             req.method(),
             req.uri(),
             req.headers(),

@@ -1,12 +1,14 @@
 //! The HTTP server: router, middleware, background housekeeping and
 //! graceful shutdown.
 
-use crate::api::{self, AppState};
+mod authorize;
+pub mod preflight;
+use crate::api::v2;
 use crate::config::Config;
-use crate::conn::{self, ConnLimits};
 use crate::failure::{listen_failure, Failure};
 use crate::gate::Gate;
-use crate::preflight;
+use crate::http::conn::{self, ConnLimits};
+use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,15 +35,15 @@ pub fn router(
         proxy,
     };
     Router::new()
-        .route("/v2", get(api::base).head(api::base))
-        .route("/v2/", get(api::base).head(api::base))
-        .route("/v2/{*path}", any(api::dispatch))
+        .route("/v2", get(v2::base).head(v2::base))
+        .route("/v2/", get(v2::base).head(v2::base))
+        .route("/v2/{*path}", any(v2::dispatch))
         .route(
             "/api/v1/{*path}",
-            get(crate::inspect_api::dispatch)
-                .post(crate::write_api::post)
-                .put(crate::write_api::put)
-                .delete(crate::write_api::delete),
+            get(crate::api::admin::inspect::dispatch)
+                .post(crate::api::admin::write::post)
+                .put(crate::api::admin::write::put)
+                .delete(crate::api::admin::write::delete),
         )
         .route("/", get(crate::web::index))
         .route("/ui", get(crate::web::index))
@@ -53,26 +55,45 @@ pub fn router(
         .route("/ui/{*path}", get(crate::web::dispatch))
         .route(
             "/token",
-            get(crate::gate::token_api::get).post(crate::gate::token_api::post),
+            get(crate::api::token::get).post(crate::api::token::post),
         )
-        .route("/token/jwks.json", get(crate::gate::token_api::jwks))
+        .route("/token/jwks.json", get(crate::api::token::jwks))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/metrics", get(crate::metrics::endpoint))
+        .route("/metrics", get(metrics))
         .route("/readyz", get(ready))
         // Every route above passes the gate: its requirement is in one
         // table (`gate::require`), checked before any handler.
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            crate::gate::authorize,
+            authorize::authorize,
         ))
         .with_state(state)
         .layer(axum::middleware::map_request(
-            |req: axum::extract::Request| async move { req.map(crate::linger::Lingering::wrap) },
+            |req: axum::extract::Request| async move { req.map(crate::http::linger::Lingering::wrap) },
         ))
         .layer(SetResponseHeaderLayer::overriding(
             HeaderName::from_static("docker-distribution-api-version"),
             HeaderValue::from_static("registry/2.0"),
         ))
+}
+
+/// `GET /metrics` (404 with metrics off).
+async fn metrics() -> Response {
+    let Some(body) = crate::observe::metrics::render() else {
+        return crate::http::error::ApiError::new(
+            storage::ErrorCode::NotFound,
+            "metrics are off (metrics = false)",
+        )
+        .into_response();
+    };
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 /// Ready when the metadata database and the blob store both answer, within
@@ -236,7 +257,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     // First: handles made before the recorder is in place would record
     // nothing.
     if cfg.metrics {
-        crate::metrics::install();
+        crate::observe::metrics::install();
     }
     // The address first: a busy port is the commonest mistake, and says so
     // before anything is touched.
@@ -269,7 +290,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
         .external_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", cfg.listen));
-    crate::notify::spawn(
+    crate::observe::notify::spawn(
         registry.clone(),
         cfg.notifications.clone(),
         cfg.listen.to_string(),
@@ -291,7 +312,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     let limits = ConnLimits {
         timeouts: cfg.timeouts(),
         max_connections,
-        proxies: Arc::new(crate::forwarded::TrustedProxies::new(
+        proxies: Arc::new(crate::http::forwarded::TrustedProxies::new(
             &cfg.trusted_proxies,
             cfg.forwarded_header,
         )),
@@ -299,7 +320,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     let grace = Duration::from_secs(cfg.shutdown_grace_secs);
     let transport = match (&cfg.tls_cert, &cfg.tls_key) {
         (Some(cert), Some(key)) => {
-            let tls = crate::tls::Tls::new(cert, key)?;
+            let tls = crate::http::tls::Tls::new(cert, key)?;
             tls.spawn_reload_on_sighup();
             conn::Transport::Tls(tls)
         }

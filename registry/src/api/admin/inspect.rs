@@ -3,9 +3,9 @@
 //! has checked the caller may read what a route names, and listings show
 //! only what the caller may read.
 
-use crate::error::{ApiError, ApiResult};
 use crate::gate::Access;
-use crate::paging::{self, parse_query, Page};
+use crate::http::error::{ApiError, ApiResult};
+use crate::http::paging::{self, parse_query, Page};
 use crate::present::split_reference;
 use crate::routes::{Api, Endpoint};
 use axum::extract::{Request, State};
@@ -15,7 +15,7 @@ use axum::Extension;
 use axum::Json;
 use storage::{ErrorCode, Registry};
 
-use crate::api::AppState;
+use crate::state::AppState;
 
 /// Rows to fetch for a browse page (always bounded: [`paging::BROWSE`] has a default).
 pub fn fetch(page: &Page) -> i64 {
@@ -160,7 +160,7 @@ async fn route(
             let (repos, next) = repos_page(reg, filter, &page, readable).await?;
             Ok(Json(serde_json::json!({ "repositories": repos, "next": next })).into_response())
         }
-        Api::Lifecycle { name } => Ok(crate::lifecycle_api::get(reg, name).await),
+        Api::Lifecycle { name } => Ok(crate::api::admin::lifecycle::get(reg, name).await),
         Api::Immutability { name } => {
             let setting = reg.immutability(name).await?;
             Ok(Json(serde_json::json!({ "name": name, "immutability": setting })).into_response())
