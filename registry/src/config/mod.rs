@@ -14,6 +14,9 @@ mod limits;
 mod serve_args;
 mod validate;
 
+#[cfg(test)]
+mod reference;
+
 pub use limits::LoginLimitConfig;
 pub use serve_args::ServeArgs;
 
