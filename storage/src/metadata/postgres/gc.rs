@@ -6,12 +6,10 @@
 //! blob links `FOR SHARE` and its tag's manifest by foreign key, so it
 //! either committed before the lock (and is seen) or waits for the
 //! collection and then finds what it names gone (and fails cleanly). The
-//! steps themselves are `metadata::gc`'s.
+//! steps themselves are `metadata::gc`'s, run by `metadata::collection`.
 
-use super::{retrying, PgMeta};
-use crate::error::Result;
-use crate::metadata::gc::{self, BelowRow, GcTx, LinkRow, ManifestRow};
-use crate::metadata::{GcClock, GcStep};
+use super::PgMeta;
+use crate::metadata::gc::{self, GcTx, LinkRow, ManifestRow};
 use sqlx::PgConnection;
 use std::collections::HashSet;
 
@@ -54,6 +52,8 @@ impl Tx<'_> {
         Ok((ids, digests, locked))
     }
 }
+
+crate::metadata::gc::impl_gc_rows!(Tx);
 
 #[async_trait::async_trait]
 impl GcTx for Tx<'_> {
@@ -98,60 +98,6 @@ impl GcTx for Tx<'_> {
             .await
     }
 
-    async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>> {
-        sqlx::query_as(gc::REFERRERS_BELOW)
-            .bind(repo_id)
-            .bind(digest)
-            .fetch_all(&mut *self.0)
-            .await
-    }
-
-    async fn exec(&mut self, sql: &'static str, repo_id: i64, digest: &str, n: i64) -> Sql<u64> {
-        Ok(sqlx::query(sql)
-            .bind(repo_id)
-            .bind(digest)
-            .bind(n)
-            .execute(&mut *self.0)
-            .await?
-            .rows_affected())
-    }
-
-    async fn blob_in_use(&mut self, digest: &str) -> Sql<bool> {
-        sqlx::query_scalar(gc::BLOB_IN_USE)
-            .bind(digest)
-            .fetch_one(&mut *self.0)
-            .await
-    }
-
-    async fn blob_row(&mut self, digest: &str) -> Sql<Option<(i64, Option<String>, Option<i64>)>> {
-        sqlx::query_as(gc::BLOB_ROW)
-            .bind(digest)
-            .fetch_optional(&mut *self.0)
-            .await
-    }
-
-    async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> Sql<()> {
-        if blob_too {
-            sqlx::query(gc::DELETE_BLOB)
-                .bind(digest)
-                .execute(&mut *self.0)
-                .await?;
-        }
-        sqlx::query(gc::DROP_BLOB_ROW)
-            .bind(digest)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>> {
-        sqlx::query_scalar(gc::BLOB_DUE)
-            .bind(cut)
-            .bind(limit)
-            .fetch_all(&mut *self.0)
-            .await
-    }
-
     async fn lock_blobs(&mut self, digests: &[String]) -> Sql<()> {
         // The caller holds the fences, so no link can appear; the row lock
         // orders this against anything else touching the rows.
@@ -163,52 +109,4 @@ impl GcTx for Tx<'_> {
     }
 }
 
-impl PgMeta {
-    pub async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::manifests(&mut Tx(&mut tx), clock, limit).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::links(&mut Tx(&mut tx), clock, limit).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = Tx(&mut conn);
-        let cut = clock.cut(tx.now_ms().await?);
-        Ok(tx.due_blobs(cut, limit).await?)
-    }
-
-    pub async fn gc_blobs(
-        &self,
-        clock: GcClock,
-        digests: &[String],
-        forced: &[String],
-    ) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::blobs(&mut Tx(&mut tx), clock, digests, forced).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let all = gc::dry_run(&mut Tx(&mut tx), clock).await?;
-            tx.rollback().await?;
-            Sql::Ok(all)
-        })?)
-    }
-}
+crate::metadata::collection::impl_collection!(PgMeta, Tx);
