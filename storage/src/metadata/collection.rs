@@ -29,6 +29,24 @@ pub trait Collection: Send + Sync {
     async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep>;
 }
 
+/// Run `$step`, a step of `gc` on the transaction `$t` (a `$tx` wrapper),
+/// in a write transaction of its own, retried on PostgreSQL; `$end` it:
+/// `commit` or `rollback`.
+macro_rules! gc_step {
+    ($self:ident, $tx:ident, |$t:ident| $step:expr, $end:ident) => {
+        Ok($crate::metadata::retrying!(async {
+            let mut tx = $self.begin().await?;
+            let done = {
+                let $t = &mut $tx(&mut tx);
+                $step.await?
+            };
+            tx.$end().await?;
+            Ok::<_, sqlx::Error>(done)
+        })?)
+    };
+}
+pub(crate) use gc_step;
+
 /// [`Collection`] for dialect `$ty` whose `GcTx` is `$tx` (a wrapper of a
 /// connection).
 macro_rules! impl_collection {
@@ -40,13 +58,8 @@ macro_rules! impl_collection {
                 clock: $crate::metadata::GcClock,
                 limit: i64,
             ) -> $crate::error::Result<$crate::metadata::GcStep> {
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    let step =
-                        $crate::metadata::gc::manifests(&mut $tx(&mut tx), clock, limit).await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(step)
-                })?)
+                use $crate::metadata::{collection::gc_step, gc};
+                gc_step!(self, $tx, |t| gc::manifests(t, clock, limit), commit)
             }
 
             async fn gc_links(
@@ -54,12 +67,8 @@ macro_rules! impl_collection {
                 clock: $crate::metadata::GcClock,
                 limit: i64,
             ) -> $crate::error::Result<$crate::metadata::GcStep> {
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    let step = $crate::metadata::gc::links(&mut $tx(&mut tx), clock, limit).await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(step)
-                })?)
+                use $crate::metadata::{collection::gc_step, gc};
+                gc_step!(self, $tx, |t| gc::links(t, clock, limit), commit)
             }
 
             async fn gc_due_blobs(
@@ -80,26 +89,17 @@ macro_rules! impl_collection {
                 digests: &[String],
                 forced: &[String],
             ) -> $crate::error::Result<$crate::metadata::GcStep> {
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    let step =
-                        $crate::metadata::gc::blobs(&mut $tx(&mut tx), clock, digests, forced)
-                            .await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(step)
-                })?)
+                use $crate::metadata::{collection::gc_step, gc};
+                gc_step!(self, $tx, |t| gc::blobs(t, clock, digests, forced), commit)
             }
 
+            /// Every step, rolled back.
             async fn gc_dry_run(
                 &self,
                 clock: $crate::metadata::GcClock,
             ) -> $crate::error::Result<$crate::metadata::GcStep> {
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    let all = $crate::metadata::gc::dry_run(&mut $tx(&mut tx), clock).await?;
-                    tx.rollback().await?;
-                    Ok::<_, sqlx::Error>(all)
-                })?)
+                use $crate::metadata::{collection::gc_step, gc};
+                gc_step!(self, $tx, |t| gc::dry_run(t, clock), rollback)
             }
         }
     };
