@@ -59,9 +59,47 @@ pub trait Manifests: Send + Sync {
 }
 
 /// [`Manifests`] for a dialect. Deletes write their event and name who
-/// deleted in the same transaction (retried on PostgreSQL).
+/// deleted in the same transaction (retried on PostgreSQL): `delete_named`.
 macro_rules! impl_manifests {
     ($ty:ty) => {
+        impl $ty {
+            /// Delete what `key` names in `repo` (a manifest by digest, a
+            /// tag by name) by `deletes`: name `actor` as who on the tags
+            /// that go, write the delete event, delete; all take `key` and
+            /// `repo` (and `actor`, the time) alike. True if it was there.
+            async fn delete_named(
+                &self,
+                [name_actor, event, delete]: [&'static str; 3],
+                repo: &str,
+                key: &str,
+                actor: Option<&str>,
+            ) -> $crate::error::Result<bool> {
+                Ok($crate::metadata::retrying!(async {
+                    let mut tx = self.begin().await?;
+                    sqlx::query(name_actor)
+                        .bind(repo)
+                        .bind(key)
+                        .bind(actor)
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(event)
+                        .bind(key)
+                        .bind(repo)
+                        .bind(actor)
+                        .bind($crate::metadata::now_ms())
+                        .execute(&mut *tx)
+                        .await?;
+                    let done = sqlx::query(delete)
+                        .bind(key)
+                        .bind(repo)
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok::<_, sqlx::Error>(done.rows_affected() > 0)
+                })?)
+            }
+        }
+
         #[async_trait::async_trait]
         impl $crate::metadata::Manifests for $ty {
             async fn manifest_by_digest(
@@ -119,32 +157,13 @@ macro_rules! impl_manifests {
                 actor: Option<&str>,
             ) -> $crate::error::Result<bool> {
                 use $crate::metadata::sql;
-                let d = digest.to_string();
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    sqlx::query(sql::MANIFEST_TAGS_ACTOR)
-                        .bind(repo)
-                        .bind(&d)
-                        .bind(actor)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::EVENT_MANIFEST_DELETE)
-                        .bind(&d)
-                        .bind(repo)
-                        .bind(actor)
-                        .bind($crate::metadata::now_ms())
-                        .execute(&mut *tx)
-                        .await?;
-                    let done = sqlx::query(
-                        "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
-                    )
-                    .bind(&d)
-                    .bind(repo)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(done.rows_affected() > 0)
-                })?)
+                let deletes = [
+                    sql::MANIFEST_TAGS_ACTOR,
+                    sql::EVENT_MANIFEST_DELETE,
+                    sql::DELETE_MANIFEST,
+                ];
+                self.delete_named(deletes, repo, &digest.to_string(), actor)
+                    .await
             }
 
             async fn delete_tag(
@@ -154,31 +173,8 @@ macro_rules! impl_manifests {
                 actor: Option<&str>,
             ) -> $crate::error::Result<bool> {
                 use $crate::metadata::sql;
-                Ok($crate::metadata::retrying!(async {
-                    let mut tx = self.begin().await?;
-                    sqlx::query(sql::TAG_ACTOR)
-                        .bind(repo)
-                        .bind(tag)
-                        .bind(actor)
-                        .execute(&mut *tx)
-                        .await?;
-                    sqlx::query(sql::EVENT_TAG_DELETE)
-                        .bind(tag)
-                        .bind(repo)
-                        .bind(actor)
-                        .bind($crate::metadata::now_ms())
-                        .execute(&mut *tx)
-                        .await?;
-                    let done = sqlx::query(
-                        "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)",
-                    )
-                    .bind(tag)
-                    .bind(repo)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    Ok::<_, sqlx::Error>(done.rows_affected() > 0)
-                })?)
+                let deletes = [sql::TAG_ACTOR, sql::EVENT_TAG_DELETE, sql::DELETE_TAG];
+                self.delete_named(deletes, repo, tag, actor).await
             }
 
             async fn list_tags(
@@ -251,7 +247,10 @@ macro_rules! impl_manifests {
                         .bind(limit)
                         .fetch_all(self.reader())
                         .await?;
-                Ok(rows.into_iter().map($crate::metadata::TagChange::from).collect())
+                Ok(rows
+                    .into_iter()
+                    .map($crate::metadata::TagChange::from)
+                    .collect())
             }
 
             async fn move_tag(
