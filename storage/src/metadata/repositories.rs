@@ -58,8 +58,8 @@ impl RepoIds {
     }
 }
 
-/// [`Repositories`] for a dialect, and its `repo_id` (the id of a
-/// repository that exists, through the [`RepoIds`] cache).
+/// [`Repositories`] for a dialect, and its `repo_id` and `ensure_repo`
+/// (ids through the [`RepoIds`] cache; the dialect's `insert_repo` creates).
 macro_rules! impl_repositories {
     ($ty:ty) => {
         impl $ty {
@@ -75,6 +75,17 @@ macro_rules! impl_repositories {
                 if let Some(id) = id {
                     self.repo_ids.remember(name, id);
                 }
+                Ok(id)
+            }
+
+            /// The id of `name`, creating the repository if need be (in a
+            /// commit of its own, so the id is real once returned).
+            async fn ensure_repo(&self, name: &str) -> $crate::error::Result<i64> {
+                if let Some(id) = self.repo_id(name).await? {
+                    return Ok(id);
+                }
+                let id = self.insert_repo(name).await?;
+                self.repo_ids.remember(name, id);
                 Ok(id)
             }
         }

@@ -76,6 +76,7 @@ impl PgMeta {
 
     // ---- what the shared bodies use (see `metadata`) -----------------------
 
+    /// PostgreSQL's `LIKE` minds case.
     const LIKE: &'static str = "ILIKE";
 
     /// One pool serves reads and writes.
@@ -91,26 +92,21 @@ impl PgMeta {
         self.pool.begin().await
     }
 
-    /// The id of `name`, creating the repository if needed.
-    async fn ensure_repo(&self, name: &str) -> Result<i64> {
-        if let Some(id) = self.repo_id(name).await? {
-            return Ok(id);
-        }
+    /// Create repository `name` unless it exists; its id.
+    async fn insert_repo(&self, name: &str) -> Result<i64> {
         // Inserted or found in one statement, whoever wins a race. DO
         // UPDATE (a no-op) and not DO NOTHING: with DO NOTHING, a row
         // another transaction inserted meanwhile is returned by neither the
         // INSERT nor a SELECT on this statement's snapshot (seen as "no
         // rows" when two pushes created one repository at once).
-        let id: i64 = sqlx::query_scalar(
+        Ok(sqlx::query_scalar(
             "INSERT INTO repositories (name, created_at) VALUES ($1, $2)
              ON CONFLICT (name) DO UPDATE SET name = excluded.name RETURNING id",
         )
         .bind(name)
         .bind(now())
         .fetch_one(&self.pool)
-        .await?;
-        self.repo_ids.remember(name, id);
-        Ok(id)
+        .await?)
     }
 }
 

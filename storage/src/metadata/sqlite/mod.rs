@@ -107,12 +107,8 @@ impl SqliteMeta {
         self.writer.begin_with("BEGIN IMMEDIATE").await
     }
 
-    /// The id of `name`, creating the repository if needed (in a commit of
-    /// its own, so the id is real once returned).
-    async fn ensure_repo(&self, name: &str) -> Result<i64> {
-        if let Some(id) = self.repo_id(name).await? {
-            return Ok(id);
-        }
+    /// Create repository `name` unless it exists; its id.
+    async fn insert_repo(&self, name: &str) -> Result<i64> {
         sqlx::query(
             "INSERT INTO repositories (name, created_at) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
         )
@@ -120,12 +116,12 @@ impl SqliteMeta {
         .bind(now())
         .execute(&self.writer)
         .await?;
-        let id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
-            .bind(name)
-            .fetch_one(&self.writer)
-            .await?;
-        self.repo_ids.remember(name, id);
-        Ok(id)
+        Ok(
+            sqlx::query_scalar("SELECT id FROM repositories WHERE name = $1")
+                .bind(name)
+                .fetch_one(&self.writer)
+                .await?,
+        )
     }
 }
 
