@@ -4,22 +4,26 @@
 //! PostgreSQL (several stateless nodes, `postgres/`), behind [`MetaStore`],
 //! which the domain code calls without knowing which.
 //!
-//! [`MetaStore`] is one trait per concern, each in its own file here
-//! (`repositories.rs`, `manifests.rs`, ...), so a dialect can be read one
-//! concern at a time. Where both dialects run the same SQL, the concern's
-//! file also holds the one body both use: a macro that implements the trait
-//! for a dialect, expanded for each by [`shared_concerns`]. Only what
-//! differs lives in `sqlite/` and `postgres/`: the writes of a push
-//! ([`Pushes`]), the locks ([`Locks`]), what a collection step may act on
-//! (`gc.rs`'s `GcTx`), opening the database and the hooks below.
+//! [`MetaStore`] is one trait per concern, each in its own file here, so a
+//! dialect can be read one concern at a time. Where both dialects run the
+//! same SQL, the concern's file also holds the one body both use: a macro
+//! that implements the trait for a dialect type. `shared_concerns!`
+//! expands them for each dialect: [`Repositories`], [`Manifests`],
+//! [`Uploads`], [`Browse`], [`Audit`], [`Accounts`], [`Lifecycle`],
+//! [`Events`]; [`Collection`] too, from each dialect's `gc.rs`, over the
+//! dialect's `gc::GcTx`. Only what differs lives in `sqlite/` and
+//! `postgres/`: the writes of a push ([`Pushes`]), the locks ([`Locks`]),
+//! what a collection step may act on (`gc::GcTx`), opening the database
+//! and the hooks below.
 //!
 //! What a dialect type gives the shared bodies (inherent items, so a
 //! macro's `self.x()` finds them without imports):
 //! - `reader()` and `writer()`: the pools for reads and for writes
 //!   (SQLite has two, one writer at a time; PostgreSQL one for both);
 //! - `begin()`: a write transaction (SQLite takes the write lock up front);
-//! - `ensure_repo()`: a repository's id, creating it (dialects differ in
-//!   how a race of two creators ends); `repo_ids`, a [`RepoIds`] cache;
+//! - `insert_repo()`: create a repository unless it exists, its id
+//!   (dialects differ in how a race of two creators ends); `repo_ids`, a
+//!   [`RepoIds`] cache;
 //! - `LIKE`: the case-insensitive `LIKE` operator.
 
 mod accounts;
@@ -47,8 +51,9 @@ pub use events::Events;
 pub use lifecycle::Lifecycle;
 pub use locks::Locks;
 pub use manifests::Manifests;
-pub use pushes::Pushes;
-pub use repositories::{RepoIds, Repositories};
+pub use pushes::{NewManifest, Pushes};
+pub(crate) use repositories::RepoIds;
+pub use repositories::Repositories;
 pub use sqlite::busy;
 pub use types::*;
 pub use uploads::Uploads;

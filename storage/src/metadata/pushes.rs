@@ -27,27 +27,32 @@ pub trait Pushes: Send + Sync {
         location: Option<&str>,
         upload: Option<&str>,
     ) -> Result<()>;
-    /// Store a manifest, and point `tag` at it, after checking that all it
-    /// references exists in the repository (unless `check_refs` is off: a
-    /// pull-through cache stores what its upstream served before fetching
-    /// what it names). One transaction: a tag never points at a manifest
-    /// that is not there. With `keep_existing` (an immutable tag) a tag
-    /// that points elsewhere is not moved: the whole write is refused with
-    /// [`crate::Error::tag_immutable`]. `pushed_ms` (unix milliseconds) is
-    /// the registry's clock, which tests move.
-    #[allow(clippy::too_many_arguments)]
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        parsed: &ParsedManifest,
-        content: &[u8],
-        tag: Option<&str>,
-        keep_existing: bool,
-        check_refs: bool,
-        pushed_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<()>;
+    /// Store a manifest (see [`NewManifest`]) after checking that all it
+    /// references exists in the repository (unless `check_refs`). One
+    /// transaction: a tag never points at a manifest that is not there.
+    /// A tag kept (`keep_existing`) that points elsewhere refuses the whole
+    /// write with [`crate::Error::tag_immutable`].
+    async fn put_manifest(&self, m: &NewManifest<'_>) -> Result<()>;
+}
+
+/// A manifest to store, and the tag to point at it.
+#[derive(Debug, Clone, Copy)]
+pub struct NewManifest<'a> {
+    pub repo: &'a str,
+    pub digest: &'a Digest,
+    pub parsed: &'a ParsedManifest,
+    /// The exact bytes.
+    pub content: &'a [u8],
+    pub tag: Option<&'a str>,
+    /// An immutable tag: created, never moved.
+    pub keep_existing: bool,
+    /// Check what the manifest names is in the repository (a pull-through
+    /// cache stores what its upstream served before fetching what it names).
+    pub check_refs: bool,
+    /// Unix milliseconds by the registry's clock, which tests move.
+    pub pushed_ms: i64,
+    /// Who pushes (none with authentication off).
+    pub actor: Option<&'a str>,
 }
 
 /// What a repository holds of a manifest's references: digest → size and
@@ -85,18 +90,16 @@ macro_rules! impl_push_helpers {
             /// names: fail before creating it.
             async fn manifest_repo(
                 &self,
-                repo: &str,
-                parsed: &$crate::manifest::ParsedManifest,
-                check_refs: bool,
+                m: &$crate::metadata::NewManifest<'_>,
             ) -> $crate::error::Result<i64> {
                 use $crate::metadata::pushes::missing;
-                Ok(match self.repo_id(repo).await? {
+                Ok(match self.repo_id(m.repo).await? {
                     Some(id) => id,
-                    None if !check_refs => self.ensure_repo(repo).await?,
-                    None => match (parsed.blobs.first(), parsed.children.first()) {
+                    None if !m.check_refs => self.ensure_repo(m.repo).await?,
+                    None => match (m.parsed.blobs.first(), m.parsed.children.first()) {
                         (Some(b), _) => return Err(missing(b, "blob")),
                         (None, Some(c)) => return Err(missing(c, "manifest")),
-                        (None, None) => self.ensure_repo(repo).await?,
+                        (None, None) => self.ensure_repo(m.repo).await?,
                     },
                 })
             }

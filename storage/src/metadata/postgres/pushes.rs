@@ -8,6 +8,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Described, ParsedManifest};
 use crate::metadata::pushes::{check_stored, Stored};
+use crate::metadata::NewManifest;
 use crate::metadata::{now, retrying, Pushes};
 
 fn digests(ds: &[Described]) -> Vec<String> {
@@ -122,28 +123,17 @@ impl Pushes for PgMeta {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        parsed: &ParsedManifest,
-        content: &[u8],
-        tag: Option<&str>,
-        keep_existing: bool,
-        check_refs: bool,
-        pushed_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<()> {
-        let now = pushed_ms / 1000;
-        let repo_id = self.manifest_repo(repo, parsed, check_refs).await?;
-        let digest = digest.to_string();
+    async fn put_manifest(&self, m: &NewManifest<'_>) -> Result<()> {
+        let now = m.pushed_ms / 1000;
+        let repo_id = self.manifest_repo(m).await?;
+        let digest = m.digest.to_string();
         let (mut positions, mut kinds, mut refs) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, (kind, d)) in parsed
+        for (i, (kind, d)) in m
+            .parsed
             .blobs
             .iter()
             .map(|d| ("blob", d))
-            .chain(parsed.children.iter().map(|d| ("manifest", d)))
+            .chain(m.parsed.children.iter().map(|d| ("manifest", d)))
             .enumerate()
         {
             positions.push(i as i64);
@@ -152,8 +142,8 @@ impl Pushes for PgMeta {
         }
         let outcome = retrying!(async {
             let mut tx = self.begin().await?;
-            if check_refs {
-                if let Err(e) = check_references(&mut tx, repo_id, parsed).await? {
+            if m.check_refs {
+                if let Err(e) = check_references(&mut tx, repo_id, m.parsed).await? {
                     return Ok(Err(e));
                 }
             }
@@ -165,17 +155,17 @@ impl Pushes for PgMeta {
             )
             .bind(repo_id)
             .bind(&digest)
-            .bind(&parsed.media_type)
-            .bind(&parsed.artifact_type)
-            .bind(parsed.subject.as_ref().map(|s| s.to_string()))
-            .bind(parsed.annotations.as_ref().map(|a| a.to_string()))
-            .bind(content.len() as i64)
-            .bind(content)
+            .bind(&m.parsed.media_type)
+            .bind(&m.parsed.artifact_type)
+            .bind(m.parsed.subject.as_ref().map(|s| s.to_string()))
+            .bind(m.parsed.annotations.as_ref().map(|a| a.to_string()))
+            .bind(m.content.len() as i64)
+            .bind(m.content)
             .bind(now)
-            .bind(pushed_ms)
+            .bind(m.pushed_ms)
             .execute(&mut *tx)
             .await?;
-            if tag.is_none() {
+            if m.tag.is_none() {
                 // Untagged: collectable once the grace period has passed,
                 // unless something names it by then.
                 sqlx::query(
@@ -202,11 +192,11 @@ impl Pushes for PgMeta {
                 .execute(&mut *tx)
                 .await?;
             }
-            if let Some(tag) = tag {
+            if let Some(tag) = m.tag {
                 // An immutable tag is only ever created; a concurrent first
                 // push of another digest wins the insert, and this one is
                 // refused below.
-                let on_conflict = if keep_existing {
+                let on_conflict = if m.keep_existing {
                     "DO NOTHING"
                 } else {
                     "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, actor = excluded.actor"
@@ -219,10 +209,10 @@ impl Pushes for PgMeta {
                 .bind(tag)
                 .bind(&digest)
                 .bind(now)
-                .bind(actor)
+                .bind(m.actor)
                 .execute(&mut *tx)
                 .await?;
-                if keep_existing {
+                if m.keep_existing {
                     let held: Option<String> = sqlx::query_scalar(
                         "SELECT digest FROM tags WHERE repo_id = $1 AND name = $2",
                     )
@@ -231,7 +221,7 @@ impl Pushes for PgMeta {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if held.as_deref() != Some(digest.as_str()) {
-                        return Ok(Err(Error::tag_immutable(repo, tag)));
+                        return Ok(Err(Error::tag_immutable(m.repo, tag)));
                     }
                 }
             }
@@ -242,11 +232,11 @@ impl Pushes for PgMeta {
             )
             .bind(repo_id)
             .bind(&digest)
-            .bind(tag)
-            .bind(&parsed.media_type)
-            .bind(content.len() as i64)
-            .bind(actor)
-            .bind(pushed_ms)
+            .bind(m.tag)
+            .bind(&m.parsed.media_type)
+            .bind(m.content.len() as i64)
+            .bind(m.actor)
+            .bind(m.pushed_ms)
             .execute(&mut *tx)
             .await?;
             tx.commit().await?;

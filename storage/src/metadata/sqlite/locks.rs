@@ -20,8 +20,8 @@ impl Locks for SqliteMeta {
         Ok(self.fences.try_take(digests))
     }
 
-    /// A key no upload id can be.
     async fn try_gc_lease(&self) -> Result<Option<SessionLock>> {
+        // A key no upload id can be.
         Ok(self.upload_locks.try_lock("\0gc"))
     }
 }

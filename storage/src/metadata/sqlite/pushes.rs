@@ -10,6 +10,7 @@ use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::manifest::{Described, ParsedManifest};
 use crate::metadata::pushes::{check_stored, Stored};
+use crate::metadata::NewManifest;
 use crate::metadata::{now, Pushes};
 use sqlx::SqlitePool;
 
@@ -71,32 +72,21 @@ impl Pushes for SqliteMeta {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        parsed: &ParsedManifest,
-        content: &[u8],
-        tag: Option<&str>,
-        keep_existing: bool,
-        check_refs: bool,
-        pushed_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<()> {
-        let repo_id = self.manifest_repo(repo, parsed, check_refs).await?;
+    async fn put_manifest(&self, m: &NewManifest<'_>) -> Result<()> {
+        let repo_id = self.manifest_repo(m).await?;
         let mut tx = self.begin().await?;
-        if check_refs {
-            check_references(&mut tx, repo_id, parsed).await?;
+        if m.check_refs {
+            check_references(&mut tx, repo_id, m.parsed).await?;
         }
         // One round trip for the manifest, its references and its tag: the
         // single writer connection is the bottleneck of small pushes.
         // $1 repository, $2 digest, $9 now (milliseconds); references from $10 on.
-        let refs: Vec<(&str, &Digest)> = parsed
+        let refs: Vec<(&str, &Digest)> = m
+            .parsed
             .blobs
             .iter()
             .map(|d| ("blob", &d.digest))
-            .chain(parsed.children.iter().map(|d| ("manifest", &d.digest)))
+            .chain(m.parsed.children.iter().map(|d| ("manifest", &d.digest)))
             .collect();
         let (first, rest) = refs.split_at(refs.len().min(BATCH));
         let mut sql = String::from(
@@ -109,7 +99,7 @@ impl Pushes for SqliteMeta {
         if !first.is_empty() {
             sql.push_str(&refs_insert(&mut next, first.len()));
         }
-        if tag.is_none() {
+        if m.tag.is_none() {
             // Untagged: collectable once the grace period has passed,
             // unless something names it by then.
             sql.push_str(
@@ -118,9 +108,9 @@ impl Pushes for SqliteMeta {
                  ON CONFLICT (repo_id, digest) DO UPDATE SET since = MAX(since, excluded.since);",
             );
         }
-        if tag.is_some() {
+        if m.tag.is_some() {
             // An immutable tag is only ever created: checked below.
-            let on_conflict = if keep_existing {
+            let on_conflict = if m.keep_existing {
                 "DO NOTHING"
             } else {
                 "DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at, actor = excluded.actor"
@@ -132,7 +122,7 @@ impl Pushes for SqliteMeta {
             ));
         }
         // The push event for webhooks, in the same transaction.
-        let (tag_param, actor_param) = match tag {
+        let (tag_param, actor_param) = match m.tag {
             Some(_) => (format!("${next}"), format!("${}", next + 1)),
             None => ("NULL".to_owned(), format!("${next}")),
         };
@@ -142,40 +132,40 @@ impl Pushes for SqliteMeta {
         ));
         let mut q = sqlx::query(&sql)
             .bind(repo_id)
-            .bind(digest.to_string())
-            .bind(&parsed.media_type)
-            .bind(&parsed.artifact_type)
-            .bind(parsed.subject.as_ref().map(|s| s.to_string()))
-            .bind(parsed.annotations.as_ref().map(|a| a.to_string()))
-            .bind(content.len() as i64)
-            .bind(content)
-            .bind(pushed_ms);
+            .bind(m.digest.to_string())
+            .bind(&m.parsed.media_type)
+            .bind(&m.parsed.artifact_type)
+            .bind(m.parsed.subject.as_ref().map(|s| s.to_string()))
+            .bind(m.parsed.annotations.as_ref().map(|a| a.to_string()))
+            .bind(m.content.len() as i64)
+            .bind(m.content)
+            .bind(m.pushed_ms);
         for (i, (kind, reference)) in first.iter().enumerate() {
             q = q.bind(i as i64).bind(*kind).bind(reference.to_string());
         }
-        if let Some(tag) = tag {
-            q = q.bind(tag).bind(actor);
+        if let Some(tag) = m.tag {
+            q = q.bind(tag).bind(m.actor);
         } else {
-            q = q.bind(actor);
+            q = q.bind(m.actor);
         }
         q.execute(&mut *tx).await?;
-        if let (Some(tag), true) = (tag, keep_existing) {
+        if let (Some(tag), true) = (m.tag, m.keep_existing) {
             let held: Option<String> =
                 sqlx::query_scalar("SELECT digest FROM tags WHERE repo_id = $1 AND name = $2")
                     .bind(repo_id)
                     .bind(tag)
                     .fetch_optional(&mut *tx)
                     .await?;
-            if held.as_deref() != Some(digest.to_string().as_str()) {
+            if held.as_deref() != Some(m.digest.to_string().as_str()) {
                 // Dropping the transaction rolls the manifest back too.
-                return Err(Error::tag_immutable(repo, tag));
+                return Err(Error::tag_immutable(m.repo, tag));
             }
         }
         // Manifests with more references than one batch: the rest.
         for (n, batch) in rest.chunks(BATCH).enumerate() {
             let mut next = 3;
             let sql = refs_insert(&mut next, batch.len());
-            let mut q = sqlx::query(&sql).bind(repo_id).bind(digest.to_string());
+            let mut q = sqlx::query(&sql).bind(repo_id).bind(m.digest.to_string());
             for (i, (kind, reference)) in batch.iter().enumerate() {
                 let position = BATCH * (n + 1) + i;
                 q = q
