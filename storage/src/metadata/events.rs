@@ -20,8 +20,9 @@ pub trait Events: Send + Sync {
     async fn trim_events(&self, upto: i64, older_than_ms: i64) -> Result<u64>;
 }
 
-/// [`Events`] for a dialect. Cursors are read from the writer: they are
-/// read to be moved on.
+/// [`Events`] for a dialect. The deliverer's bookkeeping (cursors, the
+/// last id) goes through the writer pool, like its writes (on SQLite; one
+/// pool on PostgreSQL).
 macro_rules! impl_events {
     ($ty:ty) => {
         #[async_trait::async_trait]

@@ -23,8 +23,8 @@ pub trait Uploads: Send + Sync {
     async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
 }
 
-/// [`Uploads`] for a dialect. The state is read from the writer: it is
-/// read to be saved again.
+/// [`Uploads`] for a dialect. `upload_state` reads through the writer pool,
+/// like the save that follows it (on SQLite; one pool on PostgreSQL).
 macro_rules! impl_uploads {
     ($ty:ty) => {
         #[async_trait::async_trait]
