@@ -22,7 +22,7 @@ use crate::cache::Cache;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{self, ParsedManifest};
-use crate::metadata::{self, Metadata, Referrer, StoredManifest};
+use crate::metadata::{self, Metadata, NewManifest, Referrer, StoredManifest};
 use crate::names::{validate_name, Reference};
 use std::ops::Range;
 use std::path::Path;
@@ -405,17 +405,17 @@ impl Registry {
             None => false,
         };
         self.meta
-            .put_manifest(
+            .put_manifest(&NewManifest {
                 repo,
-                &digest,
-                &parsed,
-                body,
+                digest: &digest,
+                parsed: &parsed,
+                content: body,
                 tag,
                 keep_existing,
-                true,
-                self.now_ms(),
-                self.actor(),
-            )
+                check_refs: true,
+                pushed_ms: self.now_ms(),
+                actor: self.actor(),
+            })
             .await?;
         if let Some(tag) = tag {
             self.cache.set_tag(repo, tag, &digest);

@@ -1,7 +1,7 @@
 //! What garbage collection decides, shared by both databases: the liveness
 //! rules of a manifest (pure, unit-tested), the steps of a collection over
-//! a transaction ([`GcTx`], one implementation per database) and the query
-//! text both run.
+//! a transaction ([`GcTx`], one implementation per database, over the
+//! queries both run, [`GcRows`]) and the query text both run.
 //!
 //! A manifest is kept while it is *anchored* (tagged, a child of an index
 //! in its repository, or within the retention window after a tag left it),
@@ -177,16 +177,11 @@ pub type BelowRow = (String, bool, bool, Option<i64>);
 
 type Sql<T> = std::result::Result<T, sqlx::Error>;
 
-/// What a collection step asks of the database, inside one transaction:
-/// each database answers in its own dialect (and PostgreSQL locks what it
-/// returns), the decisions below are the same for both.
+/// What a collection step asks of the database, inside one transaction,
+/// where both databases run the same SQL: [`impl_gc_rows`] implements it
+/// for a dialect's transaction.
 #[async_trait::async_trait]
-pub trait GcTx: Send {
-    /// The database's clock, unix milliseconds (what wrote the queues).
-    async fn now_ms(&mut self) -> Sql<i64>;
-    /// Manifest rows due at `cut` (at most `limit`) that this step may act on.
-    async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)>;
-    async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)>;
+pub trait GcRows: Send {
     async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>>;
     /// Run `sql` with `$1` repo id, `$2` digest, `$3` number; rows affected.
     async fn exec(&mut self, sql: &'static str, repo_id: i64, digest: &str, n: i64) -> Sql<u64>;
@@ -195,10 +190,97 @@ pub trait GcTx: Send {
     /// Drop a blob's queue row, and with `blob_too` its row.
     async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> Sql<()>;
     async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>>;
+}
+
+/// What differs: each database answers in its own dialect (and PostgreSQL
+/// locks what it returns); the decisions below are the same for both.
+#[async_trait::async_trait]
+pub trait GcTx: GcRows {
+    /// The database's clock, unix milliseconds (what wrote the queues).
+    async fn now_ms(&mut self) -> Sql<i64>;
+    /// Manifest rows due at `cut` (at most `limit`) that this step may act on.
+    async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)>;
+    async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)>;
     /// Lock the rows of blobs about to be reviewed (a no-op where the
     /// database has a single writer).
     async fn lock_blobs(&mut self, digests: &[String]) -> Sql<()>;
 }
+
+/// [`GcRows`] for `$tx`, a dialect's wrapper of a connection.
+macro_rules! impl_gc_rows {
+    ($tx:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::metadata::gc::GcRows for $tx<'_> {
+            async fn referrers_below(
+                &mut self,
+                repo_id: i64,
+                digest: &str,
+            ) -> sqlx::Result<Vec<$crate::metadata::gc::BelowRow>> {
+                sqlx::query_as($crate::metadata::gc::REFERRERS_BELOW)
+                    .bind(repo_id)
+                    .bind(digest)
+                    .fetch_all(&mut *self.0)
+                    .await
+            }
+
+            async fn exec(
+                &mut self,
+                sql: &'static str,
+                repo_id: i64,
+                digest: &str,
+                n: i64,
+            ) -> sqlx::Result<u64> {
+                Ok(sqlx::query(sql)
+                    .bind(repo_id)
+                    .bind(digest)
+                    .bind(n)
+                    .execute(&mut *self.0)
+                    .await?
+                    .rows_affected())
+            }
+
+            async fn blob_in_use(&mut self, digest: &str) -> sqlx::Result<bool> {
+                sqlx::query_scalar($crate::metadata::gc::BLOB_IN_USE)
+                    .bind(digest)
+                    .fetch_one(&mut *self.0)
+                    .await
+            }
+
+            async fn blob_row(
+                &mut self,
+                digest: &str,
+            ) -> sqlx::Result<Option<(i64, Option<String>, Option<i64>)>> {
+                sqlx::query_as($crate::metadata::gc::BLOB_ROW)
+                    .bind(digest)
+                    .fetch_optional(&mut *self.0)
+                    .await
+            }
+
+            async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> sqlx::Result<()> {
+                if blob_too {
+                    sqlx::query($crate::metadata::gc::DELETE_BLOB)
+                        .bind(digest)
+                        .execute(&mut *self.0)
+                        .await?;
+                }
+                sqlx::query($crate::metadata::gc::DROP_BLOB_ROW)
+                    .bind(digest)
+                    .execute(&mut *self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn due_blobs(&mut self, cut: i64, limit: i64) -> sqlx::Result<Vec<String>> {
+                sqlx::query_scalar($crate::metadata::gc::BLOB_DUE)
+                    .bind(cut)
+                    .bind(limit)
+                    .fetch_all(&mut *self.0)
+                    .await
+            }
+        }
+    };
+}
+pub(crate) use impl_gc_rows;
 
 /// The strongest anchor among the referrers below `digest`, to any depth.
 async fn below(

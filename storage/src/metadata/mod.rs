@@ -1,22 +1,64 @@
 //! The metadata database: repositories, blob links, manifests, tags,
 //! upload sessions and accounts. All SQL of the registry lives in this
 //! module, once per database: SQLite (the embedded default, `sqlite/`) and
-//! PostgreSQL (several stateless nodes, `postgres/`), behind one trait that
-//! the domain code calls without knowing which.
+//! PostgreSQL (several stateless nodes, `postgres/`), behind [`MetaStore`],
+//! which the domain code calls without knowing which.
+//!
+//! [`MetaStore`] is one trait per concern, each in its own file here, so a
+//! dialect can be read one concern at a time. Where both dialects run the
+//! same SQL, the concern's file also holds the one body both use: a macro
+//! that implements the trait for a dialect type. `shared_concerns!`
+//! expands them for each dialect: [`Repositories`], [`Manifests`],
+//! [`Uploads`], [`Browse`], [`Audit`], [`Accounts`], [`Lifecycle`],
+//! [`Events`]; [`Collection`] too, from each dialect's `gc.rs`, over the
+//! dialect's `gc::GcTx`. Only what differs lives in `sqlite/` and
+//! `postgres/`: the writes of a push ([`Pushes`]), the locks ([`Locks`]),
+//! what a collection step may act on (`gc::GcTx`), opening the database
+//! and the hooks below.
+//!
+//! What a dialect type gives the shared bodies (inherent items, so a
+//! macro's `self.x()` finds them without imports):
+//! - `reader()` and `writer()`: the pools for reads and for writes
+//!   (SQLite has two, one writer at a time; PostgreSQL one for both);
+//! - `begin()`: a write transaction (SQLite takes the write lock up front);
+//! - `insert_repo()`: create a repository unless it exists, its id
+//!   (dialects differ in how a race of two creators ends); `repo_ids`, a
+//!   [`RepoIds`] cache;
+//! - `LIKE`: the case-insensitive `LIKE` operator.
 
+mod accounts;
+mod audit;
+mod browse;
+mod collection;
+mod events;
 pub mod gc;
 mod lifecycle;
+mod locks;
+mod manifests;
 pub mod postgres;
+mod pushes;
+mod repositories;
 pub(crate) mod sql;
 pub mod sqlite;
 mod types;
+mod uploads;
 
+pub use accounts::Accounts;
+pub use audit::Audit;
+pub use browse::Browse;
+pub use collection::Collection;
+pub use events::Events;
+pub use lifecycle::Lifecycle;
+pub use locks::Locks;
+pub use manifests::Manifests;
+pub use pushes::{NewManifest, Pushes};
+pub(crate) use repositories::RepoIds;
+pub use repositories::Repositories;
 pub use sqlite::busy;
 pub use types::*;
+pub use uploads::Uploads;
 
-use crate::digest::Digest;
 use crate::error::Result;
-use crate::manifest::ParsedManifest;
 use async_trait::async_trait;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -36,211 +78,25 @@ pub fn now() -> i64 {
         .unwrap_or(0)
 }
 
-/// Everything the registry asks of its metadata database.
+/// Everything the registry asks of its metadata database: the concerns,
+/// and a liveness probe and a change feed.
 #[async_trait]
-pub trait MetaStore: Send + Sync + 'static {
+pub trait MetaStore:
+    Repositories
+    + Manifests
+    + Pushes
+    + Uploads
+    + Locks
+    + Browse
+    + Audit
+    + Accounts
+    + Lifecycle
+    + Events
+    + Collection
+    + 'static
+{
+    /// Cheap liveness probe of the database.
     async fn ping(&self) -> Result<()>;
-    async fn repo_exists(&self, name: &str) -> Result<bool>;
-    async fn link_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        size: u64,
-        location: Option<&str>,
-        upload: Option<&str>,
-    ) -> Result<()>;
-    async fn linked_blob(
-        &self,
-        repo: &str,
-        digest: &Digest,
-    ) -> Result<Option<(u64, Option<String>)>>;
-    async fn repos_with_blob(&self, digest: &Digest, limit: i64) -> Result<Vec<String>>;
-    async fn unlink_blob(&self, repo: &str, digest: &Digest) -> Result<bool>;
-    async fn create_upload(&self, id: &str, repo: &str) -> Result<()>;
-    async fn upload_in_repo(&self, id: &str, repo: &str) -> Result<bool>;
-    async fn touch_upload(&self, id: &str) -> Result<()>;
-    async fn delete_upload(&self, id: &str) -> Result<bool>;
-    async fn upload_state(&self, id: &str) -> Result<Option<(Option<Vec<u8>>, i64)>>;
-    async fn save_upload_state(&self, id: &str, version: i64, state: &[u8]) -> Result<bool>;
-    /// The writer lock of upload `id`, if free (see
-    /// [`crate::blobstore::SessionBook::try_lock`]).
-    async fn try_lock_upload(&self, id: &str) -> Result<Option<crate::blobstore::SessionLock>>;
-    async fn uploads(&self, before: Option<i64>) -> Result<Vec<(String, String)>>;
-    /// Store a manifest, and point `tag` at it. With `keep_existing` (an
-    /// immutable tag) a tag that points elsewhere is not moved: the whole
-    /// write is refused with [`crate::Error::tag_immutable`].
-    /// `pushed_ms` (unix milliseconds) is the registry's clock, which tests move.
-    #[allow(clippy::too_many_arguments)]
-    async fn put_manifest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        parsed: &ParsedManifest,
-        content: &[u8],
-        tag: Option<&str>,
-        keep_existing: bool,
-        check_refs: bool,
-        pushed_ms: i64,
-        actor: Option<&str>,
-    ) -> Result<()>;
-    async fn manifest_by_digest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-    ) -> Result<Option<StoredManifest>>;
-    async fn manifest_by_tag(&self, repo: &str, tag: &str) -> Result<Option<StoredManifest>>;
-    /// Delete a manifest and its tags; `actor` is recorded as who.
-    async fn delete_manifest(
-        &self,
-        repo: &str,
-        digest: &Digest,
-        actor: Option<&str>,
-    ) -> Result<bool>;
-    async fn delete_tag(&self, repo: &str, tag: &str, actor: Option<&str>) -> Result<bool>;
-    async fn list_tags(
-        &self,
-        repo: &str,
-        last: Option<&str>,
-        limit: i64,
-    ) -> Result<Option<Vec<String>>>;
-    async fn catalog(&self, last: Option<&str>, limit: i64) -> Result<Vec<String>>;
-    async fn referrers(
-        &self,
-        repo: &str,
-        subject: &Digest,
-        artifact_type: Option<&str>,
-    ) -> Result<Vec<Referrer>>;
-    async fn repo_summaries(
-        &self,
-        filter: Option<&str>,
-        last: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<RepoSummary>>;
-    async fn tag_rows(
-        &self,
-        repo: &str,
-        last: Option<&str>,
-        limit: i64,
-    ) -> Result<Option<Vec<TagRow>>>;
-    async fn blob_uses(&self, blobs: &[String]) -> Result<Vec<BlobUse>>;
-    async fn blob_any(&self, digest: &str) -> Result<Option<(i64, Option<String>)>>;
-    async fn blob_rows(&self) -> Result<Vec<(String, u64, Option<String>)>>;
-    async fn dangling_refs(&self) -> Result<Vec<DanglingRef>>;
-    async fn each_manifest(
-        &self,
-        each: &mut (dyn FnMut(String, String, Vec<u8>) + Send),
-    ) -> Result<u64>;
-    async fn drop_blob(&self, digest: &str) -> Result<Vec<String>>;
-    async fn blob_links(&self) -> Result<Vec<(String, String, u64)>>;
-    async fn all_tags(&self) -> Result<Vec<(String, String, String)>>;
-    /// The last `limit` changes of `repo:tag`, newest first.
-    async fn tag_history(&self, repo: &str, tag: &str, limit: i64) -> Result<Vec<TagChange>>;
-    /// Point `repo:tag` at a stored manifest, recording `action`; false
-    /// when it already points there.
-    async fn move_tag(
-        &self,
-        repo: &str,
-        tag: &str,
-        digest: &str,
-        action: &str,
-        actor: Option<&str>,
-    ) -> Result<bool>;
-    /// A repository's tag immutability; None: no such repository.
-    async fn immutability(&self, repo: &str) -> Result<Option<Immutability>>;
-    async fn set_immutability(&self, repo: &str, i: &Immutability) -> Result<()>;
-    async fn manifest_page(
-        &self,
-        after: Option<(&str, &str)>,
-        limit: i64,
-    ) -> Result<Vec<ManifestRow>>;
-    async fn add_user(
-        &self,
-        name: &str,
-        password_hash: &str,
-        admin: bool,
-        groups: &[String],
-    ) -> Result<bool>;
-    /// A user row as it is (`registry migrate`).
-    async fn import_user(&self, user: &UserRow) -> Result<bool>;
-    async fn set_password(&self, name: &str, password_hash: &str) -> Result<bool>;
-    async fn delete_user(&self, name: &str) -> Result<bool>;
-    async fn user(&self, name: &str) -> Result<Option<UserRow>>;
-    async fn users(&self) -> Result<Vec<UserRow>>;
-    async fn add_robot(
-        &self,
-        name: &str,
-        secret_hash: &str,
-        scopes: &[String],
-        expires_at: Option<i64>,
-    ) -> Result<bool>;
-    /// A robot row as it is (`registry migrate`).
-    async fn import_robot(&self, robot: &RobotRow) -> Result<bool>;
-    /// New secret hash and credential generation.
-    async fn rotate_robot(&self, name: &str, secret_hash: &str) -> Result<bool>;
-    async fn delete_robot(&self, name: &str) -> Result<bool>;
-    async fn robot(&self, name: &str) -> Result<Option<RobotRow>>;
-    async fn robots(&self) -> Result<Vec<RobotRow>>;
-    async fn create_session(
-        &self,
-        id_hash: &str,
-        user: &str,
-        csrf: &str,
-        expires_at: i64,
-    ) -> Result<()>;
-    async fn session(&self, id_hash: &str) -> Result<Option<SessionRow>>;
-    async fn delete_session(&self, id_hash: &str) -> Result<()>;
-
-    // ---- lifecycle policies ----------------------------------------------
-    /// None: no such repository; Some(None): no policy.
-    async fn lifecycle_policy(&self, repo: &str) -> Result<Option<Option<String>>>;
-    async fn set_lifecycle_policy(&self, repo: &str, policy: Option<&str>) -> Result<()>;
-    /// `(repository, policy text)` of every repository with a policy.
-    async fn lifecycle_repos(&self) -> Result<Vec<(String, String)>>;
-    /// The images of `repo` as lifecycle policies see them.
-    async fn lifecycle_images(&self, repo: &str) -> Result<Vec<crate::lifecycle::Image>>;
-    /// Record pulls `(repository, digest, unix seconds)` in one go.
-    async fn record_pulls(&self, pulls: &[(String, String, i64)]) -> Result<()>;
-
-    // ---- events (webhooks) -----------------------------------------------
-    async fn events_after(&self, after: i64, limit: i64) -> Result<Vec<Event>>;
-    async fn event_cursor(&self, endpoint: &str) -> Result<Option<i64>>;
-    async fn set_event_cursor(&self, endpoint: &str, id: i64) -> Result<()>;
-    async fn last_event(&self) -> Result<i64>;
-    /// Forget events `id <= upto` or older than `older_than_ms`.
-    async fn trim_events(&self, upto: i64, older_than_ms: i64) -> Result<u64>;
-
-    // ---- quotas ----------------------------------------------------------
-    /// `(repositories, bytes of distinct blobs)` of namespace `ns`.
-    async fn namespace_usage(&self, ns: &str) -> Result<(i64, i64)>;
-    /// Whether `digest` is linked in some repository of namespace `ns`.
-    async fn namespace_has_blob(&self, ns: &str, digest: &str) -> Result<bool>;
-
-    // ---- garbage collection (see `gc`) ----------------------------------
-    /// Review due manifests (at most `limit`), removing the garbage.
-    async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep>;
-    /// Review due blob links (at most `limit`), removing the unreferenced.
-    async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep>;
-    /// Blobs due for review (at most `limit`).
-    async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>>;
-    /// Remove the rows of those of `digests` (whose fences the caller
-    /// holds) no one uses; `forced` ones need not be due.
-    async fn gc_blobs(
-        &self,
-        clock: GcClock,
-        digests: &[String],
-        forced: &[String],
-    ) -> Result<GcStep>;
-    /// What a collection would remove now, changing nothing.
-    async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep>;
-    /// Hold a digest's blob fence shared (see [`crate::blobstore::LocalFences`]).
-    async fn enter_fence(&self, digest: &str) -> Result<crate::blobstore::SessionLock>;
-    /// Take the fences of those of `digests` no one holds, exclusively.
-    async fn take_fences(
-        &self,
-        digests: &[String],
-    ) -> Result<(Vec<String>, crate::blobstore::SessionLock)>;
-    /// The right to collect: one collection at a time across all nodes.
-    async fn try_gc_lease(&self) -> Result<Option<crate::blobstore::SessionLock>>;
 
     /// Tell `on` of every change other nodes make to what this node
     /// caches; false if this database has one node only (nothing to hear).
@@ -248,6 +104,55 @@ pub trait MetaStore: Send + Sync + 'static {
         false
     }
 }
+
+/// Implement, for dialect `$ty`, every concern (or part of one) whose SQL
+/// both dialects run as it is; see the module's doc for what `$ty` gives.
+macro_rules! shared_concerns {
+    ($ty:ty) => {
+        $crate::metadata::repositories::impl_repositories!($ty);
+        $crate::metadata::manifests::impl_manifests!($ty);
+        $crate::metadata::pushes::impl_push_helpers!($ty);
+        $crate::metadata::uploads::impl_uploads!($ty);
+        $crate::metadata::browse::impl_browse!($ty);
+        $crate::metadata::audit::impl_audit!($ty);
+        $crate::metadata::accounts::impl_accounts!($ty);
+        $crate::metadata::lifecycle::impl_lifecycle!($ty);
+        $crate::metadata::events::impl_events!($ty);
+    };
+}
+pub(crate) use shared_concerns;
+
+/// Attempts of a transaction that fails retryably.
+pub(crate) const RETRIES: usize = 5;
+
+/// Whether `e` is worth running the transaction again: a serialization
+/// failure (40001) or a deadlock (40P01). Only PostgreSQL, with concurrent
+/// writers, reports these; SQLite's writers take the lock up front (BEGIN
+/// IMMEDIATE), so there a transaction always runs once.
+pub(crate) fn retryable(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db)
+        if matches!(db.code().as_deref(), Some("40001") | Some("40P01")))
+}
+
+/// Run `$body` (a future of a whole transaction) again while it fails
+/// retryably, at most [`RETRIES`] times.
+macro_rules! retrying {
+    ($body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            match $body.await {
+                Err(e)
+                    if attempt + 1 < $crate::metadata::RETRIES
+                        && $crate::metadata::retryable(&e) =>
+                {
+                    attempt += 1;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+pub(crate) use retrying;
 
 /// The metadata database in use.
 #[derive(Clone)]

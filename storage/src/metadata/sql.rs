@@ -47,6 +47,14 @@ pub const LIFECYCLE_REPOS: &str = "SELECT name, lifecycle_policy FROM repositori
 /// tag (NULL: untagged): digest, pushed (milliseconds), last pulled, tag.
 pub const LIFECYCLE_IMAGES: &str = "SELECT m.digest, COALESCE(m.pushed_ms, m.created_at * 1000), m.last_pulled, t.name FROM manifests m JOIN repositories r ON r.id = m.repo_id LEFT JOIN tags t ON t.repo_id = m.repo_id AND t.digest = m.digest WHERE r.name = $1 AND m.subject IS NULL AND NOT EXISTS (SELECT 1 FROM manifest_refs x WHERE x.ref_digest = m.digest AND x.repo_id = m.repo_id AND x.kind = 'manifest') ORDER BY m.digest, t.name";
 
+/// Delete manifest `$1` of repository `$2` (its tags and references go by
+/// foreign key).
+pub const DELETE_MANIFEST: &str = "DELETE FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)";
+
+/// Delete tag `$1` of repository `$2`.
+pub const DELETE_TAG: &str =
+    "DELETE FROM tags WHERE name = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)";
+
 /// An event for the deletion of manifest `$1` of repository `$2` by `$3`
 /// at `$4` (milliseconds), written before the delete.
 pub const EVENT_MANIFEST_DELETE: &str = "INSERT INTO events (action, repo_id, digest, tag, media_type, size, actor, at_ms) SELECT 'delete', repo_id, digest, NULL, media_type, size, $3, $4 FROM manifests WHERE digest = $1 AND repo_id = (SELECT id FROM repositories WHERE name = $2)";

@@ -6,6 +6,7 @@ use super::Registry;
 use crate::digest::{Algorithm, Digest};
 use crate::error::{Error, ErrorCode, Result};
 use crate::manifest::{self, ParsedManifest};
+use crate::metadata::NewManifest;
 use crate::names::{validate_name, Reference};
 
 /// Who the tag history names for changes the cache makes.
@@ -48,18 +49,19 @@ impl Registry {
             Reference::Tag(t) => Some(t.as_str()),
             Reference::Digest(_) => None,
         };
+        // What the manifest names is fetched after: no reference check.
         self.meta
-            .put_manifest(
+            .put_manifest(&NewManifest {
                 repo,
-                &digest,
-                &parsed,
-                body,
+                digest: &digest,
+                parsed: &parsed,
+                content: body,
                 tag,
-                false,
-                false,
-                self.now_ms(),
-                Some(CACHE_ACTOR),
-            )
+                keep_existing: false,
+                check_refs: false,
+                pushed_ms: self.now_ms(),
+                actor: Some(CACHE_ACTOR),
+            })
             .await?;
         if let Some(tag) = tag {
             self.cache.set_tag(repo, tag, &digest);

@@ -6,12 +6,10 @@
 //! blob links `FOR SHARE` and its tag's manifest by foreign key, so it
 //! either committed before the lock (and is seen) or waits for the
 //! collection and then finds what it names gone (and fails cleanly). The
-//! steps themselves are `metadata::gc`'s.
+//! steps themselves are `metadata::gc`'s, run by `metadata::collection`.
 
-use super::{retrying, PgMeta};
-use crate::error::Result;
-use crate::metadata::gc::{self, BelowRow, GcTx, LinkRow, ManifestRow};
-use crate::metadata::{GcClock, GcStep};
+use super::PgMeta;
+use crate::metadata::gc::{self, GcTx, LinkRow, ManifestRow};
 use sqlx::PgConnection;
 use std::collections::HashSet;
 
@@ -22,16 +20,34 @@ const KEYS: &str =
 
 struct Tx<'a>(&'a mut PgConnection);
 
+/// Where a step reads its facts: the queue, the table whose rows it may
+/// remove, and the facts of queued rows.
+struct Source {
+    queue: &'static str,
+    table: &'static str,
+    facts: &'static str,
+}
+
 impl Tx<'_> {
-    /// Due `(repo id, digest)` of `queue` (at most `limit`), and of them
-    /// those whose `table` row this transaction now holds.
-    async fn due_locked(
+    /// The facts of the rows of `from.queue` due at `cut` (at most `limit`)
+    /// that this step may act on: those whose `from.table` row this
+    /// transaction now holds, and those without one (`stored` gives the
+    /// key of a row that has one); and whether there may be more.
+    async fn due_facts<R>(
         &mut self,
-        queue: &str,
-        table: &str,
+        from: Source,
         cut: i64,
         limit: i64,
-    ) -> Sql<(Vec<i64>, Vec<String>, HashSet<(i64, String)>)> {
+        stored: fn(&R) -> Option<(i64, String)>,
+    ) -> Sql<(Vec<R>, bool)>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        let Source {
+            queue,
+            table,
+            facts,
+        } = from;
         let rows: Vec<(i64, String)> = sqlx::query_as(&format!(
             "SELECT repo_id, digest FROM {queue} WHERE since <= $1 ORDER BY since, repo_id, digest LIMIT $2"
         ))
@@ -39,8 +55,9 @@ impl Tx<'_> {
         .bind(limit)
         .fetch_all(&mut *self.0)
         .await?;
+        let more = rows.len() as i64 == limit;
         let (ids, digests): (Vec<i64>, Vec<String>) = rows.into_iter().unzip();
-        let locked = sqlx::query_as(&format!(
+        let locked: HashSet<(i64, String)> = sqlx::query_as(&format!(
             "SELECT repo_id, digest FROM {table}
              WHERE (repo_id, digest) IN (SELECT * FROM unnest($1::bigint[], $2::text[]))
              FOR UPDATE SKIP LOCKED"
@@ -51,104 +68,49 @@ impl Tx<'_> {
         .await?
         .into_iter()
         .collect();
-        Ok((ids, digests, locked))
+        // Read after the lock: sees every push committed before it.
+        let rows: Vec<R> = sqlx::query_as(&format!("{facts}{KEYS}"))
+            .bind(&ids)
+            .bind(&digests)
+            .fetch_all(&mut *self.0)
+            .await?;
+        // A stored row a push holds waits for the next run.
+        let rows = rows
+            .into_iter()
+            .filter(|r| stored(r).is_none_or(|key| locked.contains(&key)))
+            .collect();
+        Ok((rows, more))
     }
 }
+
+crate::metadata::gc::impl_gc_rows!(Tx);
 
 #[async_trait::async_trait]
 impl GcTx for Tx<'_> {
     async fn manifest_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<ManifestRow>, bool)> {
-        let (ids, digests, locked) = self
-            .due_locked("gc_manifest_queue", "manifests", cut, limit)
-            .await?;
-        let more = ids.len() as i64 == limit;
-        let rows: Vec<ManifestRow> = sqlx::query_as(&format!("{}{KEYS}", gc::MANIFEST_FACTS))
-            .bind(&ids)
-            .bind(&digests)
-            .fetch_all(&mut *self.0)
-            .await?;
-        // A stored manifest a push holds waits for the next run.
-        let rows = rows
-            .into_iter()
-            .filter(|r| r.4.is_none() || locked.contains(&(r.0, r.1.clone())))
-            .collect();
-        Ok((rows, more))
+        let from = Source {
+            queue: "gc_manifest_queue",
+            table: "manifests",
+            facts: gc::MANIFEST_FACTS,
+        };
+        // A manifest is stored where it has a size.
+        let stored = |r: &ManifestRow| r.4.map(|_| (r.0, r.1.clone()));
+        self.due_facts(from, cut, limit, stored).await
     }
 
     async fn link_facts(&mut self, cut: i64, limit: i64) -> Sql<(Vec<LinkRow>, bool)> {
-        let (ids, digests, locked) = self
-            .due_locked("gc_link_queue", "repo_blobs", cut, limit)
-            .await?;
-        let more = ids.len() as i64 == limit;
-        let rows: Vec<LinkRow> = sqlx::query_as(&format!("{}{KEYS}", gc::LINK_FACTS))
-            .bind(&ids)
-            .bind(&digests)
-            .fetch_all(&mut *self.0)
-            .await?;
-        let rows = rows
-            .into_iter()
-            .filter(|r| !r.4 || locked.contains(&(r.0, r.1.clone())))
-            .collect();
-        Ok((rows, more))
+        let from = Source {
+            queue: "gc_link_queue",
+            table: "repo_blobs",
+            facts: gc::LINK_FACTS,
+        };
+        let stored = |r: &LinkRow| r.4.then(|| (r.0, r.1.clone()));
+        self.due_facts(from, cut, limit, stored).await
     }
 
     async fn now_ms(&mut self) -> Sql<i64> {
         sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
             .fetch_one(&mut *self.0)
-            .await
-    }
-
-    async fn referrers_below(&mut self, repo_id: i64, digest: &str) -> Sql<Vec<BelowRow>> {
-        sqlx::query_as(gc::REFERRERS_BELOW)
-            .bind(repo_id)
-            .bind(digest)
-            .fetch_all(&mut *self.0)
-            .await
-    }
-
-    async fn exec(&mut self, sql: &'static str, repo_id: i64, digest: &str, n: i64) -> Sql<u64> {
-        Ok(sqlx::query(sql)
-            .bind(repo_id)
-            .bind(digest)
-            .bind(n)
-            .execute(&mut *self.0)
-            .await?
-            .rows_affected())
-    }
-
-    async fn blob_in_use(&mut self, digest: &str) -> Sql<bool> {
-        sqlx::query_scalar(gc::BLOB_IN_USE)
-            .bind(digest)
-            .fetch_one(&mut *self.0)
-            .await
-    }
-
-    async fn blob_row(&mut self, digest: &str) -> Sql<Option<(i64, Option<String>, Option<i64>)>> {
-        sqlx::query_as(gc::BLOB_ROW)
-            .bind(digest)
-            .fetch_optional(&mut *self.0)
-            .await
-    }
-
-    async fn delete_blob_rows(&mut self, digest: &str, blob_too: bool) -> Sql<()> {
-        if blob_too {
-            sqlx::query(gc::DELETE_BLOB)
-                .bind(digest)
-                .execute(&mut *self.0)
-                .await?;
-        }
-        sqlx::query(gc::DROP_BLOB_ROW)
-            .bind(digest)
-            .execute(&mut *self.0)
-            .await?;
-        Ok(())
-    }
-
-    async fn due_blobs(&mut self, cut: i64, limit: i64) -> Sql<Vec<String>> {
-        sqlx::query_scalar(gc::BLOB_DUE)
-            .bind(cut)
-            .bind(limit)
-            .fetch_all(&mut *self.0)
             .await
     }
 
@@ -163,52 +125,4 @@ impl GcTx for Tx<'_> {
     }
 }
 
-impl PgMeta {
-    pub async fn gc_manifests(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::manifests(&mut Tx(&mut tx), clock, limit).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_links(&self, clock: GcClock, limit: i64) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::links(&mut Tx(&mut tx), clock, limit).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_due_blobs(&self, clock: GcClock, limit: i64) -> Result<Vec<String>> {
-        let mut conn = self.pool.acquire().await?;
-        let mut tx = Tx(&mut conn);
-        let cut = clock.cut(tx.now_ms().await?);
-        Ok(tx.due_blobs(cut, limit).await?)
-    }
-
-    pub async fn gc_blobs(
-        &self,
-        clock: GcClock,
-        digests: &[String],
-        forced: &[String],
-    ) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let step = gc::blobs(&mut Tx(&mut tx), clock, digests, forced).await?;
-            tx.commit().await?;
-            Sql::Ok(step)
-        })?)
-    }
-
-    pub async fn gc_dry_run(&self, clock: GcClock) -> Result<GcStep> {
-        Ok(retrying!(async {
-            let mut tx = self.pool.begin().await?;
-            let all = gc::dry_run(&mut Tx(&mut tx), clock).await?;
-            tx.rollback().await?;
-            Sql::Ok(all)
-        })?)
-    }
-}
+crate::metadata::collection::impl_collection!(PgMeta, Tx);

@@ -1,34 +1,32 @@
-//! Upload-session locks across nodes: a lease on the session's row (an
-//! owner token and an expiry on PostgreSQL's clock). No connection is held
+//! Upload-session leases: an owner token and an expiry on PostgreSQL's
+//! clock in the session's row (taken in `locks.rs`). No connection is held
 //! in between, so a request that streams a body for an hour costs the pool
 //! nothing while it does. One task per node renews all the leases the node
 //! holds in one statement every [`RENEW_EVERY`], so the lease can be short:
 //! a node that dies leaves its sessions to others within [`LEASE_TTL`],
 //! inside the 10 s another request of the session waits.
 
-use super::PgMeta;
-use crate::blobstore::{Release, SessionLock};
-use crate::error::{Error, Result};
+use crate::blobstore::Release;
 use sqlx::PgPool;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 /// How long a lease lasts without renewal.
-const LEASE_TTL: Duration = Duration::from_secs(5);
+pub(super) const LEASE_TTL: Duration = Duration::from_secs(5);
 /// Renewed this often while held: several renewals may fail in a row (a
 /// busy database) before another node could take the session.
 const RENEW_EVERY: Duration = Duration::from_secs(1);
 
 /// PostgreSQL's clock in milliseconds (every node reads the same clock).
-const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
+pub(super) const NOW_MS: &str = "(extract(epoch from clock_timestamp()) * 1000)::BIGINT";
 
 /// The owner tokens of the leases this node holds.
 #[derive(Default)]
 pub(super) struct Leases(Mutex<HashSet<String>>);
 
 impl Leases {
-    fn set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    pub(super) fn set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -63,11 +61,12 @@ impl Leases {
     }
 }
 
-struct Lease {
-    pool: PgPool,
-    leases: Arc<Leases>,
-    id: String,
-    owner: String,
+/// A lease this node holds, released when dropped.
+pub(super) struct Lease {
+    pub(super) pool: PgPool,
+    pub(super) leases: Arc<Leases>,
+    pub(super) id: String,
+    pub(super) owner: String,
 }
 
 impl Lease {
@@ -116,39 +115,5 @@ impl Drop for Lease {
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(release(held));
         }
-    }
-}
-
-impl PgMeta {
-    /// Take upload `id`'s lease unless another request holds it (`None`);
-    /// an unknown session is `BLOB_UPLOAD_UNKNOWN`.
-    pub async fn try_lock_upload(&self, id: &str) -> Result<Option<SessionLock>> {
-        let owner = uuid::Uuid::new_v4().simple().to_string();
-        let taken = sqlx::query(&format!(
-            "UPDATE uploads SET lease = $2, lease_until = {NOW_MS} + $3
-             WHERE id = $1 AND (lease IS NULL OR lease_until < {NOW_MS})"
-        ))
-        .bind(id)
-        .bind(&owner)
-        .bind(LEASE_TTL.as_millis() as i64)
-        .execute(&self.pool)
-        .await?;
-        if taken.rows_affected() == 0 {
-            let known: Option<i32> = sqlx::query_scalar("SELECT 1 FROM uploads WHERE id = $1")
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-            return match known {
-                Some(_) => Ok(None),
-                None => Err(Error::upload_unknown(id)),
-            };
-        }
-        self.leases.set().insert(owner.clone());
-        Ok(Some(SessionLock::releasing(Lease {
-            pool: self.pool.clone(),
-            leases: self.leases.clone(),
-            id: id.to_owned(),
-            owner,
-        })))
     }
 }

@@ -4,7 +4,6 @@
 //! connection is down, notifications are lost, so the caches are told to
 //! hold nothing ([`Invalidation::Lost`]) until it is back.
 
-use super::PgMeta;
 use crate::metadata::Invalidation;
 use sqlx::postgres::PgListener;
 use std::sync::Arc;
@@ -24,42 +23,40 @@ pub fn parse(payload: &str) -> Option<Invalidation> {
     })
 }
 
-impl PgMeta {
-    /// Listen for ever (until the runtime stops), reconnecting as needed.
-    pub fn watch(&self, on: Arc<dyn Fn(Invalidation) + Send + Sync>) {
-        let pool = self.pool.clone();
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(100);
-            loop {
-                on(Invalidation::Lost);
-                let listener = async {
-                    let mut l = PgListener::connect_with(&pool).await?;
-                    l.listen(CHANNEL).await?;
-                    Ok::<_, sqlx::Error>(l)
-                }
-                .await;
-                let mut listener = match listener {
-                    Ok(l) => l,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "cannot listen for other nodes' changes; caching off until it can");
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
-                    }
-                };
-                backoff = Duration::from_millis(100);
-                on(Invalidation::Listening);
-                // `try_recv` answers `None` when the connection is lost.
-                while let Ok(Some(n)) = listener.try_recv().await {
-                    match parse(n.payload()) {
-                        Some(inv) => on(inv),
-                        None => tracing::warn!(payload = n.payload(), "unknown cache notification"),
-                    }
-                }
-                tracing::warn!("lost the connection that hears other nodes' changes; reconnecting");
+/// Listen on `pool`'s database for ever (until the runtime stops),
+/// reconnecting as needed.
+pub(super) fn listen(pool: sqlx::PgPool, on: Arc<dyn Fn(Invalidation) + Send + Sync>) {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            on(Invalidation::Lost);
+            let listener = async {
+                let mut l = PgListener::connect_with(&pool).await?;
+                l.listen(CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
             }
-        });
-    }
+            .await;
+            let mut listener = match listener {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot listen for other nodes' changes; caching off until it can");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            backoff = Duration::from_millis(100);
+            on(Invalidation::Listening);
+            // `try_recv` answers `None` when the connection is lost.
+            while let Ok(Some(n)) = listener.try_recv().await {
+                match parse(n.payload()) {
+                    Some(inv) => on(inv),
+                    None => tracing::warn!(payload = n.payload(), "unknown cache notification"),
+                }
+            }
+            tracing::warn!("lost the connection that hears other nodes' changes; reconnecting");
+        }
+    });
 }
 
 #[cfg(test)]
