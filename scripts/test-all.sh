@@ -385,10 +385,15 @@ start_daemons() {
     }
 }
 
-# Each fuzz target for FUZZ_SECONDS (default 30) from its committed corpus
-# (fuzz/corpus/<target>), with cargo fuzz on the nightly toolchain.
+# Each fuzz target for FUZZ_SECONDS (default 30), with cargo fuzz on the
+# nightly toolchain, from a copy of its committed corpus (fuzz/corpus/<target>,
+# minimised with `cargo fuzz cmin`): what a run adds stays in the run
+# directory, and the work tree is left as it was. The inputs under
+# fuzz/regressions/<target> (crashes found before, kept with their fix) are
+# replayed first. A crash is saved under RUN_DIR/fuzz/artifacts/<target>/ and
+# printed in base64: keep it under fuzz/regressions/<target>/ with the fix.
 run_fuzz() {
-    local secs="${FUZZ_SECONDS:-30}" t
+    local secs="${FUZZ_SECONDS:-30}" t work artifacts
     rustup toolchain list | grep -q '^nightly' ||
         { echo "cargo fuzz needs the nightly toolchain (rustup toolchain install nightly)" >&2; return 1; }
     if ! command -v cargo-fuzz >/dev/null 2>&1; then
@@ -396,11 +401,31 @@ run_fuzz() {
     fi
     (cd fuzz && cargo +nightly fuzz build) || return 1
     for t in $(cd fuzz && cargo +nightly fuzz list); do
+        work="$RUN_DIR/fuzz/corpus/$t"
+        artifacts="$RUN_DIR/fuzz/artifacts/$t/"
+        mkdir -p "$work" "$artifacts"
+        [ -d "fuzz/corpus/$t" ] && cp -r "fuzz/corpus/$t/." "$work/"
+        if [ -d "fuzz/regressions/$t" ]; then
+            echo "replaying the regression inputs of $t" >&2
+            (cd fuzz && cargo +nightly fuzz run "$t" "$ROOT/fuzz/regressions/$t" -- \
+                -runs=0 -rss_limit_mb=2048 -artifact_prefix="$artifacts") ||
+                { fuzz_crash "$t" "$artifacts"; return 1; }
+        fi
         echo "fuzzing $t for ${secs}s" >&2
-        (cd fuzz && cargo +nightly fuzz run "$t" -- -max_total_time="$secs" -rss_limit_mb=2048) || {
-            echo "fuzz target $t failed: the crashing input is under fuzz/artifacts/$t" >&2
-            return 1
-        }
+        (cd fuzz && cargo +nightly fuzz run "$t" "$work" -- \
+            -max_total_time="$secs" -rss_limit_mb=2048 -artifact_prefix="$artifacts") ||
+            { fuzz_crash "$t" "$artifacts"; return 1; }
+    done
+}
+
+# The crashing inputs of target $1 (in $2), printed so the log keeps them.
+fuzz_crash() {
+    local f
+    echo "fuzz target $1 failed; keep its input under fuzz/regressions/$1/ with the fix:" >&2
+    for f in "$2"*; do
+        [ -f "$f" ] || continue
+        echo "--- $f (base64)" >&2
+        base64 "$f" >&2
     done
 }
 
@@ -439,6 +464,33 @@ failed_tests() {
     grep -E -A4 "panicked at" "$f" | head -60 >&2
 }
 
+# Every crate's modules, layered: no module imports another in a circle.
+check_module_cycles() {
+    local c out rc=0
+    for c in registry storage auth conformance tests; do
+        out="$(python3 "$ROOT/scripts/module-cycles.py" "$ROOT/$c/src")" || return 1
+        if ! printf '%s\n' "$out" | grep -qx '0 cycles'; then
+            echo "$c:" >&2
+            printf '%s\n' "$out" >&2
+            rc=1
+        fi
+    done
+    return "$rc"
+}
+
+# The run changed nothing git sees (generated files, fuzz inputs, lock
+# files): what it makes belongs in the run directory or target/.
+WORK_TREE_BEFORE="$(git -C "$ROOT" status --porcelain 2>/dev/null || true)"
+check_work_tree() {
+    local now
+    now="$(git -C "$ROOT" status --porcelain 2>/dev/null || true)"
+    if [ "$now" != "$WORK_TREE_BEFORE" ]; then
+        echo "the run changed the work tree:" >&2
+        diff <(printf '%s\n' "$WORK_TREE_BEFORE") <(printf '%s\n' "$now") >&2 || true
+        return 1
+    fi
+}
+
 # -------------------------------------------------------------------- steps
 step "start containerd and dockerd" start_daemons
 if [ "$FAILED" -ne 0 ]; then
@@ -461,6 +513,8 @@ fi
 . "$RUN_DIR/s3.env"
 
 step "cargo fmt --check" cargo fmt --all -- --check
+step "no module imported in a circle" check_module_cycles
+step "documentation links" python3 "$ROOT/scripts/check-doc-links.py" "$ROOT"
 # A linker killed by SIGBUS is what a full disk looks like: say how much was
 # free before and after, so such a failure is not mistaken for a code one.
 free_space() { mkdir -p "$TARGET_DIR" && df -h --output=avail "$TARGET_DIR" | tail -1 | tr -d ' '; }
@@ -481,6 +535,7 @@ step "conformance" run_conformance
 step "conformance with token auth and credentials" run_conformance_auth
 step "conformance against the CNCF registry" run_conformance_cncf
 step "fuzz" run_fuzz
+step "work tree as it was" check_work_tree
 
 summary
 failed_tests

@@ -2,8 +2,9 @@
 //! (`lease.rs`). Blob fences and the collection lease: advisory locks
 //! (`advisory.rs`) on connections of a pool of their own (a committer
 //! waiting for a fence holds no connection of the main pool, so the two
-//! cannot starve each other). Seeds keep the key spaces of uploads (7),
-//! blob fences (11) and the collection lease (13) apart.
+//! cannot starve each other). Seeds keep the key spaces of blob fences
+//! (11) and the collection lease (13) apart (7, once the uploads', is left
+//! unused: nodes of before the leases may still run during an upgrade).
 
 use super::advisory::Held;
 use super::lease::{Lease, LEASE_TTL, NOW_MS};
