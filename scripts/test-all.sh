@@ -10,7 +10,12 @@
 #   SKIP_INSTALL=1   do not check/install apt packages or the Rust toolchain
 #   KEEP_RUN_DIR=1   keep the run directory (daemon state and logs) on exit
 #   RUN_DIR=DIR      use DIR (kept afterwards) instead of a fresh /tmp/regtest-XXXXXX
-#   CARGO_TEST_ARGS  extra arguments for `cargo test` (after --workspace)
+#   CARGO_TEST_ARGS  extra arguments for `cargo test` (after --workspace); a
+#                    filter makes the closing summary fail (CI sets none)
+# Refused: REGISTRY_TEST_SQLITE_ONLY (the storage suite on one backend pair).
+# The summary at the end says how many tests ran per crate, how many were
+# ignored or filtered out, and on how many backend pairs each storage test
+# ran (scripts/test-summary.py); it fails if a filter was set.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +26,12 @@ CONFORMANCE_TIMEOUT="${CONFORMANCE_TIMEOUT:-600}"
 
 log() { printf '\n==> %s\n' "$*" >&2; }
 die() { printf 'test-all: %s\n' "$*" >&2; exit 1; }
+
+# The storage suite would drop to SQLite on local disk without a word (and
+# the tests about PostgreSQL or S3 would run on nothing): never in this run.
+if [ -n "${REGISTRY_TEST_SQLITE_ONLY+set}" ]; then
+    die "REGISTRY_TEST_SQLITE_ONLY is set: this run tests the storage suite on all four backend pairs; unset it"
+fi
 
 # ------------------------------------------------------------ prerequisites
 APT_PACKAGES=(
@@ -128,6 +139,9 @@ step() {
 summary() {
     log "summary"
     printf '  %s\n' "${RESULTS[@]}" >&2
+    if [ -f "$RUN_DIR/test-summary.txt" ]; then
+        sed 's/^/  /' "$RUN_DIR/test-summary.txt" >&2
+    fi
 }
 
 # --------------------------------------------------------- registry helpers
@@ -439,6 +453,18 @@ run_tests() {
         tee "$RUN_DIR/cargo-test.log"
 }
 
+# What the tests ran: per crate, the binaries that never reported, the
+# backend pairs of each storage test, the filters set (none in CI).
+test_summary() {
+    local exes="$RUN_DIR/test-executables.json"
+    cargo test --workspace --no-run --message-format=json 2>/dev/null >"$exes" || return 1
+    python3 "$ROOT/scripts/test-summary.py" "$RUN_DIR/cargo-test.log" "$exes" \
+        >"$RUN_DIR/test-summary.txt"
+    local rc=$?
+    cat "$RUN_DIR/test-summary.txt" >&2
+    return "$rc"
+}
+
 # The failed tests and why, at the very end of the output (CI shows its tail).
 failed_tests() {
     local f="$RUN_DIR/cargo-test.log"
@@ -487,6 +513,7 @@ step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "oras (Python package) for the e2e tests" install_oras
 export ORAS_PYTHON="$ORAS_VENV/bin/python"
 step "cargo test (unit + e2e)" run_tests
+step "what the tests ran (per crate, filters, storage backend pairs)" test_summary
 step "deployment files (cfn-lint, kubernetes-validate, checkov)" run_deploy_checks
 step "conformance" run_conformance
 step "conformance with token auth and credentials" run_conformance_auth
