@@ -264,9 +264,9 @@ fn gc(j: &mut Judge) {
             secs < 10.0,
         );
     }
-    // The collection the pushes ran during did the work it was sized for
-    // (its garbage was due and went), so "during" means something.
-    let target = "the collection during the pushes freed the images untagged for it";
+    // The collection the pushes ran during did the work it was given (its
+    // garbage was due and went), so "during" means something.
+    let target = "the collection during the pushes removed the images untagged for it";
     if let Some((_, share)) = j.ours(GC_DURING, target) {
         j.push(
             target.into(),
