@@ -19,6 +19,7 @@ use clap::Parser;
 use crate::auth::Credentials;
 use crate::checks::Ctx;
 use crate::client::Client;
+use crate::report::Feature;
 
 #[derive(Parser, Debug)]
 #[command(about = "Check a container registry against the OCI distribution spec")]
@@ -35,9 +36,14 @@ struct Args {
     /// Repositories are created under <prefix>/run-<id>/
     #[arg(long, default_value = "conformance")]
     repo_prefix: String,
-    /// Skip the content-management (DELETE) checks
+    /// Skip the content-management (DELETE) checks (= --without delete)
     #[arg(long)]
     no_delete: bool,
+    /// An optional feature the registry leaves out (repeatable, or
+    /// comma-separated): its MUST checks are then not applicable. Without
+    /// it, a MUST check that does not apply fails.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    without: Vec<Feature>,
     /// Only report checks whose id or title contains this substring
     #[arg(long)]
     filter: Option<String>,
@@ -74,7 +80,15 @@ fn main() -> ExitCode {
     let root = format!("{prefix}/{}", run_id());
     println!("# registry: {}  repositories: {root}/*", args.url);
 
-    let ctx = Ctx::new(client, root, args.no_delete, args.filter);
+    let mut without = args.without;
+    if args.no_delete && !without.contains(&Feature::Delete) {
+        without.push(Feature::Delete);
+    }
+    if !without.is_empty() {
+        let names: Vec<String> = without.iter().map(|f| f.name()).collect();
+        println!("# declared off: {}", names.join(", "));
+    }
+    let ctx = Ctx::new(client, root, without, args.filter);
     checks::run_all(&ctx);
 
     ctx.report.print_summary();

@@ -6,11 +6,68 @@
 //! pass, then a summary of the MUST failures, the SHOULD/MAY differences and
 //! our own extras, and a closing line that starts `N passed, N failed` (MUST
 //! checks only) with the warnings counted after it.
+//!
+//! A MUST check is not applicable only for an optional feature the run was
+//! told the registry leaves out (`--without`): anything else that keeps a
+//! MUST check from applying fails it, so a registry that quietly stops
+//! offering deletes or the referrers API fails the run.
 
 use std::cell::RefCell;
 
 use crate::exchange::Exchange;
 use crate::spec::{Level, Rule};
+
+/// The spec's optional features: a registry may leave each out (the spec
+/// sentence that allows it is in the README), and then the MUST checks of
+/// what it would do do not apply. A run names those it was told are off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Feature {
+    /// "Registries MAY implement deletion or they MAY disable it." Every
+    /// kind of deletion: the deletion checks are not run at all.
+    Delete,
+    /// "A registry MAY implement tag deletion, while others MAY allow
+    /// deletion only by manifest."
+    TagDelete,
+    /// "If manifest deletion is disabled, the registry MUST respond with
+    /// either a `400 Bad Request` or a `405 Method Not Allowed`."
+    ManifestDelete,
+    /// "If blob deletion is disabled, the registry MUST respond with either
+    /// a `400 Bad Request` or a `405 Method Not Allowed`."
+    BlobDelete,
+    /// The referrers API ("Registries SHOULD also support ... Content
+    /// Discovery"; a client receiving 404 falls back to the tag schema).
+    Referrers,
+    /// "Registries MAY support pushing blobs using a single POST request."
+    SinglePost,
+    /// Cross-repository mounting ("if a registry does not support
+    /// cross-repository mounting ... it SHOULD return a 202").
+    Mount,
+    /// "A `Link` header MAY be included in the response when additional tags
+    /// are available."
+    TagsLink,
+    /// "A registry SHOULD enforce some limit on the maximum manifest size."
+    ManifestLimit,
+    /// "A registry MAY reject a manifest ... with descriptors ... that
+    /// reference a manifest or blob that does not exist."
+    UnknownRefRefusal,
+}
+
+impl Feature {
+    /// Whether `declared` (what the run was told is off) covers this one.
+    fn declared_in(self, declared: &[Feature]) -> bool {
+        let deletion = matches!(
+            self,
+            Feature::TagDelete | Feature::ManifestDelete | Feature::BlobDelete
+        );
+        declared.contains(&self) || (deletion && declared.contains(&Feature::Delete))
+    }
+
+    pub fn name(self) -> String {
+        clap::ValueEnum::to_possible_value(&self)
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default()
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -19,7 +76,7 @@ pub enum Kind {
     /// Something this check needs failed first.
     Prerequisite,
     /// The rule does not apply to this registry (an optional feature it
-    /// chose not to offer, e.g. deletes disabled).
+    /// chose not to offer, e.g. deletes disabled; see [`Failure::feature`]).
     NotApplicable,
 }
 
@@ -31,6 +88,9 @@ pub struct Failure {
     pub message: String,
     pub exchange: Option<Box<Exchange>>,
     pub kind: Kind,
+    /// For [`Kind::NotApplicable`]: the optional feature whose absence
+    /// made it so. A MUST check is N/A only when the run declared it off.
+    pub feature: Option<Feature>,
 }
 
 impl Failure {
@@ -39,6 +99,7 @@ impl Failure {
             message: message.into(),
             exchange: None,
             kind: Kind::Failed,
+            feature: None,
         }
     }
 
@@ -47,6 +108,7 @@ impl Failure {
             message: message.into(),
             exchange: Some(Box::new(exchange.clone())),
             kind: Kind::Failed,
+            feature: None,
         }
     }
 
@@ -58,12 +120,22 @@ impl Failure {
         }
     }
 
-    /// The rule does not apply: `why` says which choice of the registry
-    /// (or of the run) made it so.
+    /// A SHOULD/MAY/extra rule does not apply: `why` says which choice of
+    /// the registry made it so. (For a MUST rule, see [`Failure::not_offered`].)
     pub fn not_applicable(why: impl Into<String>) -> Self {
         Failure {
             kind: Kind::NotApplicable,
             ..Failure::new(why)
+        }
+    }
+
+    /// The rule does not apply because the registry does not offer
+    /// `feature` (`why`: what showed it). For a MUST rule that stands only
+    /// if the run declared the feature off; otherwise it is a failure.
+    pub fn not_offered(feature: Feature, why: impl Into<String>) -> Self {
+        Failure {
+            feature: Some(feature),
+            ..Failure::not_applicable(why)
         }
     }
 }
@@ -102,11 +174,16 @@ impl Status {
         }
     }
 
-    fn of(level: Level, failure: Option<&Failure>) -> Status {
+    fn of(level: Level, failure: Option<&Failure>, declared: &[Feature]) -> Status {
         let Some(f) = failure else {
             return Status::Pass;
         };
         match (level, f.kind) {
+            // A MUST check is N/A only for a feature the run was told is off.
+            (Level::Must, Kind::NotApplicable) => match f.feature {
+                Some(feature) if feature.declared_in(declared) => Status::NotApplicable,
+                _ => Status::Fail,
+            },
             (_, Kind::NotApplicable) => Status::NotApplicable,
             (Level::Must, _) => Status::Fail,
             // A SHOULD/MAY/extra whose own prerequisite failed says nothing
@@ -141,12 +218,45 @@ pub struct Totals {
 #[derive(Default)]
 pub struct Reporter {
     entries: RefCell<Vec<Entry>>,
+    /// The optional features the run was told the registry leaves out.
+    declared: Vec<Feature>,
 }
 
 impl Reporter {
+    pub fn new(declared: Vec<Feature>) -> Self {
+        Reporter {
+            entries: RefCell::default(),
+            declared,
+        }
+    }
+
     /// Prints one check's outcome and remembers it for the summary.
     pub fn record(&self, id: &str, title: &str, rule: &Rule, failure: Option<&Failure>) {
-        let status = Status::of(rule.level, failure);
+        let status = Status::of(rule.level, failure, &self.declared);
+        // A MUST check that did not apply without the run being told why.
+        let undeclared =
+            failure.filter(|f| f.kind == Kind::NotApplicable && status == Status::Fail);
+        let failure = undeclared
+            .map(|f| {
+                let off = match f.feature {
+                    Some(feature) => format!(
+                        "; the run did not declare {} off (--without {})",
+                        feature.name(),
+                        feature.name()
+                    ),
+                    None => String::new(),
+                };
+                Failure {
+                    message: format!(
+                        "a MUST check that did not apply: {}{off}\n(a MUST check is N/A only \
+                         for an optional feature the run was told the registry leaves out)",
+                        f.message
+                    ),
+                    ..f.clone()
+                }
+            })
+            .or_else(|| failure.cloned());
+        let failure = failure.as_ref();
         println!("{} {:<6} {id}: {title}", status.label(), rule.level);
         println!(
             "      spec ({}, {}): \"{}\"",
@@ -209,9 +319,18 @@ impl Reporter {
             "our own extras that differ (not required by the spec)",
             &|e| e.status == Status::Differ,
         );
-        section("not applicable (optional features not offered)", &|e| {
-            e.status == Status::NotApplicable
-        });
+        let declared: Vec<String> = self.declared.iter().map(|f| f.name()).collect();
+        section(
+            &format!(
+                "not applicable (features declared off: {})",
+                if declared.is_empty() {
+                    "none".to_owned()
+                } else {
+                    declared.join(", ")
+                }
+            ),
+            &|e| e.status == Status::NotApplicable,
+        );
         println!();
         println!("{}", closing_line(&self.totals()));
     }
@@ -269,14 +388,67 @@ mod tests {
         let failed = Failure::new("x");
         let na = Failure::not_applicable("off");
         let pre = Failure::prerequisite("push");
-        assert_eq!(Status::of(Level::Must, None), Status::Pass);
-        assert_eq!(Status::of(Level::Must, Some(&failed)), Status::Fail);
-        assert_eq!(Status::of(Level::Must, Some(&pre)), Status::Fail);
-        assert_eq!(Status::of(Level::Must, Some(&na)), Status::NotApplicable);
-        assert_eq!(Status::of(Level::Should, Some(&failed)), Status::Warn);
-        assert_eq!(Status::of(Level::May, Some(&failed)), Status::Warn);
-        assert_eq!(Status::of(Level::May, Some(&pre)), Status::NotApplicable);
-        assert_eq!(Status::of(Level::Extra, Some(&failed)), Status::Differ);
+        let off = Failure::not_offered(Feature::TagDelete, "405");
+        let none: &[Feature] = &[];
+        let delete_off = &[Feature::Delete];
+        let tag_delete_off = &[Feature::TagDelete];
+        let blob_delete_off = &[Feature::BlobDelete];
+        assert_eq!(Status::of(Level::Must, None, none), Status::Pass);
+        assert_eq!(Status::of(Level::Must, Some(&failed), none), Status::Fail);
+        assert_eq!(Status::of(Level::Must, Some(&pre), none), Status::Fail);
+        // A MUST check is N/A only for a feature the run declared off.
+        assert_eq!(Status::of(Level::Must, Some(&na), none), Status::Fail);
+        assert_eq!(Status::of(Level::Must, Some(&na), delete_off), Status::Fail);
+        assert_eq!(Status::of(Level::Must, Some(&off), none), Status::Fail);
+        assert_eq!(
+            Status::of(Level::Must, Some(&off), &[Feature::Referrers]),
+            Status::Fail
+        );
+        assert_eq!(
+            Status::of(Level::Must, Some(&off), delete_off),
+            Status::NotApplicable
+        );
+        assert_eq!(
+            Status::of(Level::Must, Some(&off), tag_delete_off),
+            Status::NotApplicable
+        );
+        assert_eq!(
+            Status::of(Level::Must, Some(&off), blob_delete_off),
+            Status::Fail
+        );
+        assert_eq!(
+            Status::of(Level::Should, Some(&na), none),
+            Status::NotApplicable
+        );
+        assert_eq!(Status::of(Level::Should, Some(&failed), none), Status::Warn);
+        assert_eq!(Status::of(Level::May, Some(&failed), none), Status::Warn);
+        assert_eq!(
+            Status::of(Level::May, Some(&pre), none),
+            Status::NotApplicable
+        );
+        assert_eq!(
+            Status::of(Level::Extra, Some(&failed), none),
+            Status::Differ
+        );
+    }
+
+    #[test]
+    fn an_undeclared_na_on_a_must_check_fails_the_run() {
+        let off = Failure::not_offered(Feature::Referrers, "the referrers API answered 404");
+        let r = Reporter::default();
+        r.record("m", "m", &spec::REFERRERS_200, Some(&off));
+        r.record(
+            "s",
+            "s",
+            &spec::SINGLE_POST_202,
+            Some(&Failure::not_applicable("201")),
+        );
+        let t = r.totals();
+        assert_eq!((t.failed, t.not_applicable), (1, 1), "{t:?}");
+        let r = Reporter::new(vec![Feature::Referrers]);
+        r.record("m", "m", &spec::REFERRERS_200, Some(&off));
+        let t = r.totals();
+        assert_eq!((t.failed, t.not_applicable), (0, 1), "{t:?}");
     }
 
     #[test]
@@ -291,7 +463,7 @@ mod tests {
         r.record(
             "g",
             "g",
-            &spec::OCI_SUBJECT,
+            &spec::SINGLE_POST_202,
             Some(&Failure::not_applicable("-")),
         );
         let t = r.totals();

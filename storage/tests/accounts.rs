@@ -83,16 +83,16 @@ async fn open(dir: &std::path::Path, meta: MetaBackend) -> Registry {
 
 #[tokio::test]
 async fn migrate_copies_accounts_as_they_are() {
-    if std::env::var("REGISTRY_TEST_SQLITE_ONLY").as_deref() == Ok("1") {
-        return;
+    // From SQLite into PostgreSQL: the pair's database is the target.
+    for b in common::backends_where(|p| p == common::Pair::PostgresLocal).await {
+        migrate_accounts(b.meta.clone()).await;
     }
+}
+
+async fn migrate_accounts(target: MetaBackend) {
     let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let from = open(d1.path(), MetaBackend::Sqlite).await;
-    let to = open(
-        d2.path(),
-        MetaBackend::Postgres(common::fresh_postgres().await),
-    )
-    .await;
+    let to = open(d2.path(), target).await;
     let acc = from.accounts();
     acc.add_user("alice", "$argon2id$h1", true, &["team".into()])
         .await

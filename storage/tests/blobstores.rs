@@ -10,7 +10,7 @@ use bytes::Bytes;
 use common::Backend;
 use futures::TryStreamExt;
 use storage::blobstore::ByteStream;
-use storage::{Algorithm, ChunkSpec, Digest, ErrorCode, MetaBackend, Registry, StorageBackend};
+use storage::{Algorithm, ChunkSpec, Digest, ErrorCode, Registry, StorageBackend};
 
 fn body(data: &[u8]) -> ByteStream {
     let data = Bytes::copy_from_slice(data);
@@ -115,12 +115,9 @@ async fn chunks_of_any_size_across_parts() {
 
 #[tokio::test]
 async fn a_session_continues_on_another_node() {
-    for b in common::backends().await {
-        // Nodes share the metadata database and the bucket, each with a
-        // data directory of its own.
-        let (MetaBackend::Postgres(_), StorageBackend::S3(_)) = (&b.meta, &b.storage) else {
-            continue;
-        };
+    // Nodes share the metadata database and the bucket, each with a data
+    // directory of its own: PostgreSQL and S3.
+    for b in common::backends_where(|p| p.postgres() && p.s3()).await {
         let dir_a = tempfile::tempdir().unwrap();
         let dir_b = tempfile::tempdir().unwrap();
         let a = common::open(&b, dir_a.path()).await;
@@ -284,9 +281,9 @@ async fn other_algorithms_the_empty_blob_and_wrong_digests() {
 
 #[tokio::test]
 async fn downloads_redirect_to_a_presigned_url_when_configured() {
-    for b in common::backends().await {
+    for b in common::backends_where(|p| p.s3()).await {
         let StorageBackend::S3(cfg) = &b.storage else {
-            continue;
+            unreachable!("an S3 pair")
         };
         let dir = tempfile::tempdir().unwrap();
         let data = pseudo((9 << 20) + 7, 8);

@@ -7,7 +7,9 @@ mod common;
 
 use common::{body, image, OCI};
 use std::collections::BTreeSet;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use storage::check::CheckOptions;
 use storage::{Digest, GcOptions, GcReport, Registry};
 
@@ -221,35 +223,6 @@ async fn an_index_keeps_its_untagged_children_until_it_goes() {
     }
 }
 
-/// An artifact whose subject is `subject` (a signature, say), pushed by
-/// digest; its digest.
-async fn referrer(reg: &Registry, repo: &str, subject: &[u8]) -> Digest {
-    let cfg = b"{}";
-    let cd = Digest::sha256_of(cfg);
-    reg.upload_monolithic(repo, &cd, body(cfg), None)
-        .await
-        .unwrap();
-    let sig = b"signature bytes";
-    let sd = Digest::sha256_of(sig);
-    reg.upload_monolithic(repo, &sd, body(sig), None)
-        .await
-        .unwrap();
-    let m = serde_json::to_vec(&serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": OCI,
-        "artifactType": "application/vnd.example.signature",
-        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cd.to_string(), "size": 2},
-        "layers": [{"mediaType": "application/octet-stream", "digest": sd.to_string(), "size": sig.len()}],
-        "subject": {"mediaType": OCI, "digest": Digest::sha256_of(subject).to_string(), "size": subject.len()},
-    }))
-    .unwrap();
-    let d = Digest::sha256_of(&m);
-    reg.put_manifest(repo, &d.to_string(), Some(OCI), &m)
-        .await
-        .unwrap();
-    d
-}
-
 #[tokio::test]
 async fn referrers_live_with_their_subject_and_a_tagged_one_keeps_it() {
     for b in common::backends().await {
@@ -259,7 +232,7 @@ async fn referrers_live_with_their_subject_and_a_tagged_one_keeps_it() {
         reg.put_manifest("team/signed", "v1", Some(OCI), &app)
             .await
             .unwrap();
-        let sig = referrer(&reg, "team/signed", &app).await;
+        let sig = common::referrer(&reg, "team/signed", &app).await;
         gc_all(&reg, 2 * 3600).await;
         assert!(
             reg.manifest("team/signed", &sig.to_string()).await.is_ok(),
@@ -361,7 +334,7 @@ async fn what_a_tag_left_stays_restorable_for_the_retention_window() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleted_blob_links_go_and_only_one_collection_runs_at_a_time() {
     for b in common::backends().await {
         let dir = tempfile::tempdir().unwrap();
@@ -379,19 +352,69 @@ async fn deleted_blob_links_go_and_only_one_collection_runs_at_a_time() {
         assert_eq!(r.blobs_removed, 1, "{}", b.name);
         store_holds_exactly(&reg, 2, b.name).await;
 
-        // Two at once: one runs, the other is told to come back.
-        let (a, c) = tokio::join!(reg.gc(at(10), &|_| {}), reg.gc(at(10), &|_| {}));
-        let refused = [&a, &c]
-            .iter()
-            .filter(|r| matches!(r, Err(e) if e.code == storage::ErrorCode::Unavailable))
-            .count();
-        assert!(refused <= 1, "{}: {a:?} {c:?}", b.name);
-        assert!(a.is_ok() || c.is_ok(), "{}", b.name);
+        // Two at once: while one holds the lease, the other is refused with
+        // the lease's error; once it is done, the next one runs.
+        let (first, second) = while_one_holds_the_lease(&reg, &reg).await;
+        first.unwrap_or_else(|e| panic!("{}: the first collection: {e}", b.name));
+        refused_by_the_lease(second, b.name);
+        gc(&reg, at(10)).await;
+    }
+}
+
+/// `holder` collects and, holding the lease, waits in its first progress
+/// callback (blocking in place: the tests doing this run on two worker
+/// threads) until `other` has tried to collect too; both outcomes.
+async fn while_one_holds_the_lease(
+    holder: &Registry,
+    other: &Registry,
+) -> (storage::Result<GcReport>, storage::Result<GcReport>) {
+    let (inside_tx, inside_rx) = tokio::sync::oneshot::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let (inside_tx, go_rx) = (Mutex::new(Some(inside_tx)), Mutex::new(go_rx));
+    let first = {
+        let holder = holder.clone();
+        tokio::spawn(async move {
+            let hold = move |_: &GcReport| {
+                if let Some(tx) = inside_tx.lock().unwrap().take() {
+                    let _ = tx.send(());
+                    // In place: this worker's other tasks (the database
+                    // pool's among them) move to another thread meanwhile.
+                    tokio::task::block_in_place(|| {
+                        let _ = go_rx.lock().unwrap().recv_timeout(Duration::from_secs(60));
+                    });
+                }
+            };
+            holder.gc(at(10), &hold).await
+        })
+    };
+    if inside_rx.await.is_err() {
+        panic!(
+            "the first collection ended before its first batch: {:?}",
+            first.await.unwrap().map(|_| ())
+        );
+    }
+    let second = other.gc(at(10), &|_| {}).await;
+    let _ = go_tx.send(());
+    (first.await.unwrap(), second)
+}
+
+/// A collection refused because another holds the lease: `UNAVAILABLE`,
+/// with the lease's own message (not any other failure).
+fn refused_by_the_lease(r: storage::Result<GcReport>, name: &str) {
+    match r {
+        Ok(r) => panic!("{name}: a second collection ran while another held the lease: {r:?}"),
+        Err(e) => assert!(
+            e.code == storage::ErrorCode::Unavailable
+                && e.message
+                    .contains("a garbage collection is already running"),
+            "{name}: refused, but not by the lease: {e}"
+        ),
     }
 }
 
 /// Pushes (blobs first, manifest last, shared and unique layers), tag
-/// deletes and a collection in a loop, all at once; every push that was
+/// deletes and a collection in a loop, all at once, until the loop has
+/// collected some of what the deletes left; every push that was
 /// acknowledged and is still tagged reads back whole, and when the dust
 /// settles the store holds exactly what the tagged images use.
 #[tokio::test]
@@ -399,12 +422,14 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
     for b in common::backends().await {
         let dir = tempfile::tempdir().unwrap();
         let reg = common::open(&b, dir.path()).await;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        // What the loop removed while the pushes went on.
+        let removed = Arc::new(AtomicU64::new(0));
         let collector = {
-            let (reg, stop) = (reg.clone(), stop.clone());
+            let (reg, stop, removed) = (reg.clone(), stop.clone(), removed.clone());
             tokio::spawn(async move {
                 let mut runs = 0;
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                while !stop.load(Ordering::Relaxed) {
                     // A grace of two seconds: far longer than any push
                     // here takes between its blobs and its manifest.
                     let opts = GcOptions {
@@ -413,19 +438,33 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
                         dry_run: false,
                         now: None,
                     };
-                    reg.gc(opts, &|_| {}).await.expect("collection");
+                    // Told after every batch: a run goes on while it
+                    // removes something, as long as the pushes last.
+                    let before = removed.load(Ordering::Relaxed);
+                    let progress = |r: &GcReport| {
+                        let now = r.manifests_removed + r.links_removed + r.blobs_removed;
+                        removed.store(before + now, Ordering::Relaxed);
+                    };
+                    reg.gc(opts, &progress).await.expect("collection");
                     runs += 1;
                     tokio::task::yield_now().await;
                 }
                 runs
             })
         };
+        // At least 24 images each, and on until the collector has removed
+        // something while they push (what the deletes left is due two
+        // seconds later), for at most a minute.
+        let started = Instant::now();
+        let deadline = started + Duration::from_secs(60);
         let mut pushers = Vec::new();
         for client in 0..4 {
-            let reg = reg.clone();
+            let (reg, removed) = (reg.clone(), removed.clone());
             pushers.push(tokio::spawn(async move {
                 let mut kept = Vec::new();
-                for i in 0..24 {
+                let mut i = 0;
+                while i < 24 || (removed.load(Ordering::Relaxed) == 0 && Instant::now() < deadline)
+                {
                     let repo = format!("race/{}", client % 2);
                     // `shared` is every client's; the salt is this push's.
                     let m = image(&reg, &repo, &format!("c{client}-{i}")).await;
@@ -442,6 +481,7 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
                     } else {
                         kept.push((repo, tag));
                     }
+                    i += 1;
                 }
                 kept
             }));
@@ -450,9 +490,21 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
         for p in pushers {
             kept.extend(p.await.unwrap());
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        stop.store(true, Ordering::Relaxed);
         let runs = collector.await.unwrap();
+        let removed = removed.load(Ordering::Relaxed);
+        eprintln!(
+            "{}: {} images kept, {runs} collections removed {removed} things, {:.1}s",
+            b.name,
+            kept.len(),
+            started.elapsed().as_secs_f64()
+        );
         assert!(runs > 0, "{}", b.name);
+        assert!(
+            removed > 0,
+            "{}: {runs} collections removed nothing while the pushes went on",
+            b.name
+        );
         for (repo, tag) in &kept {
             readable(&reg, repo, tag, b.name).await;
         }
@@ -465,32 +517,47 @@ async fn pushes_racing_a_collection_loop_lose_nothing() {
     }
 }
 
-/// Two nodes on one PostgreSQL database and one blob store: one pushes and
-/// deletes while both collect in a loop (one at a time: the lease), and
-/// nothing acknowledged is lost.
-#[tokio::test]
+/// Two nodes on one PostgreSQL database and one blob store: while one
+/// holds the collection lease the other is refused; then one pushes and
+/// deletes while both collect in a loop (each run, by the lease, alone: no
+/// two runs are ever inside a batch at once), and nothing acknowledged is
+/// lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_collect_one_at_a_time_and_lose_nothing() {
-    for b in common::backends().await {
-        if !matches!(b.meta, storage::MetaBackend::Postgres(_)) {
-            continue;
-        }
+    for b in common::backends_where(|p| p.postgres()).await {
         let dir = tempfile::tempdir().unwrap();
         let a = common::open(&b, dir.path()).await;
         let other = common::open(&b, dir.path()).await;
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for (holder, refused) in [(&a, &other), (&other, &a)] {
+            let (first, second) = while_one_holds_the_lease(holder, refused).await;
+            first.unwrap_or_else(|e| panic!("{}: the first collection: {e}", b.name));
+            refused_by_the_lease(second, b.name);
+        }
+
+        let stop = Arc::new(AtomicBool::new(false));
+        // Runs inside a batch's progress callback (under the lease) now,
+        // and whether two ever were at once.
+        let inside = Arc::new(AtomicUsize::new(0));
+        let together = Arc::new(AtomicBool::new(false));
         let mut collectors = Vec::new();
         for node in [a.clone(), other.clone()] {
-            let stop = stop.clone();
+            let (stop, inside, together) = (stop.clone(), inside.clone(), together.clone());
             collectors.push(tokio::spawn(async move {
-                let (mut ran, mut refused) = (0, 0);
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (mut ran, mut refused) = (0u32, 0u32);
+                let progress = |_: &GcReport| {
+                    if inside.fetch_add(1, Ordering::SeqCst) != 0 {
+                        together.store(true, Ordering::SeqCst);
+                    }
+                    inside.fetch_sub(1, Ordering::SeqCst);
+                };
+                while !stop.load(Ordering::Relaxed) {
                     let opts = GcOptions {
                         grace: Duration::from_secs(2),
                         retention: Duration::ZERO,
                         dry_run: false,
                         now: None,
                     };
-                    match node.gc(opts, &|_| {}).await {
+                    match node.gc(opts, &progress).await {
                         Ok(_) => ran += 1,
                         Err(e) if e.code == storage::ErrorCode::Unavailable => refused += 1,
                         Err(e) => panic!("collection: {e}"),
@@ -515,13 +582,24 @@ async fn two_nodes_collect_one_at_a_time_and_lose_nothing() {
                 kept.push(tag);
             }
         }
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        let mut total = 0;
+        stop.store(true, Ordering::Relaxed);
+        let mut ran = Vec::new();
         for c in collectors {
-            let (ran, _refused) = c.await.unwrap();
-            total += ran;
+            ran.push(c.await.unwrap());
         }
-        assert!(total > 0, "{}", b.name);
+        // (One node's run can last the whole loop: a run goes on while its
+        // batches remove something.)
+        eprintln!("{}: (ran, refused) per node: {ran:?}", b.name);
+        assert!(
+            ran.iter().map(|(r, _)| r).sum::<u32>() > 0,
+            "{}: no collection ran: {ran:?}",
+            b.name
+        );
+        assert!(
+            !together.load(Ordering::SeqCst),
+            "{}: two collections were inside a batch at once",
+            b.name
+        );
         gc_all(&a, 3600).await;
         for tag in &kept {
             readable(&a, "two/app", tag, b.name).await;

@@ -212,6 +212,10 @@ async fn since_pulled_uses_batched_pull_times_and_leaves_children_and_referrers(
         reg.upload_monolithic("p/app", &cfg, body(b"{}"), None)
             .await
             .unwrap();
+        // A signature of the pulled image: untagged and never pulled, it is
+        // no image of its own and lives with its subject.
+        let pulled_bytes = reg.manifest("p/app", &pulled).await.unwrap().content;
+        let sig = common::referrer(&reg, "p/app", &pulled_bytes).await;
         clock.store(START + 20 * DAY, Ordering::Relaxed);
         reg.note_pull("p/app", &pulled.parse().unwrap());
         reg.note_pull("p/app", &Digest::sha256_of(&index));
@@ -229,6 +233,20 @@ async fn since_pulled_uses_batched_pull_times_and_leaves_children_and_referrers(
                 b.name
             );
         }
+        assert!(
+            reg.manifest("p/app", &sig.to_string()).await.is_ok(),
+            "{}: the referrer stays",
+            b.name
+        );
+        let listed = reg
+            .referrers("p/app", &pulled.parse().unwrap(), None)
+            .await
+            .unwrap();
+        assert!(
+            listed.iter().any(|r| r.digest == sig.to_string()),
+            "{}: the referrer is still listed: {listed:?}",
+            b.name
+        );
         // The policy reads back as set; a bad one is refused and changes
         // nothing.
         let stored = reg.lifecycle_policy("p/app").await.unwrap().unwrap();

@@ -34,6 +34,7 @@ pub mod cmd;
 pub mod cut;
 pub mod flood;
 pub mod http;
+pub mod inflight;
 pub mod oci;
 pub mod registry;
 pub mod request_log;

@@ -397,16 +397,54 @@ impl Registry {
             NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         );
         let client = self.client();
-        client
-            .send(
-                client
-                    .request(reqwest::Method::GET, "/v2/")
-                    .header("X-Request-Id", &mark),
-            )
-            .expect_status(200);
+        // 401 with authentication on: logged all the same.
+        let r = client.send(
+            client
+                .request(reqwest::Method::GET, "/v2/")
+                .header("X-Request-Id", &mark),
+        );
+        assert!(
+            matches!(r.status, 200 | 401),
+            "log barrier: GET /v2/ answered {}",
+            r.status
+        );
         self.wait_for_request(&format!("GET /v2/ with request id {mark}"), |r| {
             r.path == "/v2/" && r.request_id.as_deref() == Some(mark.as_str())
         });
+    }
+
+    /// Send `signal` (`libc::SIGTERM`, ...) to the running process and
+    /// return at once.
+    pub fn signal(&self, signal: i32) {
+        let pid = self.pid().expect("registry is not running") as i32;
+        // SAFETY: a signal to the child this test started.
+        assert_eq!(
+            unsafe { libc::kill(pid, signal) },
+            0,
+            "kill({pid}, {signal})"
+        );
+    }
+
+    /// Poll the log, from byte `from` on (`log_text().len()` taken before
+    /// what should cause it), until a line containing `needle` shows up;
+    /// that line. Panics after `within`.
+    pub fn wait_for_line(&self, from: usize, needle: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let text = self.log_text();
+            if let Some(line) = text
+                .get(from..)
+                .and_then(|t| t.lines().find(|l| l.contains(needle)))
+            {
+                return line.to_string();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no log line with {needle:?} within {within:?}; log:\n{}",
+                self.log_tail(30)
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// One line per logged request: `METHOD URI -> STATUS`.

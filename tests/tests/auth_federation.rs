@@ -107,6 +107,7 @@ fn docker_uses_a_token_server_elsewhere_and_the_registry_grants_what_its_tokens_
         "A issued {a_tokens} tokens:\n{}",
         a.log_text()
     );
+    b.log_barrier();
     assert!(b.find_requests("GET", "/token", Some(200)).is_empty());
 
     // B grants what A's token says: pull-only cannot push there.

@@ -25,7 +25,12 @@ struct Ledger {
     manifests: Vec<(String, String, Vec<u8>)>,
     /// (repository, tag) -> manifest digest (tags are never reused).
     tags: HashMap<(String, String), String>,
+    /// Blobs acknowledged per upload style: monolithic POST, POST + PUT,
+    /// chunked, cross-repository mount.
+    styles: [usize; 4],
 }
+
+const STYLES: [&str; 4] = ["monolithic POST", "POST + PUT", "chunked", "mount"];
 
 struct Pusher {
     http: Client,
@@ -35,6 +40,8 @@ struct Pusher {
     worker: usize,
 }
 
+/// Err: the registry did not answer (it was killed mid-request). An answer
+/// other than the one expected is no such error: the test fails at once.
 type Step<T> = Result<T, String>;
 
 impl Pusher {
@@ -52,17 +59,17 @@ impl Pusher {
         r.map_err(|e| format!("transport: {e}"))
     }
 
-    fn expect(r: reqwest::blocking::Response, want: u16) -> Step<reqwest::blocking::Response> {
+    /// The answer must be `want`: the registry answered, so it was alive
+    /// and must have answered properly, whatever the crash timing (a 4xx
+    /// would otherwise stop a worker as silently as a kill).
+    fn expect(r: reqwest::blocking::Response, want: u16) -> reqwest::blocking::Response {
         let status = r.status().as_u16();
-        if status == want {
-            Ok(r)
-        } else {
+        if status != want {
+            let url = r.url().to_string();
             let body = r.text().unwrap_or_default();
-            // A 5xx is a defect whatever the crash timing: the registry
-            // answered, so it was alive and must have answered properly.
-            assert!(status < 500, "registry answered {status}: {body}");
-            Err(format!("status {status}: {body}"))
+            panic!("registry answered {status}, not {want}, to {url}: {body}");
         }
+        r
     }
 
     fn location(r: &reqwest::blocking::Response) -> String {
@@ -80,7 +87,7 @@ impl Pusher {
                 .post(format!("{}/v2/{repo}/blobs/uploads/", self.base))
                 .send(),
         )?;
-        Ok(self.url(&Self::location(&Self::expect(r, 202)?)))
+        Ok(self.url(&Self::location(&Self::expect(r, 202))))
     }
 
     fn with_digest(loc: &str, digest: &str) -> String {
@@ -92,7 +99,8 @@ impl Pusher {
     /// acknowledged.
     fn push_blob(&mut self, repo: &str, data: &[u8]) -> Step<String> {
         let digest = sha256_digest(data);
-        match self.rng.below(3) {
+        let style = self.rng.below(3) as usize;
+        match style {
             0 => {
                 let r = Self::status(
                     self.http
@@ -103,7 +111,7 @@ impl Pusher {
                         .body(data.to_vec())
                         .send(),
                 )?;
-                Self::expect(r, 201)?;
+                Self::expect(r, 201);
             }
             1 => {
                 let loc = self.start(repo)?;
@@ -114,7 +122,7 @@ impl Pusher {
                         .body(data.to_vec())
                         .send(),
                 )?;
-                Self::expect(r, 201)?;
+                Self::expect(r, 201);
             }
             _ => {
                 let mut loc = self.start(repo)?;
@@ -130,29 +138,32 @@ impl Pusher {
                             .body(data[at..at + n].to_vec())
                             .send(),
                     )?;
-                    loc = self.url(&Self::location(&Self::expect(r, 202)?));
+                    loc = self.url(&Self::location(&Self::expect(r, 202)));
                     at += n;
                 }
                 let r = Self::status(self.http.put(Self::with_digest(&loc, &digest)).send())?;
-                Self::expect(r, 201)?;
+                Self::expect(r, 201);
             }
         }
-        self.ledger
-            .lock()
-            .unwrap()
-            .blobs
-            .push((repo.to_string(), digest.clone()));
+        let mut l = self.ledger.lock().unwrap();
+        l.blobs.push((repo.to_string(), digest.clone()));
+        l.styles[style] += 1;
         Ok(digest)
     }
 
-    /// Mount a blob acknowledged in another repository.
+    /// Mount a blob acknowledged in another repository: it is there, so
+    /// the answer must be 201 (a 202 would be a fallback to an upload,
+    /// which this test would neither finish nor record).
     fn mount(&mut self, repo: &str) -> Step<()> {
+        // From another repository: a "mount" within one may open an
+        // upload session instead (202), as the spec allows.
         let known = {
             let l = self.ledger.lock().unwrap();
-            if l.blobs.is_empty() {
+            let others: Vec<&(String, String)> = l.blobs.iter().filter(|b| b.0 != repo).collect();
+            if others.is_empty() {
                 return Ok(());
             }
-            l.blobs[self.rng.below(l.blobs.len() as u64) as usize].clone()
+            others[self.rng.below(others.len() as u64) as usize].clone()
         };
         let (from, digest) = known;
         let r = Self::status(
@@ -163,13 +174,10 @@ impl Pusher {
                 ))
                 .send(),
         )?;
-        if Self::expect(r, 201).is_ok() {
-            self.ledger
-                .lock()
-                .unwrap()
-                .blobs
-                .push((repo.to_string(), digest));
-        }
+        Self::expect(r, 201);
+        let mut l = self.ledger.lock().unwrap();
+        l.blobs.push((repo.to_string(), digest));
+        l.styles[3] += 1;
         Ok(())
     }
 
@@ -202,7 +210,7 @@ impl Pusher {
                 .body(manifest.clone())
                 .send(),
         )?;
-        Self::expect(r, 201)?;
+        Self::expect(r, 201);
         let digest = sha256_digest(&manifest);
         let mut l = self.ledger.lock().unwrap();
         l.manifests
@@ -290,6 +298,8 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
     let mut reg = Registry::start();
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let (mut blobs_seen, mut manifests_seen) = (0, 0);
+    // Rounds whose kill caught at least one push mid-request.
+    let mut rounds_caught_mid_push = 0;
     let mut seq = 0u64;
     for round in 0..rounds {
         let stop = Arc::new(AtomicBool::new(false));
@@ -307,6 +317,7 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
                 };
                 let stop = stop.clone();
                 let first_seq = seq + worker as u64 * 1000;
+                // True when the kill caught this worker mid-request.
                 std::thread::spawn(move || {
                     let mut n = first_seq;
                     while !stop.load(Ordering::Relaxed) {
@@ -318,9 +329,10 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
                         n += 1;
                         if step.is_err() {
                             // The registry went away mid-push.
-                            break;
+                            return true;
                         }
                     }
+                    false
                 })
             })
             .collect();
@@ -334,8 +346,12 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
         }
         reg.kill();
         stop.store(true, Ordering::Relaxed);
+        let mut caught = 0;
         for w in workers {
-            w.join().expect("a pusher panicked (see above)");
+            caught += usize::from(w.join().expect("a pusher panicked (see above)"));
+        }
+        if caught > 0 {
+            rounds_caught_mid_push += 1;
         }
         reg.restart();
         let l = ledger.lock().unwrap();
@@ -343,17 +359,43 @@ fn acknowledged_pushes_survive_sigkill_at_random_moments() {
         blobs_seen = l.blobs.len();
         manifests_seen = l.manifests.len();
         eprintln!(
-            "round {round}: killed after {at:?}; {} blobs, {} manifests acknowledged so far, all intact",
+            "round {round}: killed after {at:?}, {caught} of 6 pushers mid-request; {} blobs, \
+             {} manifests acknowledged so far, all intact",
             l.blobs.len(),
             l.manifests.len()
         );
     }
     // Everything, once more, then an offline check of the whole store.
-    verify(&reg, &ledger.lock().unwrap(), 0, 0);
-    assert!(
-        manifests_seen > rounds,
-        "too little was pushed to mean anything ({manifests_seen} manifests)"
+    let l = ledger.lock().unwrap();
+    verify(&reg, &l, 0, 0);
+    // Enough of every kind was acknowledged, and the kills caught pushes
+    // in flight, for the survival checks above to mean something.
+    let styles: Vec<String> = STYLES
+        .iter()
+        .zip(l.styles)
+        .map(|(s, n)| format!("{s}: {n}"))
+        .collect();
+    eprintln!(
+        "{manifests_seen} manifests, {} blobs ({}); {rounds_caught_mid_push} of {rounds} kills \
+         caught a push mid-request",
+        l.blobs.len(),
+        styles.join(", ")
     );
+    assert!(
+        manifests_seen >= 3 * rounds,
+        "too little was pushed to mean anything ({manifests_seen} manifests in {rounds} rounds)"
+    );
+    for (style, n) in STYLES.iter().zip(l.styles) {
+        assert!(
+            n >= rounds,
+            "{style}: {n} blobs acknowledged in {rounds} rounds"
+        );
+    }
+    assert!(
+        rounds_caught_mid_push * 2 >= rounds,
+        "only {rounds_caught_mid_push} of {rounds} kills caught a push mid-request"
+    );
+    drop(l);
     reg.stop();
     let out = cmd(registry_bin())
         .arg("check")

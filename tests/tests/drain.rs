@@ -1,7 +1,9 @@
 //! Zero-downtime stops: on SIGTERM a node fails `/readyz` at once, keeps
 //! serving (a whole push goes through) for its drain delay, then stops
-//! listening, finishes what is in flight and exits 0.
+//! listening, finishes what is in flight (an upload whose body is still
+//! coming) and exits 0.
 
+use e2e::inflight::SlowUpload;
 use e2e::oci::simple_image;
 use e2e::Registry;
 use std::time::{Duration, Instant};
@@ -11,10 +13,13 @@ fn sigterm_fails_readiness_then_serves_through_the_drain_and_exits_cleanly() {
     let mut reg = Registry::start_with(&["--shutdown-drain-secs", "3"]);
     let client = reg.client();
     client.get("/readyz").expect_status(200);
-    let pid = reg.pid().unwrap() as i32;
+    // An upload in flight across the whole shutdown: half its body now,
+    // the rest once the node has stopped listening.
+    let data: Vec<u8> = (0..256u32 << 10).map(|i| (i % 251) as u8).collect();
+    let slow = SlowUpload::start(reg.port(), "drain/slow", &data);
+    let log_from = reg.log_text().len();
     let sent = Instant::now();
-    // SAFETY: a signal to the child this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    reg.signal(libc::SIGTERM);
     let deadline = Instant::now() + Duration::from_secs(2);
     while client.get("/readyz").status != 503 {
         assert!(
@@ -31,13 +36,45 @@ fn sigterm_fails_readiness_then_serves_through_the_drain_and_exits_cleanly() {
         sent.elapsed() < Duration::from_secs(3),
         "the test was too slow to use the drain window"
     );
-    let status = reg.stop();
-    assert!(status.success(), "exit status {status:?}");
+
+    // The drain ends: the node stops listening with the upload open.
+    let stopped = reg.wait_for_line(
+        log_from,
+        "shutdown requested: draining in-flight requests",
+        Duration::from_secs(10),
+    );
     assert!(
         sent.elapsed() >= Duration::from_secs(3),
-        "stopped before the drain ended: {:?}",
+        "stopped listening before the drain ended: {:?}",
         sent.elapsed()
     );
+    let v: serde_json::Value = serde_json::from_str(&stopped).expect("a JSON log line");
+    let open = v["fields"]["open"].as_u64().or_else(|| v["open"].as_u64());
+    assert!(
+        open.is_some_and(|n| n >= 1),
+        "no connection open when the node stopped listening: {stopped}"
+    );
+    // Finished after that, and acknowledged.
+    assert_eq!(slow.finish(), 201, "the upload in flight was not finished");
+    let digest = e2e::sha256_digest(&data);
+    let status = reg.stop();
+    assert!(status.success(), "exit status {status:?}");
     let log = reg.log_text();
     assert!(log.contains("SIGTERM: /readyz fails now"), "{log}");
+    // Its access-log line comes after the node stopped listening.
+    let put = log[log_from..]
+        .find(&format!("digest={digest}"))
+        .expect("the slow upload's access-log line");
+    let stop = log[log_from..].find("shutdown requested").unwrap();
+    assert!(
+        put > stop,
+        "the upload was answered before the node stopped listening"
+    );
+    // And it is there after a restart, whole.
+    reg.restart();
+    assert_eq!(
+        reg.client().get_blob_verified("drain/slow", &digest),
+        data,
+        "the upload finished during the shutdown is not stored"
+    );
 }

@@ -135,6 +135,7 @@ fn a_full_disk_fails_the_push_cleanly_and_pushes_resume_once_space_is_freed() {
     assert_eq!(client.get_blob_verified("full/app", &digest), big);
     let after = simple_image("faults-after");
     client.push_image("full/app", "v2", &after);
+    reg.log_barrier();
     assert!(
         !reg.log_text().contains("\"status\":500"),
         "a full disk must not give 500s:\n{}",

@@ -257,6 +257,7 @@ fn hostile_numbers_get_client_errors() {
         let status = c.get(format!("{base}{path}")).send().unwrap().status();
         assert_eq!(status.as_u16(), want, "{path}");
     }
+    reg.log_barrier();
     assert!(
         !reg.log_text().contains("\"status\":5"),
         "a 5xx was logged:\n{}",
@@ -336,17 +337,30 @@ fn a_flood_of_keep_alive_connections_stays_cheap_and_is_given_back() {
         peak < 64 << 10,
         "peak RSS {peak} KiB with 1000 idle connections"
     );
+    // The flood did cost memory (else "given back" below would be vacuous).
+    let rise = rss.saturating_sub(baseline);
+    assert!(
+        rise >= 8 << 10,
+        "RSS rose only {rise} KiB over the baseline {baseline} KiB during the flood"
+    );
     drop(conns);
-    // Freed memory goes back to the system (the registry trims every 30 s).
+    // Freed memory goes back to the system (the registry trims every 30 s):
+    // at least half of what the flood took.
     let deadline = Instant::now() + Duration::from_secs(45);
+    let started = Instant::now();
     loop {
         let now = rss_kib(pid, "VmRSS:");
-        if now < baseline + (16 << 10) {
+        if now <= baseline + rise / 2 {
+            eprintln!(
+                "RSS {now} KiB {:?} after the flood (baseline {baseline}, flood {rss} KiB)",
+                started.elapsed()
+            );
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "RSS still {now} KiB 45 s after the flood ended (baseline {baseline} KiB)"
+            "RSS still {now} KiB 45 s after the flood ended (baseline {baseline} KiB, \
+             {rss} KiB during it)"
         );
         std::thread::sleep(Duration::from_millis(500));
     }

@@ -2,14 +2,47 @@
 //! nginx, clients pulling and pushing through it without pause (HTTP
 //! clients and Docker), while each node in turn is stopped (SIGTERM: it
 //! fails `/readyz`, drains, finishes what is in flight, exits) and started
-//! again. Not one request fails.
+//! again. Not one request fails; each node served the balancer's requests
+//! during its drain, and an upload in flight on it when it stopped
+//! listening was finished. The restarts are paced by what the nodes served,
+//! not by the clock.
 
 use e2e::cluster::Cluster;
 use e2e::http::Client;
+use e2e::inflight::SlowUpload;
 use e2e::oci::simple_image;
-use e2e::{docker, docker_build_busybox, DockerImages};
+use e2e::request_log::parse_log_line;
+use e2e::{docker, docker_build_busybox, DockerImages, Registry};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Requests `node` logged from byte `from` of its log to byte `to`.
+fn served(node: &Registry, from: usize, to: Option<usize>) -> usize {
+    let text = node.log_text();
+    let end = to.unwrap_or(text.len()).min(text.len());
+    text.get(from..end)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(parse_log_line)
+        .count()
+}
+
+/// Wait until `node` has served `n` requests since byte `from` of its log
+/// and the clients have done `rounds` more rounds than `done_before`.
+fn wait_for_traffic(node: &Registry, from: usize, n: usize, done: &AtomicU64, rounds: u64) {
+    let before = done.load(Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while served(node, from, None) < n || done.load(Ordering::Relaxed) < before + rounds {
+        assert!(
+            Instant::now() < deadline,
+            "no traffic: the node served {} requests, the clients did {} rounds",
+            served(node, from, None),
+            done.load(Ordering::Relaxed) - before
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
 
 #[test]
 fn a_rolling_restart_loses_no_request() {
@@ -107,15 +140,43 @@ fn a_rolling_restart_loses_no_request() {
         })
     };
 
-    // Each node in turn: stop (drain included) and start again.
+    // Each node in turn, once it serves the clients: stop (drain included)
+    // with an upload in flight on it, and start again.
     let before = done.load(Ordering::Relaxed);
-    for i in 0..c.nodes.len() {
-        std::thread::sleep(std::time::Duration::from_millis(500));
-        let status = c.nodes[i].stop();
+    let mut since: Vec<usize> = c.nodes.iter().map(|n| n.log_text().len()).collect();
+    let blob: Vec<u8> = (0..512u32 << 10).map(|i| (i % 241) as u8).collect();
+    for (i, node) in c.nodes.iter_mut().enumerate() {
+        wait_for_traffic(node, since[i], 20, &done, 10);
+        let slow = SlowUpload::start(node.port(), "roll/slow", &blob);
+        let from = node.log_text().len();
+        node.signal(libc::SIGTERM);
+        node.wait_for_line(from, "SIGTERM: /readyz fails now", Duration::from_secs(10));
+        let draining = node.log_text().len();
+        let stopped = node.wait_for_line(
+            from,
+            "shutdown requested: draining in-flight requests",
+            Duration::from_secs(30),
+        );
+        let stopped_at = node.log_text().rfind(&stopped).expect("the line just read");
+        // The balancer's requests went on reaching it while it drained.
+        let in_drain = served(node, draining, Some(stopped_at));
+        assert!(in_drain > 0, "node {i} served nothing during its drain");
+        assert_eq!(
+            slow.finish(),
+            201,
+            "node {i}: the upload in flight was lost"
+        );
+        let status = node.stop();
         assert!(status.success(), "node {i} exited with {status:?}");
-        c.nodes[i].restart();
+        eprintln!("node {i}: {in_drain} requests served during its drain");
+        node.restart();
+        since[i] = node.log_text().len();
+        Client::new(&node.url()).get_blob_verified("roll/slow", &e2e::sha256_digest(&blob));
     }
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    // Both nodes back in rotation before the clients stop.
+    for (i, node) in c.nodes.iter().enumerate() {
+        wait_for_traffic(node, since[i], 20, &done, 10);
+    }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         w.join().unwrap();

@@ -47,6 +47,8 @@ fn docker_push_to_an_immutable_tag_shows_ecrs_message() {
         .text();
     assert!(setting.contains("\"immutable\":true"), "{setting}");
 
+    // What each push of `latest` left it pointing at: the images' digests.
+    let mut pushed = Vec::new();
     for src in [&one, &two] {
         docker().args(["tag", src, &v1]).run_ok();
         docker().args(["tag", src, &latest]).run_ok();
@@ -65,11 +67,18 @@ fn docker_push_to_an_immutable_tag_shows_ecrs_message() {
             );
         }
         docker().args(["push", &latest]).run_ok();
+        pushed.push(sha256_digest(
+            &client.get_manifest("imm/app", "latest").body,
+        ));
     }
     // v1 kept the first image; latest moved to the second.
-    let first = sha256_digest(&client.get_manifest("imm/app", "v1").body);
-    let second = sha256_digest(&client.get_manifest("imm/app", "latest").body);
-    assert_ne!(first, second);
+    let (first, second) = (&pushed[0], &pushed[1]);
+    assert_ne!(first, second, "the two images have one digest");
+    assert_eq!(
+        &sha256_digest(&client.get_manifest("imm/app", "v1").body),
+        first,
+        "v1 moved off the first image"
+    );
     let h = client
         .get("/api/v1/repositories/imm/app/tags/latest/history")
         .expect_status(200)
@@ -86,7 +95,7 @@ fn docker_push_to_an_immutable_tag_shows_ecrs_message() {
     docker().args(["tag", &two, &v1]).run_ok();
     docker().args(["push", &v1]).run_ok();
     assert_eq!(
-        sha256_digest(&client.get_manifest("imm/app", "v1").body),
+        &sha256_digest(&client.get_manifest("imm/app", "v1").body),
         second
     );
 }

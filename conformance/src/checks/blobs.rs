@@ -5,7 +5,7 @@ use super::{follow_blob_location, need, prep, verify_blob, Ctx};
 use crate::api::Res;
 use crate::exchange::Exchange;
 use crate::oci;
-use crate::report::Failure;
+use crate::report::{Failure, Feature};
 use crate::spec;
 
 const DCD: &str = "docker-content-digest";
@@ -127,10 +127,13 @@ fn single_post(ctx: &Ctx) {
         || {
             let ex = need(&sent)?;
             if ex.status != 201 {
-                return Err(Failure::not_applicable(format!(
-                    "the registry answered {}, not 201: single POST not supported",
-                    ex.status
-                )));
+                return Err(Failure::not_offered(
+                    Feature::SinglePost,
+                    format!(
+                        "the registry answered {}, not 201: single POST not supported",
+                        ex.status
+                    ),
+                ));
             }
             follow_blob_location(c, ex, &data)?;
             verify_blob(c, &repo, &data, &digest)
@@ -214,10 +217,13 @@ fn mounts(ctx: &Ctx) {
         if ex.status == 201 {
             Ok(ex)
         } else {
-            Err(Failure::not_applicable(format!(
-                "the registry answered {}, not 201: it did not mount (see push.mount)",
-                ex.status
-            )))
+            Err(Failure::not_offered(
+                Feature::Mount,
+                format!(
+                    "the registry answered {}, not 201: it did not mount (see push.mount)",
+                    ex.status
+                ),
+            ))
         }
     };
     ctx.check(
@@ -288,10 +294,10 @@ fn mounts(ctx: &Ctx) {
         || {
             let ex = need(&fallback)?;
             if ex.status != 202 {
-                return Err(Failure::not_applicable(format!(
-                    "the fallback answered {}, not 202",
-                    ex.status
-                )));
+                return Err(Failure::not_offered(
+                    Feature::Mount,
+                    format!("the fallback answered {}, not 202", ex.status),
+                ));
             }
             let loc = c.location(ex)?;
             c.get(loc)?.expect_status(&[204]).map(|_| ())

@@ -13,7 +13,7 @@ use crate::api::Res;
 use crate::client::Request;
 use crate::exchange::Exchange;
 use crate::oci::{self, Blob};
-use crate::report::Failure;
+use crate::report::{Failure, Feature};
 use crate::spec;
 
 /// Outside the name grammar: uppercase, an empty component, a leading
@@ -251,7 +251,10 @@ fn unknown_references(ctx: &Ctx, s: &Get<'_>) {
             || {
                 let r = pick(s()?);
                 if r.accepted() {
-                    return Err(Failure::not_applicable("the registry accepted it"));
+                    return Err(Failure::not_offered(
+                        Feature::UnknownRefRefusal,
+                        "the registry accepted it",
+                    ));
                 }
                 let ex = &r.ex;
                 ex.ensure((400..500).contains(&ex.status), || {
@@ -380,7 +383,8 @@ pub fn error_bodies(ctx: &Ctx) {
             provoke_errors(ctx);
             let seen = ctx.client.client_errors();
             if seen.is_empty() {
-                return Err(Failure::not_applicable("no 4xx answers in this run"));
+                // Nothing judged is no pass: provoke_errors asks for 4xx.
+                return Err(Failure::new("no 4xx answer in this run to judge"));
             }
             let mut bad: Vec<(&Exchange, String)> = Vec::new();
             // HEAD answers and empty bodies carry no body to judge.

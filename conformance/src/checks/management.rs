@@ -10,7 +10,7 @@ use super::{need, prep, Ctx};
 use crate::api::Res;
 use crate::exchange::Exchange;
 use crate::oci;
-use crate::report::Failure;
+use crate::report::{Failure, Feature};
 use crate::spec::{self, Rule};
 
 const SEED: u64 = SEED_IMAGE + 700;
@@ -53,16 +53,17 @@ fn delete_step(
     done
 }
 
-/// Gate for checks of what a deletion leaves: it must have happened.
-fn deleted(done: &Res<Exchange>) -> Res<()> {
+/// Gate for checks of what a deletion leaves: it must have happened (or
+/// deletion of this kind, `feature`, is off).
+fn deleted(done: &Res<Exchange>, feature: Feature) -> Res<()> {
     let ex = need(done)?;
     if ex.status == 202 {
         Ok(())
     } else {
-        Err(Failure::not_applicable(format!(
-            "deletion disabled (answered {})",
-            ex.status
-        )))
+        Err(Failure::not_offered(
+            feature,
+            format!("deletion disabled (answered {})", ex.status),
+        ))
     }
 }
 
@@ -98,7 +99,7 @@ fn tags(ctx: &Ctx) {
         "the deleted tag answers 404 and leaves tags/list",
         &spec::TAG_DELETED,
         || {
-            deleted(&done)?;
+            deleted(&done, Feature::TagDelete)?;
             c.get_manifest(&repo, "untag-me")?.expect_status(&[404])?;
             let tags = listed_tags(ctx, &repo)?;
             (tags == ["keep"])
@@ -111,7 +112,7 @@ fn tags(ctx: &Ctx) {
         "the manifest it pointed at is still there, by digest and by its other tag",
         &spec::TAG_DELETE_KEEPS_MANIFEST,
         || {
-            deleted(&done)?;
+            deleted(&done, Feature::TagDelete)?;
             let img = need(&setup)?;
             c.get_manifest(&repo, &img.digest)?
                 .expect_status(&[200])?
@@ -151,7 +152,7 @@ fn manifests(ctx: &Ctx) {
         "the deleted manifest and both its tags answer 404; the tags leave tags/list",
         &spec::MANIFEST_DELETED,
         || {
-            deleted(&done)?;
+            deleted(&done, Feature::ManifestDelete)?;
             let img = need(&setup)?;
             for reference in [img.digest.as_str(), "doomed-a", "doomed-b"] {
                 c.get_manifest(&repo, reference)?.expect_status(&[404])?;
@@ -257,7 +258,8 @@ fn referrer(ctx: &Ctx) {
             let digest = oci::sha256(&bytes);
             let before = c.referrers(&repo, &subject.digest, &[])?;
             if before.status == 404 && put.header("oci-subject").is_none() {
-                return Err(Failure::not_applicable(
+                return Err(Failure::not_offered(
+                    Feature::Referrers,
                     "the registry does not offer the referrers API",
                 ));
             }
@@ -268,10 +270,10 @@ fn referrer(ctx: &Ctx) {
             let del = c.delete(c.manifest_url(&repo, &digest))?;
             del.expect_status(&[202, 400, 405])?;
             if del.status != 202 {
-                return Err(Failure::not_applicable(format!(
-                    "manifest deletion disabled ({})",
-                    del.status
-                )));
+                return Err(Failure::not_offered(
+                    Feature::ManifestDelete,
+                    format!("manifest deletion disabled ({})", del.status),
+                ));
             }
             let after = c.referrers(&repo, &subject.digest, &[])?;
             let entries = referrer_entries(&after)?;
@@ -303,7 +305,7 @@ fn blobs(ctx: &Ctx) {
         "the deleted blob answers 404 to HEAD and GET",
         &spec::BLOB_NOT_FOUND,
         || {
-            deleted(&done)?;
+            deleted(&done, Feature::BlobDelete)?;
             let img = need(&setup)?;
             let d = &img.layers[0].digest;
             c.head_blob(&repo, d)?.expect_status(&[404])?;

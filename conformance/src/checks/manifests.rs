@@ -10,7 +10,7 @@ use crate::api::Res;
 use crate::client::Request;
 use crate::exchange::Exchange;
 use crate::oci::{self, Blob};
-use crate::report::Failure;
+use crate::report::{Failure, Feature};
 use crate::spec;
 
 const DCD: &str = "docker-content-digest";
@@ -344,7 +344,8 @@ fn size_limit(ctx: &Ctx) {
         || {
             if let Ok(ex) = need(&sent)? {
                 if (200..300).contains(&ex.status) {
-                    return Err(Failure::not_applicable(
+                    return Err(Failure::not_offered(
+                        Feature::ManifestLimit,
                         "the registry accepted the manifest",
                     ));
                 }

@@ -22,7 +22,7 @@ use std::cell::OnceCell;
 use crate::client::{Client, Request};
 use crate::exchange::Exchange;
 use crate::oci;
-use crate::report::{CheckResult, Failure, Kind, Reporter};
+use crate::report::{CheckResult, Failure, Feature, Kind, Reporter};
 use crate::spec::Rule;
 
 pub use fixtures::Fixtures;
@@ -33,6 +33,7 @@ pub struct Ctx {
     pub client: Client,
     /// `<prefix>/run-<id>`; every repository of this run lives below it.
     pub root: String,
+    /// The deletion checks are skipped (`--no-delete`, `--without delete`).
     pub no_delete: bool,
     pub filter: Option<String>,
     pub report: Reporter,
@@ -40,13 +41,19 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    pub fn new(client: Client, root: String, no_delete: bool, filter: Option<String>) -> Self {
+    /// `without`: the optional features the run was told are off.
+    pub fn new(
+        client: Client,
+        root: String,
+        without: Vec<Feature>,
+        filter: Option<String>,
+    ) -> Self {
         Ctx {
             client,
             root,
-            no_delete,
+            no_delete: without.contains(&Feature::Delete),
             filter,
-            report: Reporter::default(),
+            report: Reporter::new(without),
             fixtures: Fixtures::default(),
         }
     }

@@ -12,7 +12,7 @@ use super::{need, prep, Ctx};
 use crate::api::{next_link, Res};
 use crate::exchange::Exchange;
 use crate::oci::{self, Blob};
-use crate::report::{ensure, Failure};
+use crate::report::{ensure, Failure, Feature};
 use crate::spec;
 
 /// Entries of a referrers response, after checking it is an OCI index.
@@ -70,7 +70,8 @@ pub fn run(ctx: &Ctx) {
         if *need(&offered)? {
             Ok(())
         } else {
-            Err(Failure::not_applicable(
+            Err(Failure::not_offered(
+                Feature::Referrers,
                 "the registry does not offer the referrers API (see referrers.supported)",
             ))
         }

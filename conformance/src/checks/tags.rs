@@ -7,7 +7,7 @@ use super::{need, Ctx};
 use crate::api::{next_link, Res};
 use crate::client::Client;
 use crate::exchange::Exchange;
-use crate::report::{ensure, Failure};
+use crate::report::{ensure, Failure, Feature};
 use crate::spec;
 
 /// Upper bound on pages followed, so a looping Link can't hang the run.
@@ -159,7 +159,10 @@ pub fn run(ctx: &Ctx) {
             let t = ctx.tags_repo()?;
             let ex = need(&page)?;
             if ex.header("link").is_none() {
-                return Err(Failure::not_applicable("no Link header (see tags.link)"));
+                return Err(Failure::not_offered(
+                    Feature::TagsLink,
+                    "no Link header (see tags.link)",
+                ));
             }
             let all = walk(c, ex.clone(), "tags")?;
             ensure(all == t.tags, || {

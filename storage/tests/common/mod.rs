@@ -8,7 +8,8 @@
 //! request signatures). Without those variables the suite fails:
 //! `scripts/test-all.sh` starts the servers (`scripts/start-postgres.sh`,
 //! `scripts/start-s3.sh`). `REGISTRY_TEST_SQLITE_ONLY=1` runs SQLite + disk
-//! only, on purpose.
+//! only, on purpose; each test prints the pairs it ran (see [`Pairs`]), and
+//! `scripts/test-all.sh` refuses that variable and checks those lines.
 
 #![allow(dead_code)]
 
@@ -65,31 +66,129 @@ pub fn fresh_s3(var: &str, what: &str) -> S3Config {
     }
 }
 
-/// Each backend pair, fresh.
-pub async fn backends() -> Vec<Backend> {
-    let mut v = vec![Backend {
-        name: "sqlite+local",
-        meta: MetaBackend::Sqlite,
-        storage: StorageBackend::Local,
-    }];
-    if std::env::var("REGISTRY_TEST_SQLITE_ONLY").as_deref() != Ok("1") {
-        v.push(Backend {
-            name: "postgres+local",
-            meta: MetaBackend::Postgres(fresh_postgres().await),
-            storage: StorageBackend::Local,
-        });
-        v.push(Backend {
-            name: "postgres+s3(moto)",
-            meta: MetaBackend::Postgres(fresh_postgres().await),
-            storage: StorageBackend::S3(fresh_s3("REGISTRY_TEST_S3_MOTO_URL", "S3 (moto)")),
-        });
-        v.push(Backend {
-            name: "sqlite+s3(s3s-fs)",
-            meta: MetaBackend::Sqlite,
-            storage: StorageBackend::S3(fresh_s3("REGISTRY_TEST_S3_S3S_URL", "S3 (s3s-fs)")),
-        });
+/// The four backend pairs, in the order tests run them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pair {
+    SqliteLocal,
+    PostgresLocal,
+    PostgresMoto,
+    SqliteS3s,
+}
+
+impl Pair {
+    pub const ALL: [Pair; 4] = [
+        Pair::SqliteLocal,
+        Pair::PostgresLocal,
+        Pair::PostgresMoto,
+        Pair::SqliteS3s,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Pair::SqliteLocal => "sqlite+local",
+            Pair::PostgresLocal => "postgres+local",
+            Pair::PostgresMoto => "postgres+s3(moto)",
+            Pair::SqliteS3s => "sqlite+s3(s3s-fs)",
+        }
     }
-    v
+
+    pub fn postgres(self) -> bool {
+        matches!(self, Pair::PostgresLocal | Pair::PostgresMoto)
+    }
+
+    pub fn s3(self) -> bool {
+        matches!(self, Pair::PostgresMoto | Pair::SqliteS3s)
+    }
+
+    async fn open(self) -> Backend {
+        let (meta, storage) = match self {
+            Pair::SqliteLocal => (MetaBackend::Sqlite, StorageBackend::Local),
+            Pair::PostgresLocal => (
+                MetaBackend::Postgres(fresh_postgres().await),
+                StorageBackend::Local,
+            ),
+            Pair::PostgresMoto => (
+                MetaBackend::Postgres(fresh_postgres().await),
+                StorageBackend::S3(fresh_s3("REGISTRY_TEST_S3_MOTO_URL", "S3 (moto)")),
+            ),
+            Pair::SqliteS3s => (
+                MetaBackend::Sqlite,
+                StorageBackend::S3(fresh_s3("REGISTRY_TEST_S3_S3S_URL", "S3 (s3s-fs)")),
+            ),
+        };
+        Backend {
+            name: self.name(),
+            meta,
+            storage,
+        }
+    }
+}
+
+/// Each backend pair, fresh.
+pub async fn backends() -> Pairs {
+    backends_where(|_| true).await
+}
+
+/// The pairs a test is about (`wanted`: two nodes need PostgreSQL, say),
+/// fresh. `REGISTRY_TEST_SQLITE_ONLY=1` leaves SQLite + disk only.
+pub async fn backends_where(wanted: impl Fn(Pair) -> bool) -> Pairs {
+    let sqlite_only = std::env::var("REGISTRY_TEST_SQLITE_ONLY").as_deref() == Ok("1");
+    let wanted: Vec<Pair> = Pair::ALL.into_iter().filter(|p| wanted(*p)).collect();
+    let mut items = Vec::new();
+    for p in &wanted {
+        if !sqlite_only || *p == Pair::SqliteLocal {
+            items.push(p.open().await);
+        }
+    }
+    Pairs {
+        items: items.into_iter(),
+        wanted: wanted.len(),
+        ran: Vec::new(),
+    }
+}
+
+/// The backend pairs of one test. Iterated, it counts the pairs the test's
+/// loop ran; when the loop is done it prints them, past the test harness's
+/// capture, so that CI can check every test ran on all the pairs it wants
+/// (a test whose loop runs zero times passes without testing anything):
+///
+/// `storage backend pairs: gc::name ran 4 of 4 wanted (of 4): sqlite+local, ...`
+pub struct Pairs {
+    items: std::vec::IntoIter<Backend>,
+    wanted: usize,
+    ran: Vec<&'static str>,
+}
+
+impl Iterator for Pairs {
+    type Item = Backend;
+
+    fn next(&mut self) -> Option<Backend> {
+        let b = self.items.next()?;
+        self.ran.push(b.name);
+        Some(b)
+    }
+}
+
+impl Drop for Pairs {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let thread = std::thread::current();
+        let line = format!(
+            "storage backend pairs: {}::{} ran {} of {} wanted (of {}): {}\n",
+            env!("CARGO_CRATE_NAME"),
+            thread.name().unwrap_or("unknown"),
+            self.ran.len(),
+            self.wanted,
+            Pair::ALL.len(),
+            self.ran.join(", ")
+        );
+        // Written to the process's stderr itself: `eprint!` would be
+        // captured by the harness and shown only for failing tests.
+        use std::io::Write as _;
+        let _ = std::io::stderr().write_all(line.as_bytes());
+    }
 }
 
 pub async fn open_with(b: &Backend, dir: &Path, policy: Policy) -> Registry {
@@ -277,4 +376,34 @@ pub async fn image(reg: &Registry, repo: &str, salt: &str) -> Vec<u8> {
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": ld.to_string(), "size": salt.len()}],
     }))
     .unwrap()
+}
+
+/// An artifact whose subject is `subject` (a signature, say), pushed by
+/// digest; its digest.
+pub async fn referrer(reg: &Registry, repo: &str, subject: &[u8]) -> storage::Digest {
+    use storage::Digest;
+    let cfg = b"{}";
+    let cd = Digest::sha256_of(cfg);
+    reg.upload_monolithic(repo, &cd, body(cfg), None)
+        .await
+        .unwrap();
+    let sig = b"signature bytes";
+    let sd = Digest::sha256_of(sig);
+    reg.upload_monolithic(repo, &sd, body(sig), None)
+        .await
+        .unwrap();
+    let m = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI,
+        "artifactType": "application/vnd.example.signature",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cd.to_string(), "size": 2},
+        "layers": [{"mediaType": "application/octet-stream", "digest": sd.to_string(), "size": sig.len()}],
+        "subject": {"mediaType": OCI, "digest": Digest::sha256_of(subject).to_string(), "size": subject.len()},
+    }))
+    .unwrap();
+    let d = Digest::sha256_of(&m);
+    reg.put_manifest(repo, &d.to_string(), Some(OCI), &m)
+        .await
+        .unwrap();
+    d
 }

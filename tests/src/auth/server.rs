@@ -124,6 +124,16 @@ impl AuthRegistry {
         self.reg.log_text()
     }
 
+    /// The HTTP requests in its log so far ([`Registry::requests`]).
+    pub fn requests(&self) -> Vec<crate::LogRequest> {
+        self.reg.requests()
+    }
+
+    /// [`Registry::log_barrier`]: absence checks on the log need it.
+    pub fn log_barrier(&self) {
+        self.reg.log_barrier()
+    }
+
     /// Remember a secret the log must never show.
     pub fn note_secret(&self, what: &str, value: &str) {
         if value.is_empty() {

@@ -262,7 +262,14 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
     let names: Vec<String> = bench.subjects.iter().map(|s| s.who().to_string()).collect();
     println!("\n{}", machine());
     println!("\n{}", bench.report.render(&names));
-    let verdicts = verdicts::verdicts(&bench.report);
+    let ran: Vec<&str> = WORKLOADS.iter().copied().filter(|w| selected(w)).collect();
+    let reference = names.iter().any(|n| n == "reference");
+    // Our targets are about our registry: without it there is nothing to judge.
+    let verdicts = if names.iter().any(|n| n == "ours") {
+        verdicts::Judge::new(&bench.report, &ran, reference).verdicts()
+    } else {
+        Vec::new()
+    };
     println!("{}", report::render_verdicts(&verdicts));
     eprintln!("total {:.0}s", started.elapsed().as_secs_f64());
     drop(bench);

@@ -20,6 +20,12 @@ pub const GC_RUN: &str = "garbage collection, one run: 10 % of";
 pub const GC_BLOBS_PER_SEC: &str = "garbage collection: blobs reviewed or freed per second";
 pub const PUSH_BEFORE: &str = "push two-layer 4 KiB images, 8 clients, just before a collection";
 pub const PUSH_DURING: &str = "push two-layer 4 KiB images, 8 clients, during a collection";
+pub const GC_DURING: &str =
+    "garbage collection during the pushes: share of the images untagged for it that it removed";
+
+/// Grace period of the collection during the pushes: what was untagged for
+/// it is due by the time it starts, the pushes' own new links are not.
+const DURING_GRACE: u64 = 4;
 
 const REPOS: u64 = 100;
 const LAYER: usize = 256;
@@ -182,21 +188,26 @@ pub async fn gc(b: &mut Bench, i: usize) -> Result<()> {
         blobs as f64 / first_took.as_secs_f64(),
     );
 
-    // Pushes during a collection of the same size (the next tenth
-    // untagged) against the same pushes just before it, counted by steady
-    // clients over both windows. This collection has a grace period of four
-    // seconds: the untagging (five seconds before) is due, the pushes'
-    // own new links are not, so it collects the same garbage as above.
-    untag_tenth(&target, images, 1).await?;
+    // Pushes during a collection (the next tenth untagged) against the
+    // same pushes just before it, counted by steady clients over both
+    // windows. The window before lasts at least five seconds and until the
+    // untagging is past the collection's grace period; the collection's
+    // report then shows whether it found that garbage due and removed it (a
+    // collection with nothing to do would make "during" meaningless). With
+    // a grace period, what it removes is the untagged manifests: their
+    // links and blobs wait their own grace period (a later run's work).
+    let untagged = untag_tenth(&target, images, 1).await?;
+    let untagged_at = tokio::time::Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicU64::new(0));
     let workers = pushers(&target, stop.clone(), done.clone());
     // Warm up, then the window before.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (c0, t0) = (done.load(Ordering::Relaxed), Instant::now());
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let due = untagged_at + Duration::from_secs(DURING_GRACE + 1);
+    tokio::time::sleep_until(due.max(tokio::time::Instant::now() + Duration::from_secs(5))).await;
     let (c1, t1) = (done.load(Ordering::Relaxed), Instant::now());
-    let (during_report, _) = collect(&target, 4).await?;
+    let (during_report, _) = collect(&target, DURING_GRACE).await?;
     let (c2, t2) = (done.load(Ordering::Relaxed), Instant::now());
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -205,10 +216,15 @@ pub async fn gc(b: &mut Bench, i: usize) -> Result<()> {
     let before = (c1 - c0) as f64 / (t1 - t0).as_secs_f64();
     let during = (c2 - c1) as f64 / (t2 - t1).as_secs_f64();
     eprintln!(
-        "gc: pushes {before:.0}/s before, {during:.0}/s during a collection of {:.2}s ({})",
+        "gc: pushes {before:.0}/s before, {during:.0}/s ({} pushes) during a collection of {:.2}s ({})",
+        c2 - c1,
         (t2 - t1).as_secs_f64(),
         counts(&during_report)
     );
+    let removed = during_report["manifests_removed"].as_u64().unwrap_or(0);
+    let share = removed as f64 / untagged.max(1) as f64;
+    b.report
+        .set(GC_DURING, "share", Better::Higher, "ours", share);
     b.report
         .set(PUSH_BEFORE, "images/s", Better::Higher, "ours", before);
     b.report

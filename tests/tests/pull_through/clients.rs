@@ -242,12 +242,33 @@ fn token_auth_upstream_of_ours() {
         up.url()
     ));
     concurrent_pulls(&reg.url(), "ours/base/app", "v1", &image, 50);
-    // The token flow: a challenge, then tokens for this repository only.
-    let tokens = up.log_text();
+    // The token flow: a challenge, then tokens for this repository only:
+    // every token request asks to pull base/app, and nothing else.
+    up.log_barrier();
+    let tokens: Vec<_> = up
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/token")
+        .collect();
     assert!(
-        tokens.contains("/token"),
+        !tokens.is_empty(),
         "the upstream's token endpoint was never asked"
     );
+    for t in &tokens {
+        let scopes: Vec<&str> = t
+            .query
+            .iter()
+            .filter(|(k, _)| k == "scope")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(
+            scopes,
+            ["repository:base/app:pull"],
+            "a token request for more than this repository: {}",
+            t.raw_uri
+        );
+        assert_eq!(t.status, 200, "{}", t.raw_uri);
+    }
     let image_ref = format!("{}/ours/base/app:v1", reg.host());
     docker().args(["pull", &image_ref]).run_ok();
     let _ = docker().args(["rmi", &image_ref]).run();
