@@ -6,6 +6,7 @@ mod auth;
 mod checks;
 mod client;
 mod exchange;
+mod expect;
 mod oci;
 mod raw;
 mod report;
