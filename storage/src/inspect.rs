@@ -122,7 +122,7 @@ pub fn platform_string(os: &str, arch: &str, variant: Option<&str>) -> String {
     }
 }
 
-fn descriptor_platform(d: &Descriptor) -> String {
+pub(crate) fn descriptor_platform(d: &Descriptor) -> String {
     match d.platform() {
         Some(p) => platform_string(
             &p.os().to_string(),
@@ -133,7 +133,7 @@ fn descriptor_platform(d: &Descriptor) -> String {
     }
 }
 
-fn is_index(media_type: &str) -> bool {
+pub(crate) fn is_index(media_type: &str) -> bool {
     media_type == OCI_INDEX || media_type == DOCKER_LIST
 }
 
@@ -265,7 +265,7 @@ impl Registry {
 
     /// Read and parse the config of an image manifest. `Ok((digest, None))`
     /// when the config is not an image configuration (artifacts).
-    async fn image_config(
+    pub(crate) async fn image_config(
         &self,
         repo: &str,
         manifest: &[u8],

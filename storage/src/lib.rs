@@ -8,6 +8,7 @@ pub mod check;
 pub mod digest;
 pub mod error;
 pub mod inspect;
+pub mod layers;
 pub mod lifecycle;
 pub mod manifest;
 pub mod metadata;
@@ -18,6 +19,9 @@ pub mod service;
 pub use blobstore::S3Config;
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
+pub use service::layers::{
+    ImageDiff, ImageFiles, ImageLayer, ImageRef, ImageWaste, Indexing, LayerFiles,
+};
 pub use service::{
     BlobInfo, ChunkSpec, Clock, Expired, GcOptions, GcReport, GcTotals, MetaBackend,
     NamespaceUsage, Policy, PushedManifest, Quota, Registry, Rollback, StorageBackend,

@@ -4,6 +4,7 @@
 mod gc;
 mod history;
 mod immutability;
+pub mod layers;
 mod lifecycle;
 mod pull_through;
 mod quota;
@@ -70,6 +71,8 @@ pub struct Policy {
     pub db_busy_timeout: Duration,
     /// Limits per repository namespace.
     pub quotas: Vec<Quota>,
+    /// What indexing one layer's files may spend.
+    pub layer_limits: crate::layers::Limits,
 }
 
 impl Default for Policy {
@@ -80,6 +83,7 @@ impl Default for Policy {
             delete_enabled: true,
             db_busy_timeout: metadata::busy::DEFAULT_BUDGET,
             quotas: Vec::new(),
+            layer_limits: Default::default(),
         }
     }
 }
@@ -104,6 +108,8 @@ pub struct Registry {
     actor: Option<Arc<str>>,
     /// Unix seconds now: the system clock, or a test's.
     clock: Clock,
+    /// Layer file lists (see `crate::layers`).
+    layers: crate::layers::Indexer,
 }
 
 /// A source of the time (unix milliseconds).
@@ -163,6 +169,7 @@ impl Registry {
         if !meta.watch(Arc::new(move |change| heard.apply(change))) {
             cache.apply(metadata::Invalidation::Listening);
         }
+        let layers = crate::layers::Indexer::new(policy.layer_limits.clone());
         Registry {
             meta,
             blobs,
@@ -174,6 +181,7 @@ impl Registry {
             gc_totals: Default::default(),
             actor: None,
             clock: Arc::new(metadata::now_ms),
+            layers,
         }
     }
 

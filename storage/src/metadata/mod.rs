@@ -10,7 +10,7 @@
 //! that implements the trait for a dialect type. `shared_concerns!`
 //! expands them for each dialect: [`Repositories`], [`Manifests`],
 //! [`Uploads`], [`Browse`], [`Audit`], [`Accounts`], [`Lifecycle`],
-//! [`Events`]; [`Collection`] too, from each dialect's `gc.rs`, over the
+//! [`Events`], [`LayerIndexes`]; [`Collection`] too, from each dialect's `gc.rs`, over the
 //! dialect's `gc::GcTx`. Only what differs lives in `sqlite/` and
 //! `postgres/`: the writes of a push ([`Pushes`]), the locks ([`Locks`]),
 //! what a collection step may act on (`gc::GcTx`), opening the database
@@ -32,6 +32,7 @@ mod browse;
 mod collection;
 mod events;
 pub mod gc;
+mod layers;
 mod lifecycle;
 mod locks;
 mod manifests;
@@ -48,6 +49,7 @@ pub use audit::Audit;
 pub use browse::Browse;
 pub use collection::Collection;
 pub use events::Events;
+pub use layers::{LayerIndexes, StoredLayerIndex};
 pub use lifecycle::Lifecycle;
 pub use locks::Locks;
 pub use manifests::Manifests;
@@ -93,6 +95,7 @@ pub trait MetaStore:
     + Lifecycle
     + Events
     + Collection
+    + LayerIndexes
     + 'static
 {
     /// Cheap liveness probe of the database.
@@ -118,6 +121,7 @@ macro_rules! shared_concerns {
         $crate::metadata::accounts::impl_accounts!($ty);
         $crate::metadata::lifecycle::impl_lifecycle!($ty);
         $crate::metadata::events::impl_events!($ty);
+        $crate::metadata::layers::impl_layer_indexes!($ty);
     };
 }
 pub(crate) use shared_concerns;

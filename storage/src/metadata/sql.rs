@@ -90,3 +90,10 @@ pub const NAMESPACE_HAS_BLOB: &str = "SELECT EXISTS(SELECT 1 FROM repo_blobs rb 
 
 /// Record that manifest `$2` of repository `$1` was pulled at `$3`.
 pub const RECORD_PULL: &str = "UPDATE manifests SET last_pulled = $3 WHERE digest = $2 AND repo_id = (SELECT id FROM repositories WHERE name = $1) AND (last_pulled IS NULL OR last_pulled < $3)";
+
+/// Layer `$1`'s stored file list.
+pub const LAYER_INDEX: &str =
+    "SELECT state, detail, data, entries FROM layer_indexes WHERE digest = $1";
+
+/// Keep a layer's file list (none kept yet, and the blob still there).
+pub const PUT_LAYER_INDEX: &str = "INSERT INTO layer_indexes (digest, state, detail, data, entries, created_at) SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM blobs WHERE digest = $1) ON CONFLICT (digest) DO NOTHING";
