@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use registry::cli::{accounts as accounts_cli, check as check_cli, config as config_cli};
-use registry::cli::{history as history_cli, migrate as migrate_cli};
+use registry::cli::{files as files_cli, history as history_cli, migrate as migrate_cli};
 use registry::config::{Config, ServeArgs};
 use registry::failure::Failure;
 use registry::observe::logging;
@@ -27,6 +27,10 @@ enum Command {
     /// Show the layers of an image and the commands that made them, like
     /// `docker history`, from a running registry.
     History(history_cli::HistoryArgs),
+    /// List the files an image's layers put on disk (stacked, or one layer
+    /// with --layer), or what they wasted (--waste, a CI gate with
+    /// --lowest-efficiency), from a running registry, without a pull.
+    Files(files_cli::FilesArgs),
     /// Verify the data directory: re-hash every blob and manifest, and check
     /// the database and the blob store against each other (exit status 1 on
     /// any problem); --repair quarantines corrupt blobs.
@@ -74,6 +78,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             server::serve(cfg).await
         }
         Command::History(args) => history_cli::run(args).await,
+        Command::Files(args) => files_cli::run(args).await,
         Command::Check(args) => check_cli::run(args).await,
         Command::Migrate(args) => migrate_cli::run(args).await,
         Command::Config(c) => config_cli::run(c).await,

@@ -28,8 +28,12 @@ pub enum ErrorCode {
     RangeInvalid,
     /// Payload over a configured limit (HTTP 413).
     TooLarge,
-    /// `n` in a paginated listing is not a number.
+    /// A query parameter is invalid: `n` in a paginated listing is not a
+    /// number, a path climbs out of the root.
     PaginationInvalid,
+    /// What the request names cannot be processed (HTTP 422): a layer too
+    /// large to index, or not a layer.
+    Unprocessable,
     /// No such endpoint.
     NotFound,
     /// A backend is busy or unreachable for now; the request may be retried
@@ -62,6 +66,7 @@ impl ErrorCode {
             // "unsupported due to ... an invalid set of parameters"
             ErrorCode::PaginationInvalid => "UNSUPPORTED",
             ErrorCode::TooLarge => "SIZE_INVALID",
+            ErrorCode::Unprocessable => "UNSUPPORTED",
             // "unsupported due to a missing implementation"
             ErrorCode::NotFound => "UNSUPPORTED",
             ErrorCode::Unavailable | ErrorCode::StorageFull => "UNAVAILABLE",

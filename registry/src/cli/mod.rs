@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod check;
 pub mod config;
+pub mod files;
 pub mod gc;
 pub mod history;
 pub mod lifecycle;

@@ -54,6 +54,41 @@ impl LoginLimitConfig {
     }
 }
 
+/// `[layers]`: what indexing one layer's files may spend (the files
+/// view, `registry files`). A layer over a limit gets a "too large to
+/// index" answer, kept so it is not tried again.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct LayersConfig {
+    /// Entries (files, directories, links) in one layer.
+    pub max_entries: u64,
+    /// Bytes one layer may unpack to (a gzip bomb stops here).
+    pub max_unpacked_bytes: u64,
+    /// Seconds one layer's indexing may take.
+    pub max_index_secs: u64,
+}
+
+impl Default for LayersConfig {
+    fn default() -> Self {
+        let d = storage::layers::Limits::default();
+        LayersConfig {
+            max_entries: d.max_entries,
+            max_unpacked_bytes: d.max_tar_bytes,
+            max_index_secs: d.max_time.as_secs(),
+        }
+    }
+}
+
+impl LayersConfig {
+    pub fn limits(&self) -> storage::layers::Limits {
+        storage::layers::Limits {
+            max_entries: self.max_entries,
+            max_tar_bytes: self.max_unpacked_bytes,
+            max_time: Duration::from_secs(self.max_index_secs),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::{Config, ServeArgs};

@@ -17,7 +17,7 @@ mod validate;
 #[cfg(test)]
 mod reference;
 
-pub use limits::LoginLimitConfig;
+pub use limits::{LayersConfig, LoginLimitConfig};
 pub use serve_args::ServeArgs;
 
 pub use crate::observe::logging::LogFormat;
@@ -212,6 +212,7 @@ pub struct Config {
     /// `[pull_through]`: this node's fetches for all rules (the spool
     /// directory, fetches at once, the spool's free-space floor).
     pub pull_through: crate::proxy::PullThroughConfig,
+    pub layers: limits::LayersConfig,
 }
 
 impl Default for Config {
@@ -251,6 +252,7 @@ impl Default for Config {
             metrics: true,
             cache: Vec::new(),
             pull_through: Default::default(),
+            layers: Default::default(),
         }
     }
 }
@@ -431,6 +433,7 @@ impl Config {
             delete_enabled: self.delete_enabled,
             db_busy_timeout: Duration::from_millis(self.db_busy_timeout_ms),
             quotas: self.quotas.clone(),
+            layer_limits: self.layers.limits(),
         }
     }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// Every table of the configuration, as TOML opens it (a key that must come
 /// first, such as an enum's tag, included).
-const TABLES: [&str; 12] = [
+const TABLES: [&str; 13] = [
     "[token]",
     "[token.external]",
     "[access]",
@@ -23,6 +23,7 @@ const TABLES: [&str; 12] = [
     "[[notifications]]",
     "[[cache]]",
     "[pull_through]",
+    "[layers]",
 ];
 
 /// The keys `header`'s table accepts, from the parser's own error.

@@ -120,6 +120,10 @@ pub fn requirement(method: &Method, endpoint: &Endpoint<'_>) -> Option<Requireme
             Api::Tags { name } | Api::History { name, .. } | Api::Image { name, .. } if read => {
                 Requirement::on(name, Action::Pull, C::SessionOrHeader)
             }
+            // A diff's other image is checked by its handler (pull too).
+            Api::LayerFiles { name, .. } | Api::ImageContents { name, .. } if read => {
+                Requirement::on(name, Action::Pull, C::SessionOrHeader)
+            }
             Api::Lifecycle { name } | Api::Immutability { name } if read => {
                 Requirement::on(name, Action::Pull, C::SessionOrHeader)
             }
@@ -144,9 +148,10 @@ pub fn requirement(method: &Method, endpoint: &Endpoint<'_>) -> Option<Requireme
             Ui::Index | Ui::Repos | Ui::Namespaces | Ui::Blob { .. } if read => {
                 Requirement::of(Need::Browse, C::Session)
             }
-            Ui::Repo { name } | Ui::Image { name, .. } if read => {
+            Ui::Repo { name } | Ui::Image { name, .. } | Ui::ImageContents { name, .. } if read => {
                 Requirement::on(name, Action::Pull, C::Session)
             }
+            Ui::Style if read => Requirement::of(Need::Anyone, C::None),
             // The forms check the password or the session's CSRF token.
             Ui::Login if read || post => Requirement::of(Need::Anyone, C::None),
             Ui::Logout if post => Requirement::of(Need::Anyone, C::None),
@@ -235,6 +240,22 @@ mod tests {
                 "/api/v1/images/team/app:v1".to_string(),
                 on("team/app", Action::Pull),
             ),
+            (
+                format!("{r}/layers/sha256:00/files"),
+                on("team/app", Action::Pull),
+            ),
+            (
+                "/api/v1/images/team/app:v1/files".to_string(),
+                on("team/app", Action::Pull),
+            ),
+            (
+                "/api/v1/images/team/app@sha256:00/waste".to_string(),
+                on("team/app", Action::Pull),
+            ),
+            (
+                "/api/v1/images/team/app:v1/diff".to_string(),
+                on("team/app", Action::Pull),
+            ),
         ] {
             assert_eq!(need(M::GET, &path), want, "GET {path}");
             assert_eq!(creds(M::GET, &path), Credentials::SessionOrHeader, "{path}");
@@ -304,6 +325,15 @@ mod tests {
         assert_eq!(need(M::GET, "/ui/repos/a/b"), on("a/b", Action::Pull));
         assert_eq!(need(M::GET, "/ui/images/a/b:v1"), on("a/b", Action::Pull));
         assert_eq!(creds(M::GET, "/ui/images/a/b:v1"), Credentials::Session);
+        for p in [
+            "/ui/images/a/b:v1/files",
+            "/ui/images/a/b:v1/waste",
+            "/ui/images/a/b:v1/diff",
+        ] {
+            assert_eq!(need(M::GET, p), on("a/b", Action::Pull), "{p}");
+            assert_eq!(creds(M::GET, p), Credentials::Session, "{p}");
+        }
+        assert_eq!(need(M::POST, "/ui/images/a/b:v1/files"), None);
         assert_eq!(need(M::POST, "/ui/repos"), None);
         for (m, p) in [
             (M::GET, "/ui/login"),
@@ -316,6 +346,7 @@ mod tests {
             (M::GET, "/healthz"),
             (M::GET, "/readyz"),
             (M::GET, "/metrics"),
+            (M::GET, "/ui/style.css"),
         ] {
             assert_eq!(need(m.clone(), p), Some(Need::Anyone), "{m} {p}");
             assert_eq!(creds(m, p), Credentials::None, "{p}");

@@ -41,6 +41,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
         ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         ErrorCode::Denied => StatusCode::FORBIDDEN,

@@ -71,10 +71,53 @@ pub enum Api<'a> {
     },
     /// `blobs/{digest}` (shown with the readable images that use it).
     Blob { digest: &'a str },
+    /// `repositories/{name}/layers/{digest}/files`: a layer's files.
+    LayerFiles { name: &'a str, digest: &'a str },
+    /// `images/{reference}/files`, `/waste`, `/diff`: the image's stacked
+    /// files, what its layers wasted, what changed from it to another.
+    ImageContents {
+        name: &'a str,
+        reference: &'a str,
+        full: &'a str,
+        view: Contents,
+    },
     /// `namespaces` (quota usage).
     Namespaces,
     /// `gc` (collect now, or what collections did).
     Gc,
+}
+
+/// Which view of an image's contents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Contents {
+    Files,
+    Waste,
+    Diff,
+}
+
+impl Contents {
+    const ALL: [(Contents, &'static str); 3] = [
+        (Contents::Files, "/files"),
+        (Contents::Waste, "/waste"),
+        (Contents::Diff, "/diff"),
+    ];
+}
+
+/// `name:tag/files` or `name@digest/files` (and the other views): a
+/// reference must be written out, so that a repository named `x/files`
+/// stays an image of its own.
+fn image_contents(rest: &str) -> Option<(&str, &str, &str, Contents)> {
+    for (view, suffix) in Contents::ALL {
+        if let Some(full) = rest.strip_suffix(suffix) {
+            let last = full.rsplit('/').next().unwrap_or(full);
+            if !last.contains(':') && !last.contains('@') {
+                continue;
+            }
+            let (name, reference) = split_reference(full);
+            return Some((non_empty(name)?, non_empty(reference)?, full, view));
+        }
+    }
+    None
 }
 
 /// `/ui/...` (and `/ui` itself).
@@ -95,6 +138,17 @@ pub enum Ui<'a> {
     Blob {
         digest: &'a str,
     },
+    /// `images/{reference}/files` (`?layer=N` for one layer), `/waste`,
+    /// `/diff?to=`.
+    ImageContents {
+        name: &'a str,
+        reference: &'a str,
+        full: &'a str,
+        view: Contents,
+    },
+    /// `style.css`: the pages' one stylesheet (no inline styles, for the
+    /// content security policy).
+    Style,
     Login,
     Logout,
 }
@@ -112,10 +166,14 @@ impl<'a> Endpoint<'a> {
                 | Api::LifecyclePreview { name }
                 | Api::LifecycleRun { name }
                 | Api::Immutability { name }
+                | Api::LayerFiles { name, .. }
+                | Api::ImageContents { name, .. }
                 | Api::Image { name, .. } => Some(name),
                 Api::Repositories | Api::Blob { .. } | Api::Namespaces | Api::Gc => None,
             },
-            Endpoint::Ui(Ui::Repo { name } | Ui::Image { name, .. }) => Some(name),
+            Endpoint::Ui(
+                Ui::Repo { name } | Ui::Image { name, .. } | Ui::ImageContents { name, .. },
+            ) => Some(name),
             _ => None,
         }
     }
@@ -182,6 +240,14 @@ fn api(rest: &str) -> Option<Api<'_>> {
         _ => {}
     }
     if let Some(full) = rest.strip_prefix("images/") {
+        if let Some((name, reference, full, view)) = image_contents(full) {
+            return Some(Api::ImageContents {
+                name,
+                reference,
+                full,
+                view,
+            });
+        }
         let (name, reference) = split_reference(full);
         return non_empty(name).map(|name| Api::Image {
             name,
@@ -193,6 +259,17 @@ fn api(rest: &str) -> Option<Api<'_>> {
         return non_empty(digest).map(|digest| Api::Blob { digest });
     }
     let r = rest.strip_prefix("repositories/")?;
+    // A digest has a `:`, which no repository name has.
+    if let Some((name, digest)) = r
+        .strip_suffix("/files")
+        .and_then(|p| p.rsplit_once("/layers/"))
+        .filter(|(_, d)| d.contains(':') && !d.contains('/'))
+    {
+        return Some(Api::LayerFiles {
+            name: non_empty(name)?,
+            digest,
+        });
+    }
     // Longest suffixes first: a repository may be called `lifecycle`.
     if let Some(name) = r.strip_suffix("/lifecycle/preview") {
         return non_empty(name).map(|name| Api::LifecyclePreview { name });
@@ -227,6 +304,7 @@ fn ui(rest: &str) -> Option<Ui<'_>> {
         "repos" | "repos/" => return Some(Ui::Repos),
         "namespaces" => return Some(Ui::Namespaces),
         "login" => return Some(Ui::Login),
+        "style.css" => return Some(Ui::Style),
         "logout" => return Some(Ui::Logout),
         _ => {}
     }
@@ -234,6 +312,14 @@ fn ui(rest: &str) -> Option<Ui<'_>> {
         return non_empty(name).map(|name| Ui::Repo { name });
     }
     if let Some(full) = rest.strip_prefix("images/") {
+        if let Some((name, reference, full, view)) = image_contents(full) {
+            return Some(Ui::ImageContents {
+                name,
+                reference,
+                full,
+                view,
+            });
+        }
         let (name, reference) = split_reference(full);
         return non_empty(name).map(|name| Ui::Image {
             name,
@@ -273,6 +359,12 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
             Api::Immutability { .. } => "/api/v1/repositories/{name}/immutability",
             Api::Image { .. } => "/api/v1/images/{reference}",
             Api::Blob { .. } => "/api/v1/blobs/{digest}",
+            Api::LayerFiles { .. } => "/api/v1/repositories/{name}/layers/{digest}/files",
+            Api::ImageContents { view, .. } => match view {
+                Contents::Files => "/api/v1/images/{reference}/files",
+                Contents::Waste => "/api/v1/images/{reference}/waste",
+                Contents::Diff => "/api/v1/images/{reference}/diff",
+            },
             Api::Namespaces => "/api/v1/namespaces",
             Api::Gc => "/api/v1/gc",
         },
@@ -283,6 +375,12 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
             Ui::Repo { .. } => "/ui/repos/{name}",
             Ui::Image { .. } => "/ui/images/{reference}",
             Ui::Blob { .. } => "/ui/blobs/{digest}",
+            Ui::ImageContents { view, .. } => match view {
+                Contents::Files => "/ui/images/{reference}/files",
+                Contents::Waste => "/ui/images/{reference}/waste",
+                Contents::Diff => "/ui/images/{reference}/diff",
+            },
+            Ui::Style => "/ui/style.css",
             Ui::Login => "/ui/login",
             Ui::Logout => "/ui/logout",
         },
@@ -378,6 +476,41 @@ mod tests {
                 full: "a/b@sha256:00"
             })
         );
+        assert_eq!(
+            api("/api/v1/repositories/a/layers/b/layers/sha256:00/files"),
+            Some(Api::LayerFiles {
+                name: "a/layers/b",
+                digest: "sha256:00"
+            })
+        );
+        assert_eq!(
+            api("/api/v1/images/a/files:v1/files"),
+            Some(Api::ImageContents {
+                name: "a/files",
+                reference: "v1",
+                full: "a/files:v1",
+                view: Contents::Files
+            })
+        );
+        assert_eq!(
+            api("/api/v1/images/a@sha256:00/waste"),
+            Some(Api::ImageContents {
+                name: "a",
+                reference: "sha256:00",
+                full: "a@sha256:00",
+                view: Contents::Waste
+            })
+        );
+        // No reference written: the repository `a/files` itself.
+        assert_eq!(
+            api("/api/v1/images/a/files"),
+            Some(Api::Image {
+                name: "a/files",
+                reference: "latest",
+                full: "a/files"
+            })
+        );
+        assert_eq!(api("/api/v1/repositories//layers/sha256:00/files"), None);
         assert_eq!(api("/api/v1/repositories//tags"), None);
         assert_eq!(api("/api/v1/repositories/x/tags//history"), None);
         assert_eq!(api("/api/v1/nothing"), None);

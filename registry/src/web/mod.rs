@@ -4,6 +4,7 @@
 //! form (a session cookie; every form carries a CSRF token) and see only
 //! what they may pull; anonymous visitors see public repositories.
 
+mod contents;
 mod login;
 mod views;
 
@@ -22,6 +23,9 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::Extension;
 use storage::{Digest, Registry};
 use views::{BlobPage, ErrorPage, ImagePage, RepoPage, ReposPage, Viewer};
+
+/// The pages' stylesheet, compiled in.
+const STYLE: &str = include_str!("../../static/style.css");
 
 pub async fn index() -> Redirect {
     Redirect::to("/ui/repos")
@@ -172,6 +176,30 @@ impl Pages<'_> {
                 p.viewer = viewer.clone();
                 Ok(render(&p))
             }
+            Ui::ImageContents {
+                name,
+                reference,
+                full,
+                view,
+            } => {
+                contents::page(
+                    reg,
+                    self.access,
+                    viewer,
+                    (name, reference, full),
+                    view,
+                    &query,
+                )
+                .await
+            }
+            Ui::Style => Ok((
+                [
+                    (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                    (header::CACHE_CONTROL, "public, max-age=3600"),
+                ],
+                STYLE,
+            )
+                .into_response()),
             // Served by handlers of their own.
             Ui::Index | Ui::Login | Ui::Logout => {
                 Err(ApiError::new(storage::ErrorCode::NotFound, "no such page"))

@@ -10,11 +10,16 @@ fn image_href(name: &str, reference: &str) -> String {
     format!("/ui/images/{}", join_reference(name, reference))
 }
 
-fn pct(part: i64, whole: i64) -> String {
+/// A whole percentage, for the stylesheet's width classes (`w0`..`w100`:
+/// no inline styles, so the content security policy can forbid them).
+pub fn pct(part: i64, whole: i64) -> String {
     if whole <= 0 {
         "0".to_owned()
     } else {
-        format!("{:.1}", part as f64 * 100.0 / whole as f64)
+        format!(
+            "{:.0}",
+            (part as f64 * 100.0 / whole as f64).clamp(0.0, 100.0)
+        )
     }
 }
 
@@ -149,6 +154,8 @@ pub struct LayerRowView {
     pub empty: bool,
     pub shared: bool,
     pub blob_href: Option<String>,
+    /// The layer's files.
+    pub files_href: Option<String>,
     pub digest_short: String,
     /// Other images using the layer, for the tooltip.
     pub used_by: String,
@@ -166,6 +173,10 @@ pub struct PlatformView {
     pub shared_pct: String,
     pub unique_pct: String,
     pub mismatch: Option<String>,
+    /// The stacked files and the waste report of this platform's image.
+    pub files_href: String,
+    pub waste_href: String,
+    pub diff_href: String,
     pub rows: Vec<LayerRowView>,
     /// (artifact type, short digest, href, size)
     pub referrers: Vec<(String, String, String, String)>,
@@ -262,7 +273,13 @@ fn config_rows(img: &PlatformImage) -> Vec<(String, String)> {
     rows
 }
 
-fn platform_view(repo: &str, img: &PlatformImage) -> PlatformView {
+fn platform_view(repo: &str, full: &str, img: &PlatformImage) -> PlatformView {
+    let contents = |view: &str| {
+        format!(
+            "/ui/images/{full}/{view}?platform={}",
+            form_urlencoded::byte_serialize(img.platform.as_bytes()).collect::<String>()
+        )
+    };
     let largest = img.layers.iter().map(|l| l.size).max().unwrap_or(0);
     let rows = img
         .history
@@ -291,6 +308,7 @@ fn platform_view(repo: &str, img: &PlatformImage) -> PlatformView {
                 empty: layer.is_none(),
                 shared: layer.is_some_and(|l| !l.used_by.is_empty()),
                 blob_href: layer.map(|l| format!("/ui/blobs/{}", l.digest)),
+                files_href: h.layer.map(|n| format!("{}&layer={n}", contents("files"))),
                 digest_short: layer.map(|l| short_digest(&l.digest)).unwrap_or_default(),
                 used_by: layer
                     .map(|l| {
@@ -320,6 +338,9 @@ fn platform_view(repo: &str, img: &PlatformImage) -> PlatformView {
         shared_pct: pct(img.shared_size, img.total_size),
         unique_pct: pct(unique, img.total_size),
         mismatch: img.mismatch.clone(),
+        files_href: contents("files"),
+        waste_href: contents("waste"),
+        diff_href: contents("diff"),
         rows,
         referrers: referrer_rows(repo, &img.referrers),
     }
@@ -334,7 +355,11 @@ impl ImagePage {
             repo_href: format!("/ui/repos/{repo}"),
             pull: format!("docker pull {host}/{reference}"),
             reference,
-            platforms: d.images.iter().map(|i| platform_view(repo, i)).collect(),
+            platforms: d
+                .images
+                .iter()
+                .map(|i| platform_view(repo, &join_reference(repo, &d.reference), i))
+                .collect(),
             referrers: referrer_rows(repo, &d.referrers),
             history: Vec::new(),
             digest: d.digest,

@@ -325,8 +325,9 @@ impl Registry {
 
 fn refused(digest: &Digest, e: &layers::IndexError) -> Error {
     let code = match e {
-        layers::IndexError::TooLarge(_) => ErrorCode::TooLarge,
-        layers::IndexError::Invalid(_) => ErrorCode::Unsupported,
+        layers::IndexError::TooLarge(_) | layers::IndexError::Invalid(_) => {
+            ErrorCode::Unprocessable
+        }
         layers::IndexError::Read(_) => ErrorCode::Unavailable,
     };
     Error::new(code, format!("layer {digest} is {e}"))

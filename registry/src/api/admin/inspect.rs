@@ -189,6 +189,15 @@ async fn route(
             let digest: storage::Digest = digest.parse()?;
             Ok(Json(blob(reg, &digest, readable).await?).into_response())
         }
+        Api::LayerFiles { name, digest } => {
+            crate::api::admin::contents::layer_files(reg, name, digest, &query).await
+        }
+        Api::ImageContents {
+            name,
+            reference,
+            view,
+            ..
+        } => crate::api::admin::contents::image(reg, access, (name, reference), view, &query).await,
         // Writes reach `write_api`; their GETs are not routes (the gate
         // answers 405 first).
         Api::Rollback { .. } | Api::LifecyclePreview { .. } | Api::LifecycleRun { .. } => {
