@@ -127,7 +127,7 @@ fn octal(field: &mut [u8], value: u64) {
     field[width] = 0;
 }
 
-fn tar_header(name: &str, mode: u32, size: u64, typeflag: u8) -> [u8; 512] {
+pub fn tar_header(name: &str, mode: u32, size: u64, typeflag: u8) -> [u8; 512] {
     assert!(name.len() < 100, "tar name too long: {name}");
     let mut h = [0u8; 512];
     h[..name.len()].copy_from_slice(name.as_bytes());

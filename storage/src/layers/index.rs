@@ -31,7 +31,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Limits {
         Limits {
-            max_entries: 500_000,
+            max_entries: 300_000,
             max_tar_bytes: 8 << 30,
             max_time: Duration::from_secs(300),
         }
@@ -247,7 +247,9 @@ fn read_tar(
         if path == "/" && kind != Kind::Dir && kind != Kind::Opaque {
             note.get_or_insert_with(|| "an entry named for the root itself".to_owned());
         }
-        let link = link.map(|l| {
+        // Docker writes a layer's second whiteout as a hard link to its
+        // first: a deletion has no target to show.
+        let link = link.filter(|_| !kind.deletes()).map(|l| {
             let (l, lossy) = lossy(&l);
             if lossy {
                 note.get_or_insert_with(|| "a link target that is not UTF-8".to_owned());

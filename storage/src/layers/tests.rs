@@ -377,3 +377,21 @@ fn an_index_survives_encoding() {
     let l = layer(|b| file(b, "a", b"1"));
     assert_eq!(LayerIndex::decode(&l.encode().unwrap()).unwrap(), l);
 }
+
+#[test]
+fn a_directory_emptied_and_made_again_is_listed_twice() {
+    let l = layer(|b| {
+        dir(b, "opt/dir/");
+        file(b, "opt/dir/.wh..wh..opq", b"");
+        file(b, "opt/dir/c", b"c");
+    });
+    let rows = list(&l.entries, "/opt", 1, |e: &Entry| (e, None));
+    let got: Vec<(&str, Kind)> = rows
+        .iter()
+        .map(|r| (r.entry.path.as_str(), r.entry.kind))
+        .collect();
+    assert_eq!(
+        got,
+        vec![("/opt/dir", Kind::Opaque), ("/opt/dir", Kind::Dir)]
+    );
+}

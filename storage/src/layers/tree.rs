@@ -204,7 +204,9 @@ pub fn list<T>(
 ) -> Vec<Row> {
     let depth = depth.max(1);
     let base = if dir == "/" { 0 } else { dir.len() };
-    let mut rows: BTreeMap<String, Row> = BTreeMap::new();
+    // By path, a deletion before an addition at the same path (a layer
+    // that empties a directory lists it twice: emptied, then made).
+    let mut rows: BTreeMap<(String, bool), Row> = BTreeMap::new();
     for item in under(sorted, dir, |t| &entry(t).0.path) {
         let (e, layer) = entry(item);
         let rel = &e.path[base + 1..];
@@ -212,7 +214,9 @@ pub fn list<T>(
         // Ancestors within reach get this entry's bytes, and exist.
         for &cut in parts.iter().take(depth) {
             let at = &e.path[..base + 1 + cut];
-            let row = rows.entry(at.to_owned()).or_insert_with(|| implied_dir(at));
+            let row = rows
+                .entry((at.to_owned(), true))
+                .or_insert_with(|| implied_dir(at));
             if e.kind == Kind::File {
                 *row.total_bytes.get_or_insert(0) += e.size;
                 *row.total_files.get_or_insert(0) += 1;
@@ -220,7 +224,7 @@ pub fn list<T>(
         }
         if parts.len() < depth {
             let row = rows
-                .entry(e.path.clone())
+                .entry((e.path.clone(), !e.kind.deletes()))
                 .or_insert_with(|| implied_dir(&e.path));
             let (tb, tf) = (row.total_bytes, row.total_files);
             *row = Row {
