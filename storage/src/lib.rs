@@ -5,6 +5,7 @@ pub mod accounts;
 pub mod blobstore;
 mod cache;
 pub mod check;
+pub mod contents;
 pub mod digest;
 pub mod error;
 pub mod inspect;
@@ -17,11 +18,9 @@ pub mod names;
 pub mod service;
 
 pub use blobstore::S3Config;
+pub use contents::{ImageDiff, ImageFiles, ImageLayer, ImageRef, ImageWaste, Indexing, LayerFiles};
 pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
-pub use service::layers::{
-    ImageDiff, ImageFiles, ImageLayer, ImageRef, ImageWaste, Indexing, LayerFiles,
-};
 pub use service::{
     BlobInfo, ChunkSpec, Clock, Expired, GcOptions, GcReport, GcTotals, MetaBackend,
     NamespaceUsage, Policy, PushedManifest, Quota, Registry, Rollback, StorageBackend,

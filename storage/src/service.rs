@@ -4,7 +4,6 @@
 mod gc;
 mod history;
 mod immutability;
-pub mod layers;
 mod lifecycle;
 mod pull_through;
 mod quota;
@@ -221,6 +220,15 @@ impl Registry {
     /// Unix milliseconds, by the registry's clock.
     pub fn now_ms(&self) -> i64 {
         (self.clock)()
+    }
+
+    /// This node's layer file lists.
+    pub(crate) fn layer_indexer(&self) -> &crate::layers::Indexer {
+        &self.layers
+    }
+
+    pub(crate) fn blob_store(&self) -> &Arc<dyn BlobStore> {
+        &self.blobs
     }
 
     pub(crate) fn meta(&self) -> &Metadata {

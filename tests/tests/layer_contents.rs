@@ -595,3 +595,36 @@ fn hostile_layers_get_clear_answers_in_bounded_memory_and_print_escaped() {
     );
     assert!(rss < 400 << 20, "peak RSS {} MiB", rss >> 20);
 }
+
+/// Requests for a layer nobody asked about yet, all at once: one indexing,
+/// every request answered from it.
+#[test]
+fn concurrent_requests_index_a_layer_once() {
+    let reg = Registry::start();
+    let files: Vec<(String, Vec<u8>)> = (0..20_000)
+        .map(|n| (format!("d{}/f{n}", n / 100), format!("{n}").into_bytes()))
+        .collect();
+    let layer = streamed_layer(|w| {
+        for (name, body) in &files {
+            w.write_all(&oci::tar_header(name, 0o644, body.len() as u64, b'0')).unwrap();
+            w.write_all(body).unwrap();
+            w.write_all(&vec![0u8; 512 - body.len()]).unwrap();
+        }
+    });
+    let digest = push(&reg, "lc/once", layer);
+    let path = format!("repositories/lc/once/layers/{digest}/files?path=/d7");
+    let answers: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..8)
+            .map(|_| s.spawn(|| rows(&api(&reg, &path)).len()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(answers, vec![100; 8]);
+    reg.log_barrier();
+    let indexed = reg
+        .log_text()
+        .lines()
+        .filter(|l| l.contains("indexed a layer's files") && l.contains(&digest))
+        .count();
+    assert_eq!(indexed, 1, "{}", reg.log_tail(20));
+}

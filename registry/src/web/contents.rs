@@ -119,11 +119,11 @@ fn describe(r: &Row) -> (String, String, String, String) {
         k => k.letter().to_string(),
     };
     let size = match (e.kind, r.total_bytes) {
-        (Kind::Dir, Some(t)) => format!(
-            "{} in {} files",
-            human_size(t as i64),
-            r.total_files.unwrap_or(0)
-        ),
+        (Kind::Dir, Some(t)) => {
+            let n = r.total_files.unwrap_or(0);
+            let s = if n == 1 { "" } else { "s" };
+            format!("{} in {n} file{s}", human_size(t as i64))
+        }
         (Kind::File, _) => human_size(e.size as i64),
         _ => String::new(),
     };
@@ -187,18 +187,7 @@ pub async fn page(
             };
             let layer_q = layer.map(|n| format!("&layer={n}")).unwrap_or_default();
             let dir_href = |p: &str| format!("{base}/files?{plat}{layer_q}&path={}", enc(p));
-            let rows: Vec<Row> = match page.last() {
-                Some(last) => rows
-                    .into_iter()
-                    .filter(|r| r.entry.path.as_str() > last)
-                    .collect(),
-                None => rows,
-            };
-            let mut rows = rows;
-            if let Some(n) = page.fetch() {
-                rows.truncate(n as usize);
-            }
-            let (rows, next) = page.split(rows, |r| r.entry.path.clone());
+            let (rows, next) = crate::api::admin::contents::page_of(rows, &page);
             let mut crumbs = vec![("/".to_owned(), dir_href("/"))];
             let mut at = String::new();
             for part in path.split('/').filter(|p| !p.is_empty()) {

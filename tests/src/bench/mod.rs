@@ -14,6 +14,7 @@ mod verdicts;
 pub mod work_auth;
 mod work_blobs;
 pub mod work_gc;
+mod work_layers;
 mod work_listing;
 pub mod work_logging;
 pub mod work_pullthrough;
@@ -109,6 +110,7 @@ pub const WORKLOADS: &[&str] = &[
     "tags",
     "catalog",
     "ui",
+    "layers",
     "huge",
     "s3",
     "gc",
@@ -246,6 +248,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "tags" => work_listing::tags(&mut bench, i).await,
                 "catalog" => work_listing::catalog(&mut bench, i).await,
                 "ui" => work_ui::ui(&mut bench, i).await,
+                "layers" => work_layers::layers(&mut bench, i).await,
                 "s3" => work_s3::s3(&mut bench, i).await,
                 "gc" => work_gc::gc(&mut bench, i).await,
                 "metrics" => work_logging::metrics(&mut bench, i).await,

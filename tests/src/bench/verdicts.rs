@@ -156,6 +156,9 @@ impl<'a> Judge<'a> {
         if self.ran("huge") {
             huge(&mut self);
         }
+        if self.ran("layers") {
+            layers(&mut self);
+        }
         if !self.reference {
             self.out.push(Verdict {
                 target: "the targets against the reference".into(),
@@ -164,6 +167,17 @@ impl<'a> Judge<'a> {
             });
         }
         self.out
+    }
+}
+
+/// A layer's files asked for again come from the kept index: under 10 ms.
+fn layers(j: &mut Judge) {
+    use super::work_layers::{BIG_SECOND, MANY_ROOT_SECOND, MANY_SECOND};
+    for label in [BIG_SECOND, MANY_SECOND, MANY_ROOT_SECOND] {
+        let target = format!("{label}: under 10 ms");
+        if let Some((_, ms)) = j.ours(label, &target) {
+            j.push(target, format!("{} ms", fmt_num(ms)), ms < 10.0);
+        }
     }
 }
 

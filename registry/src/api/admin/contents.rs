@@ -78,8 +78,18 @@ pub fn pending(p: Pending) -> axum::response::Response {
         .into_response()
 }
 
+/// `listing` (its rows taken out) as JSON with a page of `rows` and the
+/// cursor of the next.
+fn paged(listing: &impl serde::Serialize, rows: Vec<Row>, page: &Page) -> ApiResult {
+    let (rows, next) = page_of(rows, page);
+    let mut v = serde_json::to_value(listing).map_err(internal)?;
+    v["rows"] = serde_json::to_value(rows).map_err(internal)?;
+    v["next"] = next.into();
+    Ok(Json(v).into_response())
+}
+
 /// A page of `rows` (by path, after `last`).
-fn page_of(rows: Vec<Row>, page: &Page) -> (Vec<Row>, Option<String>) {
+pub fn page_of(rows: Vec<Row>, page: &Page) -> (Vec<Row>, Option<String>) {
     let mut rows: Vec<Row> = match page.last() {
         Some(last) => rows
             .into_iter()
@@ -104,11 +114,8 @@ pub async fn layer_files(reg: &Registry, name: &str, digest: &str, query: &Query
     {
         Indexing::Pending(p) => Ok(pending(p)),
         Indexing::Ready(mut files) => {
-            let (rows, next) = page_of(std::mem::take(&mut files.rows), &page);
-            files.rows = rows;
-            let mut v = serde_json::to_value(&files).map_err(internal)?;
-            v["next"] = next.into();
-            Ok(Json(v).into_response())
+            let rows = std::mem::take(&mut files.rows);
+            paged(&files, rows, &page)
         }
     }
 }
@@ -133,11 +140,8 @@ pub async fn image(
             {
                 Indexing::Pending(p) => Ok(pending(p)),
                 Indexing::Ready(mut files) => {
-                    let (rows, next) = page_of(std::mem::take(&mut files.rows), &page);
-                    files.rows = rows;
-                    let mut v = serde_json::to_value(&files).map_err(internal)?;
-                    v["next"] = next.into();
-                    Ok(Json(v).into_response())
+                    let rows = std::mem::take(&mut files.rows);
+                    paged(&files, rows, &page)
                 }
             }
         }

@@ -1,12 +1,13 @@
-//! What layers and images contain: a layer's files, an image's stacked
-//! file system, what its layers wasted, and what changed between two
-//! images; each from the layer indexes (`crate::layers`).
+//! What layers and images contain, as the registry answers it: a layer's
+//! files, an image's stacked file system, what its layers wasted, and what
+//! changed between two images; each from the layer indexes
+//! (`crate::layers`), for images resolved as `crate::inspect` does.
 
-use super::Registry;
 use crate::digest::Digest;
 use crate::error::{Error, ErrorCode, Result};
 use crate::layers::{self, Change, Indexed, LayerIndex, Pending, Row, Stacked, Waste};
 use crate::names::validate_name;
+use crate::service::Registry;
 use oci_spec::image::{ImageIndex, ImageManifest};
 use serde::Serialize;
 use std::sync::Arc;
@@ -123,8 +124,8 @@ impl Registry {
     ) -> Result<Indexing<Arc<LayerIndex>>> {
         let blob = self.blob(repo, digest).await?;
         match self
-            .layers
-            .get(digest, &blob, &self.meta, &self.blobs, wait)
+            .layer_indexer()
+            .get(digest, &blob, self.meta(), self.blob_store(), wait)
             .await?
         {
             Indexed::Ready(i) => Ok(Indexing::Ready(i)),
@@ -222,7 +223,7 @@ impl Registry {
         image: &ImageRef,
         wait: Duration,
     ) -> Result<Indexing<Arc<Stacked>>> {
-        if let Some(s) = self.layers.stacked(&image.digest) {
+        if let Some(s) = self.layer_indexer().stacked(&image.digest) {
             return Ok(Indexing::Ready(s));
         }
         let stored: Vec<&ImageLayer> = image
@@ -263,7 +264,8 @@ impl Registry {
         // async threads.
         let stacked = tokio::task::block_in_place(|| layers::stack(&refs));
         let stacked = Arc::new(stacked);
-        self.layers.keep_stacked(&image.digest, stacked.clone());
+        self.layer_indexer()
+            .keep_stacked(&image.digest, stacked.clone());
         Ok(Indexing::Ready(stacked))
     }
 
