@@ -13,7 +13,7 @@
 use super::entry::{under, Entry, Kind, LayerIndex};
 use super::secrets::looks_secret;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 /// An entry of the stacked file system, and the layer (0-based) it is from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -195,57 +195,89 @@ pub struct Row {
 }
 
 /// The listing of `dir` down to `depth` levels (1: its children), from
-/// entries sorted by path, directories with what lies below them.
+/// entries sorted by path, directories with what lies below them; by path,
+/// a deletion before an addition at the same path (a layer that empties a
+/// directory lists it twice: emptied, then made).
+///
+/// Each child is found once and the entries below it are skipped by binary
+/// search, so a listing costs its rows plus one sum over what lies below
+/// them, without an allocation per entry.
 pub fn list<T>(
     sorted: &[T],
     dir: &str,
     depth: usize,
     entry: impl for<'x> Fn(&'x T) -> (&'x Entry, Option<usize>),
 ) -> Vec<Row> {
-    let depth = depth.max(1);
-    let base = if dir == "/" { 0 } else { dir.len() };
-    // By path, a deletion before an addition at the same path (a layer
-    // that empties a directory lists it twice: emptied, then made).
-    let mut rows: BTreeMap<(String, bool), Row> = BTreeMap::new();
-    for item in under(sorted, dir, |t| &entry(t).0.path) {
-        let (e, layer) = entry(item);
-        let rel = &e.path[base + 1..];
-        let parts: Vec<usize> = rel.match_indices('/').map(|(i, _)| i).collect();
-        // Ancestors within reach get this entry's bytes, and exist.
-        for &cut in parts.iter().take(depth) {
-            let at = &e.path[..base + 1 + cut];
-            let row = rows
-                .entry((at.to_owned(), true))
-                .or_insert_with(|| implied_dir(at));
-            if e.kind == Kind::File {
-                *row.total_bytes.get_or_insert(0) += e.size;
-                *row.total_files.get_or_insert(0) += 1;
-            }
+    let mut out = Vec::new();
+    let below = under(sorted, dir, |t| &entry(t).0.path);
+    walk(below, dir, depth.max(1), &entry, &mut out);
+    out.sort_by(|a, b| {
+        a.entry
+            .path
+            .cmp(&b.entry.path)
+            .then(b.entry.kind.deletes().cmp(&a.entry.kind.deletes()))
+    });
+    out
+}
+
+fn walk<'a, T, F>(slice: &'a [T], dir: &str, depth: usize, entry: &F, out: &mut Vec<Row>)
+where
+    F: for<'x> Fn(&'x T) -> (&'x Entry, Option<usize>),
+{
+    let base = if dir == "/" { 1 } else { dir.len() + 1 };
+    let mut seen: HashSet<&'a str> = HashSet::new();
+    let mut i = 0;
+    while i < slice.len() {
+        let path: &'a str = &entry(&slice[i]).0.path;
+        let child = match path[base..].find('/') {
+            Some(n) => &path[..base + n],
+            None => path,
+        };
+        let subtree = under(slice, child, |t| &entry(t).0.path);
+        if !seen.insert(child) {
+            // Met before (a sibling like `a-b` sorts between `a` and
+            // `a/...`): its subtree was listed then.
+            i += subtree.len().max(1);
+            continue;
         }
-        if parts.len() < depth {
-            let row = rows
-                .entry((e.path.clone(), !e.kind.deletes()))
-                .or_insert_with(|| implied_dir(&e.path));
-            let (tb, tf) = (row.total_bytes, row.total_files);
-            *row = Row {
+        let mut own = i;
+        while own < slice.len() && entry(&slice[own]).0.path == child {
+            own += 1;
+        }
+        let (bytes, files) = subtree
+            .iter()
+            .map(|t| entry(t).0)
+            .filter(|e| e.kind == Kind::File)
+            .fold((0, 0), |(b, n), e| (b + e.size, n + 1));
+        let mut is_dir = own == i;
+        if own == i {
+            let mut row = implied_dir(child);
+            row.total_bytes = Some(bytes);
+            row.total_files = Some(files);
+            out.push(row);
+        }
+        for t in &slice[i..own] {
+            let (e, layer) = entry(t);
+            let dir_like = e.kind == Kind::Dir;
+            is_dir |= dir_like;
+            out.push(Row {
                 entry: e.clone(),
                 layer,
                 implied: false,
-                total_bytes: if e.kind == Kind::Dir {
-                    tb.or(Some(0))
-                } else {
-                    None
-                },
-                total_files: if e.kind == Kind::Dir {
-                    tf.or(Some(0))
-                } else {
-                    None
-                },
+                total_bytes: dir_like.then_some(bytes),
+                total_files: dir_like.then_some(files),
                 secret: looks_secret(&e.path, e.kind).map(str::to_owned),
-            };
+            });
         }
+        if depth > 1 && is_dir {
+            walk(subtree, child, depth - 1, entry, out);
+        }
+        i = if own > i {
+            own
+        } else {
+            i + subtree.len().max(1)
+        };
     }
-    rows.into_values().collect()
 }
 
 fn implied_dir(path: &str) -> Row {
