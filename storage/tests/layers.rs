@@ -150,7 +150,7 @@ async fn layer_lists_are_kept_per_digest_and_go_with_the_blob() {
             now: Some(storage::metadata::now() + 86_400),
         };
         for _ in 0..5 {
-            reg.gc(opts.clone(), &|_| {}).await.unwrap();
+            reg.gc(opts, &|_| {}).await.unwrap();
         }
         assert_eq!(
             meta.layer_index(&digest.to_string()).await.unwrap(),

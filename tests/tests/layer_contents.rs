@@ -629,3 +629,39 @@ fn concurrent_requests_index_a_layer_once() {
         .count();
     assert_eq!(indexed, 1, "{}", reg.log_tail(20));
 }
+
+/// An index: each platform's files, `linux/amd64` unless another is asked
+/// for, and a clear answer for a platform it does not have.
+#[test]
+fn each_platform_of_an_index_has_its_own_files() {
+    let reg = Registry::start();
+    let multi = oci::two_platform_image("plat");
+    reg.client().push_index("lc/multi", "list", &multi);
+    let platform_file = |query: &str| {
+        let v = api(&reg, &format!("images/lc/multi:list/files?path=/{query}"));
+        let digest = rows(&v)["/platform"]["digest"].as_str().unwrap().to_owned();
+        (v["image"]["platform"].as_str().unwrap().to_owned(), digest)
+    };
+    let amd = platform_file("");
+    let arm = platform_file("&platform=linux/arm64");
+    assert_eq!(amd, ("linux/amd64".into(), sha256_digest(b"amd64 plat\n")));
+    assert_eq!(
+        arm,
+        ("linux/arm64/v8".into(), sha256_digest(b"arm64 plat\n"))
+    );
+    let diff = api(
+        &reg,
+        "images/lc/multi:list/diff?to=lc/multi:list&platform=linux/arm64",
+    );
+    assert_eq!(diff["changes"], serde_json::json!([]));
+    let none = reg
+        .client()
+        .get("/api/v1/images/lc/multi:list/files?platform=linux/s390x");
+    assert_eq!(none.status, 404, "{}", none.describe());
+    assert!(
+        none.text()
+            .contains("has no image for linux/s390x; it has linux/amd64, linux/arm64/v8"),
+        "{}",
+        none.text()
+    );
+}
