@@ -143,4 +143,12 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(3 * 86_400)), "3 days");
         assert_eq!(unix_to_rfc3339(0), "1970-01-01T00:00:00Z");
     }
+
+    #[test]
+    fn control_characters_are_shown_not_sent() {
+        assert_eq!(printable("plain/päth"), "plain/päth");
+        let shown = printable("a\u{1b}[2Jb\u{7}\nc\u{9b}d");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(shown, "a\\u{1b}[2Jb\\u{7}\\nc\\u{9b}d");
+    }
 }

@@ -227,6 +227,15 @@ fn docker_image_contents(reg: &Registry, backend: &str) {
         vec![("added".to_string(), "/data/new".to_string())],
         "{backend}"
     );
+    let page = reg
+        .client()
+        .get("/ui/images/lc/app:v1/diff?to=lc/app:v2")
+        .expect_status(200)
+        .text();
+    assert!(
+        page.contains("1 added, 0 removed, 0 changed") && page.contains("/data/new"),
+        "{page}"
+    );
 
     // The CLI: ls -l, one layer with its deletions, the waste gate.
     let out = cli(reg, &["lc/app:v1", "--path", "/data"]);

@@ -3,7 +3,7 @@
 
 use crate::cli::remote;
 use crate::failure::Failure;
-use crate::present::{ago, ellipsis, human_size, short_digest};
+use crate::present::{ago, ellipsis, human_size, printable, short_digest};
 use clap::Args;
 use storage::inspect::{ImageDetail, PlatformImage};
 
@@ -86,7 +86,8 @@ pub fn table(image: &PlatformImage, no_trunc: bool) -> String {
     ]];
     for h in image.history.iter().rev() {
         let layer = h.layer.and_then(|i| image.layers.get(i));
-        let created_by = h.created_by.clone().unwrap_or_default();
+        // Anyone's config: no control character reaches the terminal.
+        let created_by = printable(h.created_by.as_deref().unwrap_or_default()).into_owned();
         rows.push([
             layer
                 .map(|l| short_digest(&l.digest))
@@ -98,7 +99,7 @@ pub fn table(image: &PlatformImage, no_trunc: bool) -> String {
                 ellipsis(&created_by, TRUNC_CREATED_BY)
             },
             human_size(layer.map(|l| l.size).unwrap_or(0)),
-            h.comment.clone().unwrap_or_default(),
+            printable(h.comment.as_deref().unwrap_or_default()).into_owned(),
         ]);
     }
     let mut widths = [0usize; 5];
@@ -118,7 +119,7 @@ pub fn table(image: &PlatformImage, no_trunc: bool) -> String {
         out.push('\n');
     }
     if let Some(m) = &image.mismatch {
-        out.push_str(&format!("warning: {m}\n"));
+        out.push_str(&format!("warning: {}\n", printable(m)));
     }
     out
 }
