@@ -606,7 +606,8 @@ fn concurrent_requests_index_a_layer_once() {
         .collect();
     let layer = streamed_layer(|w| {
         for (name, body) in &files {
-            w.write_all(&oci::tar_header(name, 0o644, body.len() as u64, b'0')).unwrap();
+            w.write_all(&oci::tar_header(name, 0o644, body.len() as u64, b'0'))
+                .unwrap();
             w.write_all(body).unwrap();
             w.write_all(&vec![0u8; 512 - body.len()]).unwrap();
         }
