@@ -6,7 +6,7 @@
 use super::accounts::{db, open, when, StoreArgs};
 use crate::config::{Config, ServeArgs};
 use crate::failure::Failure;
-use auth::access_key::{new_key_id, new_secret, SealKey};
+use auth::access_key::{new_key_id, new_secret};
 use auth::identity::{Subject, ROBOT_PREFIX};
 use clap::Subcommand;
 use storage::metadata::AccessKeyRow;
@@ -60,17 +60,6 @@ fn owner_subject(owner: &str) -> Result<String, Failure> {
     }
 }
 
-/// The server key sealing secrets, as `serve` finds it.
-pub fn seal_key(cfg: &Config) -> Result<SealKey, Failure> {
-    let path = cfg.ecr.secret_key_path(&cfg.data_dir);
-    let (key, made) = SealKey::load_or_generate(&path)
-        .map_err(|e| Failure::operational(format!("ECR secret key: {e}")))?;
-    if made {
-        tracing::info!(path = %path.display(), "generated the key that seals ECR access-key secrets");
-    }
-    Ok(key)
-}
-
 fn config(store: &StoreArgs) -> Result<Config, Failure> {
     Config::load(&ServeArgs {
         config: store.config.clone(),
@@ -95,7 +84,8 @@ pub async fn run(cmd: AccessKeyCommand) -> Result<(), Failure> {
                     "no account {owner}: add it first (registry user add / registry robot add)"
                 )));
             }
-            let key = seal_key(&config(&store)?)?;
+            let cfg = config(&store)?;
+            let key = cfg.ecr.seal_key(&cfg.data_dir)?;
             let (id, secret) = (new_key_id(), new_secret());
             let row = AccessKeyRow {
                 sealed_secret: key.seal(&id, &secret),
@@ -129,7 +119,11 @@ pub async fn run(cmd: AccessKeyCommand) -> Result<(), Failure> {
                     "{:<22} {:<24} {:<9} {:<22} {}",
                     k.id,
                     k.owner,
-                    if k.disabled_at.is_some() { "disabled" } else { "active" },
+                    if k.disabled_at.is_some() {
+                        "disabled"
+                    } else {
+                        "active"
+                    },
                     when(k.created_at),
                     k.last_used_at.map_or("never".into(), when)
                 );
@@ -146,7 +140,10 @@ pub async fn run(cmd: AccessKeyCommand) -> Result<(), Failure> {
             {
                 return Err(Failure::usage(format!("no access key {id}")));
             }
-            eprintln!("access key {id} {}", if enable { "enabled" } else { "disabled" });
+            eprintln!(
+                "access key {id} {}",
+                if enable { "enabled" } else { "disabled" }
+            );
         }
         AccessKeyCommand::Delete { id, store } => {
             let reg = open(&store).await?;

@@ -41,6 +41,20 @@ impl EcrConfig {
             .unwrap_or_else(|| data_dir.join("ecr-secrets.key"))
     }
 
+    /// The key sealing access-key secrets, made on first use.
+    pub fn seal_key(
+        &self,
+        data_dir: &Path,
+    ) -> Result<auth::access_key::SealKey, crate::failure::Failure> {
+        let path = self.secret_key_path(data_dir);
+        let (key, made) = auth::access_key::SealKey::load_or_generate(&path)
+            .map_err(|e| crate::failure::Failure::operational(format!("ECR secret key: {e}")))?;
+        if made {
+            tracing::info!(path = %path.display(), "generated the key that seals ECR access-key secrets");
+        }
+        Ok(key)
+    }
+
     pub fn validate(&self) -> Result<(), String> {
         if self.registry_id.len() != 12 || !self.registry_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(format!(
@@ -82,7 +96,10 @@ impl EcrConfig {
 
     /// The repository an ARN of ours names.
     pub fn repository_of_arn<'a>(&self, arn: &'a str) -> Option<&'a str> {
-        let prefix = format!("arn:aws:ecr:{}:{}:repository/", self.region, self.registry_id);
+        let prefix = format!(
+            "arn:aws:ecr:{}:{}:repository/",
+            self.region, self.registry_id
+        );
         arn.strip_prefix(prefix.as_str()).filter(|n| !n.is_empty())
     }
 }
@@ -96,14 +113,32 @@ mod tests {
         let c = EcrConfig::default();
         assert!(c.validate().is_ok());
         let arn = c.repository_arn("team/app");
-        assert_eq!(arn, "arn:aws:ecr:us-east-1:000000000000:repository/team/app");
+        assert_eq!(
+            arn,
+            "arn:aws:ecr:us-east-1:000000000000:repository/team/app"
+        );
         assert_eq!(c.repository_of_arn(&arn), Some("team/app"));
-        assert_eq!(c.repository_of_arn("arn:aws:ecr:eu-west-1:000000000000:repository/x"), None);
+        assert_eq!(
+            c.repository_of_arn("arn:aws:ecr:eu-west-1:000000000000:repository/x"),
+            None
+        );
         for bad in [
-            EcrConfig { registry_id: "12".into(), ..EcrConfig::default() },
-            EcrConfig { region: "US East".into(), ..EcrConfig::default() },
-            EcrConfig { path: "/v2/x".into(), ..EcrConfig::default() },
-            EcrConfig { path: "ecr".into(), ..EcrConfig::default() },
+            EcrConfig {
+                registry_id: "12".into(),
+                ..EcrConfig::default()
+            },
+            EcrConfig {
+                region: "US East".into(),
+                ..EcrConfig::default()
+            },
+            EcrConfig {
+                path: "/v2/x".into(),
+                ..EcrConfig::default()
+            },
+            EcrConfig {
+                path: "ecr".into(),
+                ..EcrConfig::default()
+            },
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }

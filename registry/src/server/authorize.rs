@@ -23,6 +23,12 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    if *req.method() == Method::POST
+        && path == state.ecr.path
+        && req.headers().contains_key("x-amz-target")
+    {
+        return authorize_ecr(state, client, req, next).await;
+    }
     let v2 = routes::v2_path(&path);
     let endpoint = match &v2 {
         Some(rest) if !rest.is_empty() => {
@@ -88,4 +94,114 @@ fn unrouted(endpoint: &Endpoint<'_>, method: &Method) -> Response {
         Surface::Ui => crate::web::not_found(None),
         Surface::Other => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The ECR API: the whole body read (bounded), the signature checked over
+/// it, then the operation and the repository it names looked up in the
+/// same table as every route ([`requirement`]); refusals in ECR's shape.
+/// The handler gets the call the gate checked, and the parsed body.
+async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: Next) -> Response {
+    use crate::api::ecr::EcrRequest;
+    use crate::http::ecr_error::EcrError;
+    let (mut parts, body) = req.into_parts();
+    let limit = state.ecr.max_request_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return EcrError::new(
+            "LimitExceededException",
+            format!("The request body is over {limit} bytes, or was not received whole"),
+        )
+        .into_response();
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let access = match state
+        .gate
+        .identify_sigv4(
+            parts.method.as_str(),
+            &path_and_query,
+            &parts.headers,
+            &bytes,
+            client.ip(),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let input: serde_json::Value = if bytes.is_empty() {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                return EcrError::new("SerializationException", "The body is not a JSON object")
+                    .into_response()
+            }
+        }
+    };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let call = routes::EcrCall::parse(target, &input);
+    let endpoint = Endpoint::Ecr(call.clone());
+    let Some(required) = requirement(&parts.method, &endpoint) else {
+        return EcrError::new("UnknownOperationException", "not an ECR request").into_response();
+    };
+    if !access.permits(&required.need) {
+        let who = access.user().unwrap_or_else(|| "anonymous".into());
+        let on = call.repository.as_deref().map_or_else(
+            || {
+                format!(
+                    "arn:aws:ecr:{}:{}:*",
+                    state.ecr.region, state.ecr.registry_id
+                )
+            },
+            |r| state.ecr.repository_arn(r),
+        );
+        return EcrError::new(
+            "AccessDeniedException",
+            format!(
+                "User: {who} is not authorized to perform: ecr:{} on resource: {on} because no [access] rule allows it",
+                call.operation.unwrap_or("?")
+            ),
+        )
+        .into_response();
+    }
+    let base_url = match &state.external_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let host = parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .unwrap_or("localhost");
+            let scheme = if state.gate.https(&parts.headers) {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    let user = access.user();
+    parts.extensions.insert(access);
+    parts.extensions.insert(std::sync::Arc::new(EcrRequest {
+        call,
+        input,
+        base_url,
+    }));
+    let mut resp = next
+        .run(Request::from_parts(parts, axum::body::Body::empty()))
+        .await;
+    if let Some(u) = user {
+        resp.extensions_mut()
+            .insert(crate::observe::access::User(u));
+    }
+    resp
 }

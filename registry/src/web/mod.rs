@@ -135,7 +135,7 @@ impl Pages<'_> {
                 let mut p = ReposPage::new(q, repos, next, n);
                 p.viewer = viewer.clone();
                 for r in &mut p.repos {
-                    r.cached_from = proxy.cached_from(&r.name).map(str::to_owned);
+                    r.cached_from = proxy.cached_from(&r.name);
                 }
                 Ok(render(&p))
             }
@@ -149,7 +149,7 @@ impl Pages<'_> {
                 let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
                 let mut p = RepoPage::new(name, self.host, tags, next, n);
                 p.viewer = viewer.clone();
-                p.cached_from = proxy.cached_from(name).map(str::to_owned);
+                p.cached_from = proxy.cached_from(name);
                 Ok(render(&p))
             }
             Ui::Image {

@@ -82,8 +82,11 @@ pub trait Ecr: Send + Sync {
         filter: TagFilter,
     ) -> Result<Vec<EcrImageRow>>;
     /// The images among `digests` that `name` has.
-    async fn ecr_images_by_digest(&self, name: &str, digests: &[String])
-        -> Result<Vec<EcrImageRow>>;
+    async fn ecr_images_by_digest(
+        &self,
+        name: &str,
+        digests: &[String],
+    ) -> Result<Vec<EcrImageRow>>;
     async fn set_lifecycle_preview(&self, name: &str, policy: &str, at: i64) -> Result<()>;
     /// The policy text and start time of `name`'s last preview.
     async fn lifecycle_preview_of(&self, name: &str) -> Result<Option<(String, i64)>>;

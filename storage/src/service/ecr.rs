@@ -22,7 +22,11 @@ pub enum RepoRefusal {
 
 impl Registry {
     /// Repositories as ECR lists them, after `after`, at most `limit`.
-    pub async fn ecr_repositories(&self, after: Option<&str>, limit: i64) -> Result<Vec<EcrRepoRow>> {
+    pub async fn ecr_repositories(
+        &self,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<EcrRepoRow>> {
         self.meta.ecr_repositories(after, limit).await
     }
 
