@@ -148,6 +148,16 @@ async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let call = routes::EcrCall::parse(target, &input);
+    // A name outside the grammar is a bad request whoever asks (as on
+    // `/v2/`): no rule could allow it, and "denied" would mislead.
+    if let Some(name) = &call.repository {
+        if storage::names::validate_name(name).is_err() {
+            return EcrError::invalid(format!(
+                "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''; value '{name}'"
+            ))
+            .into_response();
+        }
+    }
     let endpoint = Endpoint::Ecr(call.clone());
     let Some(required) = requirement(&parts.method, &endpoint) else {
         return EcrError::new("UnknownOperationException", "not an ECR request").into_response();
