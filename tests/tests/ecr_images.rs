@@ -8,40 +8,9 @@
 
 use e2e::auth::{docker_config_dir, docker_in, Metadata};
 use e2e::client_auth::DOCKERFILE;
-use e2e::ecr::{Ecr, BACKENDS};
+use e2e::ecr::{Ecr, BACKENDS, PUSH};
 use e2e::{docker_build_busybox, DockerImages};
 use serde_json::{json, Value};
-
-/// boto3 helpers: a blob pushed in two parts through the ECR layer plane,
-/// and an image of a config and a layer put with `tags`.
-pub const PUSH: &str = r#"
-import hashlib
-def blob(repo, data):
-    d = 'sha256:' + hashlib.sha256(data).hexdigest()
-    if ecr.batch_check_layer_availability(repositoryName=repo, layerDigests=[d])['layers']:
-        return d, len(data)
-    up = ecr.initiate_layer_upload(repositoryName=repo)['uploadId']
-    half = len(data) // 2
-    r = ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=0, partLastByte=half - 1, layerPartBlob=data[:half])
-    assert r['lastByteReceived'] == half - 1, r
-    ecr.upload_layer_part(repositoryName=repo, uploadId=up, partFirstByte=half, partLastByte=len(data) - 1, layerPartBlob=data[half:])
-    done = ecr.complete_layer_upload(repositoryName=repo, uploadId=up, layerDigests=[d])
-    assert done['layerDigest'] == d, done
-    return d, len(data)
-
-def image(repo, name, tags):
-    config = json.dumps({'architecture': 'amd64', 'os': 'linux', 'rootfs': {'type': 'layers', 'diff_ids': []}, 'config': {'Labels': {'name': name}}}).encode()
-    cd, cs = blob(repo, config)
-    ld, ls = blob(repo, ('layer of %s ' % name).encode() * 64)
-    manifest = json.dumps({'schemaVersion': 2, 'mediaType': 'application/vnd.oci.image.manifest.v1+json',
-        'config': {'mediaType': 'application/vnd.oci.image.config.v1+json', 'digest': cd, 'size': cs},
-        'layers': [{'mediaType': 'application/vnd.oci.image.layer.v1.tar+gzip', 'digest': ld, 'size': ls}]})
-    digest = None
-    for t in tags or [None]:
-        kw = {'imageTag': t} if t else {}
-        digest = ecr.put_image(repositoryName=repo, imageManifest=manifest, **kw)['image']['imageId']['imageDigest']
-    return digest
-"#;
 
 fn details(v: &Value) -> Vec<(String, Vec<String>)> {
     let mut out: Vec<(String, Vec<String>)> = v["imageDetails"]
