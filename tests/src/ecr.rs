@@ -77,6 +77,9 @@ pub struct Key {
 pub struct Ecr {
     pub reg: AuthRegistry,
     venv: PathBuf,
+    /// The clients' config file: the CLI must not fetch `http://` values
+    /// (`--upstream-registry-url`) as it does by default.
+    aws_config: tempfile::TempDir,
 }
 
 impl Ecr {
@@ -86,9 +89,19 @@ impl Ecr {
 
     pub fn start_with(config: &str, metadata: Metadata) -> Ecr {
         let venv = venv();
+        let aws_config = tempfile::Builder::new()
+            .prefix("e2e-aws-")
+            .tempdir()
+            .expect("temp dir");
+        std::fs::write(
+            aws_config.path().join("config"),
+            "[default]\ncli_follow_urlparam = false\n",
+        )
+        .expect("aws config");
         Ecr {
             reg: AuthRegistry::start_on(config, metadata),
             venv,
+            aws_config,
         }
     }
 
@@ -126,7 +139,7 @@ impl Ecr {
         c.env("AWS_ACCESS_KEY_ID", &key.id)
             .env("AWS_SECRET_ACCESS_KEY", &key.secret)
             .env("AWS_DEFAULT_REGION", REGION)
-            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_CONFIG_FILE", self.aws_config.path().join("config"))
             .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env("AWS_MAX_ATTEMPTS", "1")
