@@ -208,7 +208,7 @@ pub fn check_scope(
             "Credential should be scoped to correct service: '{service}'. "
         )));
     }
-    if !regions.iter().any(|r| *r == auth.region) {
+    if !regions.contains(&auth.region) {
         return Err(SigError::Scope(format!(
             "Credential should be scoped to a valid region, not '{}'. ",
             auth.region

@@ -95,6 +95,25 @@ pub fn ellipsis(s: &str, max: usize) -> String {
     }
 }
 
+/// `s` with control characters shown as escapes (`\u{1b}`), so that a
+/// name from a layer (attacker-controlled) cannot move a terminal's cursor,
+/// change its colours or its title, or hide itself on a page.
+pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
+    if !s.chars().any(|c| c.is_control()) {
+        return s.into();
+    }
+    s.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect::<String>()
+        .into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,23 +143,4 @@ mod tests {
         assert_eq!(human_duration(Duration::from_secs(3 * 86_400)), "3 days");
         assert_eq!(unix_to_rfc3339(0), "1970-01-01T00:00:00Z");
     }
-}
-
-/// `s` with control characters shown as escapes (`\u{1b}`), so that a
-/// name from a layer (attacker-controlled) cannot move a terminal's cursor,
-/// change its colours or its title, or hide itself on a page.
-pub fn printable(s: &str) -> std::borrow::Cow<'_, str> {
-    if !s.chars().any(|c| c.is_control()) {
-        return s.into();
-    }
-    s.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect::<String>()
-        .into()
 }

@@ -153,7 +153,7 @@ impl Indexer {
             return Ok(Indexed::Ready(i));
         }
         if let Some(stored) = meta.layer_index(&key).await? {
-            return Ok(match self.from_stored(&key, stored) {
+            return Ok(match self.decode_stored(&key, stored) {
                 Ok(i) => Indexed::Ready(i),
                 Err(e) => Indexed::Refused(e),
             });
@@ -174,7 +174,7 @@ impl Indexer {
         }
     }
 
-    fn from_stored(
+    fn decode_stored(
         &self,
         key: &str,
         stored: StoredLayerIndex,

@@ -96,7 +96,7 @@ pub async fn ecr(b: &mut Bench, i: usize) -> Result<()> {
     let config = bytes::Bytes::from(
         r#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#,
     );
-    let layer = data::bytes(0x6563_72, 0, 4096);
+    let layer = data::bytes(0x0065_6372, 0, 4096);
     let (cd, ld) = (data::digest_of(&config), data::digest_of(&layer));
     ops::push_blob(&mut conn, REPO, &cd, ReqBody::bytes(config.clone())).await?;
     ops::push_blob(&mut conn, REPO, &ld, ReqBody::bytes(layer.clone())).await?;
