@@ -515,6 +515,29 @@ mod tests {
         ));
     }
 
+    /// What one verification costs (printed; `cargo test -p auth --release
+    /// sigv4::tests::verification_cost -- --nocapture` for the figure of an
+    /// optimised build): parse, scope and the signature computed again.
+    #[test]
+    fn verification_cost() {
+        let req = ecr_request(
+            br#"{"repositoryName":"team/app","maxResults":1000}"#,
+            "20260101T000000Z",
+        );
+        let header = sign_for_tests(&req, KEY, SECRET, "us-east-1", "ecr");
+        let now = parse_amz_date("20260101T000100Z").unwrap();
+        let n = 2_000;
+        let t = std::time::Instant::now();
+        for _ in 0..n {
+            let auth = Authorization::parse(&header).unwrap();
+            let at = check_scope(&auth, &req, "ecr", &regions(), now).unwrap();
+            verify(&auth, &req, SECRET, at).unwrap();
+        }
+        let micros = t.elapsed().as_secs_f64() * 1e6 / f64::from(n);
+        println!("SigV4 verification: {micros:.1} µs per request");
+        assert!(micros < 20_000.0, "{micros} µs");
+    }
+
     #[test]
     fn amz_dates_round_trip() {
         for t in [0, 951_782_400, 1_440_938_160, 4_102_444_799] {

@@ -352,3 +352,44 @@ fn image_planes_on_sqlite() {
 fn image_planes_on_postgres() {
     image_planes(BACKENDS[1]);
 }
+
+/// Blobs on S3 (moto): a layer uploaded part by part through the ECR API
+/// lands in the bucket, and `GetDownloadUrlForLayer` answers a presigned
+/// S3 URL that serves its bytes with no credentials of the registry's.
+#[test]
+fn layers_on_s3_download_from_presigned_urls() {
+    let bucket = e2e::cluster::Bucket::shared();
+    let config = format!(
+        "{}\n[storage]\nkind = \"s3\"\nbucket = \"{}\"\nprefix = \"{}\"\nendpoint = \"{}\"\npath_style = true\nallow_http = true\nregion = \"us-east-1\"\n",
+        e2e::ecr::CONFIG,
+        bucket.bucket,
+        bucket.prefix,
+        bucket.endpoint
+    );
+    let ecr = Ecr::start_with(&config, Metadata::Postgres);
+    ecr.reg.add_user("alice", &[]);
+    let alice = ecr.key("alice");
+    ecr.aws_ok(
+        &alice,
+        &["create-repository", "--repository-name", "team/s3"],
+    );
+    let r = ecr.boto3(
+        &alice,
+        &format!(
+            "{PUSH}\n\
+             import urllib.request\n\
+             image('team/s3', 's3', ['v1'])\n\
+             layer = ('layer of s3 ').encode() * 64\n\
+             ld = 'sha256:' + hashlib.sha256(layer).hexdigest()\n\
+             url = ecr.get_download_url_for_layer(repositoryName='team/s3', layerDigest=ld)['downloadUrl']\n\
+             result = {{'url': url, 'fetched': urllib.request.urlopen(url).read() == layer}}"
+        ),
+    );
+    let url = r["url"].as_str().unwrap();
+    assert!(
+        url.starts_with(&bucket.endpoint),
+        "not the bucket's URL: {url}"
+    );
+    assert!(url.contains("X-Amz-Signature="), "not presigned: {url}");
+    assert_eq!(r["fetched"], true, "{r}");
+}

@@ -82,6 +82,60 @@ fn get_login_password_into_docker_login_pushes_and_pulls_with_the_keys_rights() 
     docker().args(["rmi", &image]).run_ok();
     docker_in(alice_cfg.path()).args(["pull", &image]).run_ok();
     assert_eq!(image_id(&image), built, "the pulled image differs");
+    // The pull is recorded for lifecycle policies and shown by ECR.
+    let pulled = ecr.aws_ok(
+        &alice,
+        &["describe-images", "--repository-name", "team/app"],
+    );
+    assert!(
+        pulled["imageDetails"][0]
+            .get("lastRecordedPullTime")
+            .is_some(),
+        "{pulled}"
+    );
+
+    // A login password stops at its expiry: one made (with the key's
+    // secret, as the registry makes them) to have expired a second ago is
+    // refused, one good for another minute is taken.
+    let password_at = |offset: i64| -> String {
+        let v = ecr.boto3(
+            &alice,
+            &format!(
+                "import hmac, hashlib, base64, time\n\
+                 exp = int(time.time()) + ({offset})\n\
+                 mac = hmac.new({secret:?}.encode(), ('ecr1.%s.%d' % ({id:?}, exp)).encode(), hashlib.sha256).digest()\n\
+                 result = 'ecr1.%s.%d.%s' % ({id:?}, exp, base64.urlsafe_b64encode(mac).decode().rstrip('='))",
+                secret = alice.secret,
+                id = alice.id
+            ),
+        );
+        let p = v.as_str().unwrap().to_owned();
+        ecr.reg.note_secret("a made login password", &p);
+        p
+    };
+    for (offset, works) in [(-1, false), (60, true)] {
+        let cfg = docker_config_dir();
+        let bin = std::env::var("DOCKER_BIN").unwrap_or_else(|_| "/usr/bin/docker".to_string());
+        let mut login = std::process::Command::new(bin);
+        login.env("DOCKER_CONFIG", cfg.path()).args([
+            "login",
+            "--username",
+            "AWS",
+            "--password-stdin",
+            &host,
+        ]);
+        let out = e2e::auth::run_with_stdin(
+            &mut login,
+            &password_at(offset),
+            std::time::Duration::from_secs(120),
+        );
+        assert_eq!(
+            out.success(),
+            works,
+            "expiry {offset:+} s:\n{}",
+            out.combined()
+        );
+    }
 
     // bob may pull, not push: his login says so.
     let bob_cfg = docker_config_dir();

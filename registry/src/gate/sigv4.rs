@@ -7,7 +7,8 @@
 //! or a deleted or expired account, stops working at once.
 //!
 //! Failures count against the login limiter (per client address and key
-//! ID), like wrong passwords.
+//! ID), like wrong passwords; a throttled client is refused before any
+//! check.
 
 use super::decide::{Access, Subject as Now};
 use super::{AuthError, Caller, Gate, Passed};
@@ -150,34 +151,64 @@ impl Gate {
         let keys = self.ecr_keys();
         let at = sigv4::check_scope(&auth, &req, SERVICE, &keys.regions, auth::now_unix())
             .map_err(refusal)?;
-        let reservation = self
-            .checks
+        // Throttled clients are refused before any work; a failure counts
+        // against the address and the key (no reservation: valid requests
+        // at once must never throttle each other).
+        self.checks
             .limiter()
-            .reserve(client, Some(&auth.access_key_id), Instant::now())
+            .admit(client, Some(&auth.access_key_id), Instant::now())
             .map_err(|r| EcrError::throttled(r.seconds()))?;
-        let checked = self.check_signature(&auth, &req, at).await;
-        let mut limiter = self.checks.limiter();
-        match checked {
-            Checked::Ok(id) => {
-                limiter.succeeded(reservation, Instant::now());
-                Ok(Access {
-                    gate: self.clone(),
-                    caller: Caller::Known(id),
-                    subject: Now::NotOurs,
-                    session: None,
-                    access_key: Some(auth.access_key_id),
-                })
-            }
+        match self.check_signature(&auth, &req, at).await {
+            Checked::Ok(id) => Ok(Access {
+                gate: self.clone(),
+                caller: Caller::Known(id),
+                subject: Now::NotOurs,
+                session: None,
+                access_key: Some(auth.access_key_id),
+            }),
             Checked::Refused(e) => {
-                limiter.failed(reservation);
+                self.checks.limiter().record_failure(
+                    client,
+                    Some(&auth.access_key_id),
+                    Instant::now(),
+                );
                 crate::observe::metrics::auth_failure("invalid_signature");
                 Err(refusal(e))
             }
-            Checked::Failed(e) => {
-                limiter.cancel(reservation, Instant::now());
-                Err(e)
-            }
+            Checked::Failed(e) => Err(e),
         }
+    }
+
+    /// What can be judged of a SigV4 request before its body is read: that
+    /// it is signed at all, for this service and region, at a time within
+    /// the window (so no unsigned client makes the server buffer a body).
+    pub fn sigv4_presented(&self, headers: &HeaderMap) -> Result<(), EcrError> {
+        if !self.enabled() {
+            return Ok(());
+        }
+        let value = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let auth = Authorization::parse(value).map_err(refusal)?;
+        let req = sigv4::Request {
+            method: "POST",
+            path_and_query: "/",
+            headers: headers
+                .iter()
+                .filter_map(|(n, v)| v.to_str().ok().map(|v| (n.as_str(), v)))
+                .collect(),
+            body: &[],
+        };
+        sigv4::check_scope(
+            &auth,
+            &req,
+            SERVICE,
+            &self.ecr_keys().regions,
+            auth::now_unix(),
+        )
+        .map(|_| ())
+        .map_err(refusal)
     }
 
     /// A `GetAuthorizationToken` password for key `id`, and when it
@@ -200,11 +231,12 @@ impl Gate {
         client: IpAddr,
     ) -> Result<Passed, AuthError> {
         const WRONG: AuthError = AuthError::Invalid("incorrect user name or password");
-        let user = Some(access_key::LOGIN_USER);
-        let reservation = self
-            .checks
+        // Limited per key, not per "AWS" (every ECR login's user name: one
+        // client's failures must not throttle everyone's logins).
+        let user = access_key::parse_login_password(password).map(|(id, _)| id);
+        self.checks
             .limiter()
-            .reserve(client, user, Instant::now())
+            .admit(client, user, Instant::now())
             .map_err(|r| AuthError::Throttled(r.seconds()))?;
         let outcome = match (access_key::parse_login_password(password), &self.ecr) {
             (Some((id, _)), Some(_)) => match self.access_key_account(id).await {
@@ -213,34 +245,28 @@ impl Gate {
                 {
                     Ok(who)
                 }
-                Ok(_) | Err(Checked::Refused(_)) => Err(WRONG),
+                Ok(_) | Err(Checked::Refused(_)) | Err(Checked::Ok(_)) => Err(WRONG),
                 Err(Checked::Failed(e)) => Err(AuthError::Unavailable(storage::Error::new(
                     storage::ErrorCode::Unavailable,
                     e.message,
                 ))),
-                Err(Checked::Ok(_)) => Err(WRONG),
             },
             _ => Err(WRONG),
         };
-        let mut limiter = self.checks.limiter();
         match outcome {
-            Ok(id) => {
-                limiter.succeeded(reservation, Instant::now());
-                // No credential generation: no refresh token outlives the
-                // password (docker presents the password again instead).
-                Ok(Passed {
-                    id,
-                    generation: "".into(),
-                })
+            // No credential generation: no refresh token outlives the
+            // password (docker presents the password again instead).
+            Ok(id) => Ok(Passed {
+                id,
+                generation: "".into(),
+            }),
+            Err(AuthError::Invalid(m)) => {
+                self.checks
+                    .limiter()
+                    .record_failure(client, user, Instant::now());
+                Err(AuthError::Invalid(m))
             }
-            Err(AuthError::Unavailable(e)) => {
-                limiter.cancel(reservation, Instant::now());
-                Err(AuthError::Unavailable(e))
-            }
-            Err(e) => {
-                limiter.failed(reservation);
-                Err(e)
-            }
+            Err(e) => Err(e),
         }
     }
 }

@@ -103,6 +103,11 @@ fn unrouted(endpoint: &Endpoint<'_>, method: &Method) -> Response {
 async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: Next) -> Response {
     use crate::api::ecr::EcrRequest;
     use crate::http::ecr_error::EcrError;
+    // Unsigned, or signed for another service, region or time: refused
+    // before the body is read.
+    if let Err(refusal) = state.gate.sigv4_presented(req.headers()) {
+        return refusal.into_response();
+    }
     let (mut parts, body) = req.into_parts();
     let limit = state.ecr.max_request_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
