@@ -176,6 +176,27 @@ fn bad_signatures_and_missing_rights_are_refused_in_ecrs_shape() {
         &outcome(&ecr, &alice, "", "ecr.describe_pull_through_cache_rules()"),
         "AccessDeniedException",
     );
+    // A robot's key acts within the robot's scopes.
+    ecr.reg.add_robot("ci", &["repository:team/*:pull"], None);
+    let ci = ecr.key("robot/ci");
+    assert_eq!(
+        outcome(
+            &ecr,
+            &ci,
+            "",
+            "ecr.describe_images(repositoryName='team/app')"
+        )["code"],
+        "ok"
+    );
+    refused(
+        &outcome(
+            &ecr,
+            &ci,
+            "",
+            "ecr.create_repository(repositoryName='team/ci')",
+        ),
+        "AccessDeniedException",
+    );
     // A listing shows carol nothing, but refuses nothing.
     let v = ecr.aws_ok(&carol, &["describe-repositories"]);
     assert_eq!(v["repositories"], serde_json::json!([]));

@@ -99,6 +99,13 @@ impl EcrError {
     }
 }
 
+/// A storage error where no registry ID is at hand (`?` in handlers).
+impl From<storage::Error> for EcrError {
+    fn from(e: storage::Error) -> EcrError {
+        EcrError::from_storage(&e, "")
+    }
+}
+
 impl IntoResponse for EcrError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "__type": self.kind, "message": self.message }).to_string();

@@ -460,9 +460,3 @@ pub(super) async fn put(ctx: &Ctx<'_>) -> Answer {
         }
     }))
 }
-
-impl From<storage::Error> for EcrError {
-    fn from(e: storage::Error) -> EcrError {
-        EcrError::from_storage(&e, "")
-    }
-}
