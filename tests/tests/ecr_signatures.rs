@@ -176,6 +176,14 @@ fn bad_signatures_and_missing_rights_are_refused_in_ecrs_shape() {
         &outcome(&ecr, &alice, "", "ecr.describe_pull_through_cache_rules()"),
         "AccessDeniedException",
     );
+    // The access log names the operation, its repository and the refusal.
+    e2e::client_auth::wait_access(&ecr.reg, "bob's refused CreateRepository", |v| {
+        v["route"] == "CreateRepository"
+            && v["repository"] == "team/bobs"
+            && v["user"] == "bob"
+            && v["status"] == 400
+            && v["error"] == "AccessDeniedException"
+    });
     // A robot's key acts within the robot's scopes.
     ecr.reg.add_robot("ci", &["repository:team/*:pull"], None);
     let ci = ecr.key("robot/ci");

@@ -118,6 +118,9 @@ impl IntoResponse for EcrError {
         if let Ok(v) = HeaderValue::from_str(self.kind) {
             resp.headers_mut().insert("x-amzn-errortype", v);
         }
+        // The access log's `error` field.
+        resp.extensions_mut()
+            .insert(crate::observe::access::OciCode(self.kind));
         resp
     }
 }

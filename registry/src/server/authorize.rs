@@ -101,14 +101,13 @@ fn unrouted(endpoint: &Endpoint<'_>, method: &Method) -> Response {
 /// same table as every route ([`requirement`]); refusals in ECR's shape.
 /// The handler gets the call the gate checked, and the parsed body.
 async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: Next) -> Response {
-    use crate::api::ecr::EcrRequest;
     use crate::http::ecr_error::EcrError;
     // Unsigned, or signed for another service, region or time: refused
     // before the body is read.
     if let Err(refusal) = state.gate.sigv4_presented(req.headers()) {
         return refusal.into_response();
     }
-    let (mut parts, body) = req.into_parts();
+    let (parts, body) = req.into_parts();
     let limit = state.ecr.max_request_bytes;
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return EcrError::new(
@@ -153,6 +152,33 @@ async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let call = routes::EcrCall::parse(target, &input);
+    // The access line names the operation, its repository and the user,
+    // whatever the answer.
+    let route = crate::observe::access::RouteOverride {
+        route: call.operation.unwrap_or("ecr:{unknown}"),
+        repository: call.repository.clone(),
+    };
+    let user = access.user();
+    let mut resp = decide_ecr(state, parts, access, call, input, next).await;
+    if let Some(u) = user {
+        resp.extensions_mut()
+            .insert(crate::observe::access::User(u));
+    }
+    resp.extensions_mut().insert(route);
+    resp
+}
+
+/// The access decision on a parsed ECR call, then its handler.
+async fn decide_ecr(
+    state: AppState,
+    mut parts: axum::http::request::Parts,
+    access: crate::gate::Access,
+    call: routes::EcrCall,
+    input: serde_json::Value,
+    next: Next,
+) -> Response {
+    use crate::api::ecr::EcrRequest;
+    use crate::http::ecr_error::EcrError;
     // A name outside the grammar is a bad request whoever asks (as on
     // `/v2/`): no rule could allow it, and "denied" would mislead.
     if let Some(name) = &call.repository {
@@ -204,19 +230,12 @@ async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: 
             format!("{scheme}://{host}")
         }
     };
-    let user = access.user();
     parts.extensions.insert(access);
     parts.extensions.insert(std::sync::Arc::new(EcrRequest {
         call,
         input,
         base_url,
     }));
-    let mut resp = next
-        .run(Request::from_parts(parts, axum::body::Body::empty()))
-        .await;
-    if let Some(u) = user {
-        resp.extensions_mut()
-            .insert(crate::observe::access::User(u));
-    }
-    resp
+    next.run(Request::from_parts(parts, axum::body::Body::empty()))
+        .await
 }
