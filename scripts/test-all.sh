@@ -327,6 +327,28 @@ install_oras() {
     "$ORAS_VENV/bin/python" -c "import oras.client, oras.version; print('oras-py', oras.version.__version__)" >&2
 }
 
+# The aws CLI and boto3 (PyPI) for the ECR API's e2e tests (tests/ecr_*.rs),
+# in a venv of their own under the target directory (ECR_TOOLS_VENV tells
+# the tests where); pinned, so a client release cannot change a run.
+AWSCLI_VERSION="${AWSCLI_VERSION:-1.46.3}"
+BOTO3_VERSION="${BOTO3_VERSION:-1.44.18}"
+ECR_VENV="$TARGET_DIR/ecr-venv"
+install_ecr_tools() {
+    local py=/usr/bin/python3
+    [ -x "$py" ] || py="$(command -v python3 || true)"
+    [ -n "$py" ] || { echo "python3 not found (apt-get install python3 python3-venv)" >&2; return 1; }
+    if ! "$ECR_VENV/bin/python" -c "import sys, awscli, boto3; sys.exit(awscli.__version__ != '$AWSCLI_VERSION' or boto3.__version__ != '$BOTO3_VERSION')" 2>/dev/null; then
+        rm -rf "$ECR_VENV"
+        "$py" -m venv "$ECR_VENV" ||
+            { echo "cannot make a venv with $py (apt-get install python3-venv)" >&2; return 1; }
+        "$ECR_VENV/bin/pip" install --quiet --disable-pip-version-check \
+            "awscli==$AWSCLI_VERSION" "boto3==$BOTO3_VERSION" ||
+            { echo "pip install awscli==$AWSCLI_VERSION boto3==$BOTO3_VERSION failed" >&2; return 1; }
+    fi
+    "$ECR_VENV/bin/aws" --version >&2 || return 1
+    "$ECR_VENV/bin/python" -c "import boto3; print('boto3', boto3.__version__)" >&2
+}
+
 # The runner with credentials against a registry with token auth on, as a
 # user that an [access] rule lets pull, push and delete under the runner's
 # repositories (conformance/**): no MUST failure, and the registry's log
@@ -566,6 +588,8 @@ fi
 step "cargo clippy" cargo clippy --workspace --all-targets -- -D warnings
 step "oras (Python package) for the e2e tests" install_oras
 export ORAS_PYTHON="$ORAS_VENV/bin/python"
+step "aws CLI and boto3 (Python packages) for the ECR e2e tests" install_ecr_tools
+export ECR_TOOLS_VENV="$ECR_VENV"
 step "cargo test (unit + e2e)" run_tests
 step "what the tests ran (per crate, filters, storage backend pairs)" test_summary
 step "deployment files (cfn-lint, kubernetes-validate, checkov)" run_deploy_checks

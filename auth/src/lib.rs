@@ -16,15 +16,20 @@
 //! - [`password`]: argon2id hashes, robot secrets, constant-time comparison.
 //! - [`token`]: ES256 JWTs per the distribution token spec: keys, key sets
 //!   with rotation, JWKS, issue and verify, refresh tokens, external issuers.
+//! - [`access_key`]: ECR access keys (ID, secret, sealing at rest) and the
+//!   12-hour login passwords of `GetAuthorizationToken`.
+//! - [`sigv4`]: AWS Signature Version 4 verification (the ECR API).
 //! - [`ratelimit`]: failed-login limiting per client address, user name and
 //!   known (address, user) pair, with tokens reserved before the check.
 
 pub mod access;
+pub mod access_key;
 pub mod glob;
 pub mod identity;
 pub mod password;
 pub mod ratelimit;
 pub mod scope;
+pub mod sigv4;
 pub mod token;
 
 pub use access::{AccessConfig, Policy, PolicyError};

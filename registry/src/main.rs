@@ -47,6 +47,10 @@ enum Command {
     /// Robot accounts for CI and clusters: add, list, del.
     #[command(subcommand)]
     Robot(accounts_cli::RobotCommand),
+    /// ECR access keys (SigV4) of a user or robot: create, list, disable,
+    /// delete.
+    #[command(subcommand)]
+    AccessKey(registry::cli::access_keys::AccessKeyCommand),
     /// A tag's history, and rolling it back: history, rollback.
     #[command(subcommand)]
     Tag(registry::cli::tag::TagCommand),
@@ -84,6 +88,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Config(c) => config_cli::run(c).await,
         Command::User(c) => accounts_cli::user(c).await,
         Command::Robot(c) => accounts_cli::robot(c).await,
+        Command::AccessKey(c) => registry::cli::access_keys::run(c).await,
         Command::Tag(c) => registry::cli::tag::run(c).await,
         Command::Repo(c) => registry::cli::repo::run(c).await,
         Command::Gc(args) => registry::cli::gc::run(args).await,

@@ -15,4 +15,8 @@ pub struct AppState {
     pub gc: crate::config::GcConfig,
     /// Pull-through cache rules (`[[cache]]`).
     pub proxy: Arc<crate::proxy::Proxy>,
+    /// `[ecr]`: the ECR API's identifiers and path.
+    pub ecr: Arc<crate::config::EcrConfig>,
+    /// The URL clients reach the registry at, when configured.
+    pub external_url: Option<String>,
 }

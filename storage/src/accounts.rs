@@ -2,7 +2,7 @@
 //! the CLI see them; hashing and policy are the `auth` crate's.
 
 use crate::error::Result;
-use crate::metadata::{Metadata, RobotRow, SessionRow, UserRow};
+use crate::metadata::{AccessKeyRow, Metadata, RobotRow, SessionRow, UserRow};
 use crate::service::Registry;
 
 /// The account operations of a [`Registry`].
@@ -15,6 +15,32 @@ impl Registry {
 }
 
 impl Accounts<'_> {
+    /// Store an ECR access key (its secret sealed by the caller); false if
+    /// the ID is taken.
+    pub async fn add_access_key(&self, key: &AccessKeyRow) -> Result<bool> {
+        self.0.add_access_key(key).await
+    }
+
+    pub async fn access_key(&self, id: &str) -> Result<Option<AccessKeyRow>> {
+        self.0.access_key(id).await
+    }
+
+    pub async fn access_keys(&self, owner: Option<&str>) -> Result<Vec<AccessKeyRow>> {
+        self.0.access_keys(owner).await
+    }
+
+    pub async fn set_access_key_disabled(&self, id: &str, at: Option<i64>) -> Result<bool> {
+        self.0.set_access_key_disabled(id, at).await
+    }
+
+    pub async fn delete_access_key(&self, id: &str) -> Result<bool> {
+        self.0.delete_access_key(id).await
+    }
+
+    pub async fn touch_access_key(&self, id: &str, at: i64) -> Result<()> {
+        self.0.touch_access_key(id, at).await
+    }
+
     pub async fn add_user(
         &self,
         name: &str,

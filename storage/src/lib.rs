@@ -23,5 +23,5 @@ pub use digest::{Algorithm, Digest};
 pub use error::{Error, ErrorCode, Result};
 pub use service::{
     BlobInfo, ChunkSpec, Clock, Expired, GcOptions, GcReport, GcTotals, MetaBackend,
-    NamespaceUsage, Policy, PushedManifest, Quota, Registry, Rollback, StorageBackend,
+    NamespaceUsage, Policy, PushedManifest, Quota, Registry, RepoRefusal, Rollback, StorageBackend,
 };

@@ -36,6 +36,10 @@ pub struct Report {
     pub tags: u64,
     pub users: u64,
     pub robots: u64,
+    /// ECR access keys (sealed as they are: the target needs the same
+    /// `[ecr] secret_key_file`) and pull-through rules made through the API.
+    pub access_keys: u64,
+    pub pull_through_rules: u64,
     /// Repository settings copied (tag immutability, lifecycle policies).
     pub settings: u64,
 }
@@ -267,6 +271,15 @@ async fn copy_accounts(from: &Registry, to: &Registry, report: &mut Report) -> R
             dst.import_robot(&r).await?;
         }
         report.robots += 1;
+    }
+    for k in src.access_keys(None).await? {
+        // A key already there (a run resumed) stays as it is.
+        dst.add_access_key(&k).await?;
+        report.access_keys += 1;
+    }
+    for r in from.pull_through_rules().await? {
+        to.add_pull_through_rule(&r).await?;
+        report.pull_through_rules += 1;
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! The registry's domain operations: what a push, pull, listing or delete
 //! means, over the blob store and the metadata database. No HTTP here.
 
+mod ecr;
 mod gc;
 mod history;
 mod immutability;
@@ -10,6 +11,7 @@ mod quota;
 mod uploads;
 
 pub use crate::cache::BlobInfo;
+pub use ecr::RepoRefusal;
 pub use gc::{GcOptions, GcReport, GcTotals};
 pub use history::Rollback;
 pub use lifecycle::Expired;

@@ -32,6 +32,7 @@ pub mod client_auth;
 pub mod cluster;
 pub mod cmd;
 pub mod cut;
+pub mod ecr;
 pub mod flood;
 pub mod http;
 pub mod inflight;

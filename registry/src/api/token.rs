@@ -105,7 +105,9 @@ fn answer(
             "could not sign a token",
         );
     };
-    let refresh_token = refresh
+    // An ECR login (no credential generation) gets none: its password
+    // expires, and a refresh token would outlive it.
+    let refresh_token = (refresh && !passed.generation.is_empty())
         .then(|| issuer.issue_refresh(who, &passed.generation, now).ok())
         .flatten();
     let mut body = body(&access, oauth);

@@ -93,7 +93,7 @@ pub enum RobotCommand {
     },
 }
 
-async fn open(store: &StoreArgs) -> Result<Registry, Failure> {
+pub(crate) async fn open(store: &StoreArgs) -> Result<Registry, Failure> {
     let cfg = Config::load(&ServeArgs {
         config: store.config.clone(),
         data_dir: store.data_dir.clone(),
@@ -109,7 +109,7 @@ async fn open(store: &StoreArgs) -> Result<Registry, Failure> {
     })
 }
 
-fn db(e: storage::Error) -> Failure {
+pub(crate) fn db(e: storage::Error) -> Failure {
     Failure::operational(format!("accounts database: {}", e.message))
 }
 
@@ -147,7 +147,7 @@ fn hash(password: &str) -> Result<String, Failure> {
         .map_err(|e| Failure::operational(format!("hashing the password: {e}")))
 }
 
-fn when(unix: i64) -> String {
+pub(crate) fn when(unix: i64) -> String {
     humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.max(0) as u64),
     )

@@ -94,8 +94,8 @@ pub async fn run(args: MigrateArgs) -> Result<(), Failure> {
         .map_err(|e| Failure::operational(format!("migrate: {}", e.message)))?;
     bar.finish_and_clear();
     println!(
-        "copied {} of {} blobs ({}), {} links, {} manifests, {} tags, {} repository settings, {} users, {} robots; \
-         the target holds everything the source does",
+        "copied {} of {} blobs ({}), {} links, {} manifests, {} tags, {} repository settings, {} users, {} robots, \
+         {} access keys, {} pull-through rules; the target holds everything the source does",
         report.blobs_copied,
         report.blobs,
         crate::present::human_size(report.bytes_copied as i64),
@@ -104,7 +104,9 @@ pub async fn run(args: MigrateArgs) -> Result<(), Failure> {
         report.tags,
         report.settings,
         report.users,
-        report.robots
+        report.robots,
+        report.access_keys,
+        report.pull_through_rules
     );
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! [`crate::server`]), the client the remote ones use to call `/api/v1`
 //! (`remote`), and what they share.
 
+pub mod access_keys;
 pub mod accounts;
 pub mod check;
 pub mod config;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::failure::{io_reason, Failure};
 use crate::http::watch::Timeouts;
 
+mod ecr;
 mod limits;
 mod serve_args;
 mod validate;
@@ -17,6 +18,7 @@ mod validate;
 #[cfg(test)]
 mod reference;
 
+pub use ecr::EcrConfig;
 pub use limits::{LayersConfig, LoginLimitConfig};
 pub use serve_args::ServeArgs;
 
@@ -213,6 +215,8 @@ pub struct Config {
     /// directory, fetches at once, the spool's free-space floor).
     pub pull_through: crate::proxy::PullThroughConfig,
     pub layers: limits::LayersConfig,
+    /// `[ecr]`: the ECR API's registry ID, region, path and secret key.
+    pub ecr: EcrConfig,
 }
 
 impl Default for Config {
@@ -253,6 +257,7 @@ impl Default for Config {
             cache: Vec::new(),
             pull_through: Default::default(),
             layers: Default::default(),
+            ecr: Default::default(),
         }
     }
 }

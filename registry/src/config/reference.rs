@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 /// Every table of the configuration, as TOML opens it (a key that must come
 /// first, such as an enum's tag, included).
-const TABLES: [&str; 13] = [
+const TABLES: [&str; 14] = [
     "[token]",
     "[token.external]",
     "[access]",
@@ -24,6 +24,7 @@ const TABLES: [&str; 13] = [
     "[[cache]]",
     "[pull_through]",
     "[layers]",
+    "[ecr]",
 ];
 
 /// The keys `header`'s table accepts, from the parser's own error.

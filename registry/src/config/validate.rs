@@ -28,6 +28,7 @@ impl Config {
                  X-Forwarded-For. Remove trust_proxy",
             ));
         }
+        self.ecr.validate().map_err(Failure::usage)?;
         let mut names = std::collections::HashSet::new();
         for n in &self.notifications {
             if !names.insert(n.name.as_str()) {

@@ -34,6 +34,8 @@ pub struct Access {
     /// A signed-in browser's session (pages show the user and carry its
     /// CSRF token in forms).
     pub session: Option<WebSession>,
+    /// The ECR access key a SigV4 request was signed with.
+    pub(super) access_key: Option<String>,
 }
 
 impl Access {
@@ -44,7 +46,13 @@ impl Access {
             caller: Caller::Open,
             subject: Subject::NotOurs,
             session: None,
+            access_key: None,
         }
+    }
+
+    /// The ECR access key the request was signed with, if any.
+    pub fn access_key(&self) -> Option<&str> {
+        self.access_key.as_deref()
     }
 
     pub fn caller(&self) -> &Caller {

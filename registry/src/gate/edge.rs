@@ -27,15 +27,20 @@ pub async fn identify(
         caller,
         subject: Subject::NotOurs,
         session,
+        access_key: None,
     };
     let session = match credentials {
         Credentials::Session | Credentials::SessionOrHeader => gate.web_session(headers).await,
-        Credentials::Header | Credentials::None => None,
+        // SigV4 needs the body: `Gate::identify_sigv4`, not here.
+        Credentials::Header | Credentials::None | Credentials::SigV4 => None,
     };
     if let Some((id, session)) = session {
         return Ok(known(Caller::Known(id), Some(session)));
     }
-    if matches!(credentials, Credentials::Session | Credentials::None) {
+    if matches!(
+        credentials,
+        Credentials::Session | Credentials::None | Credentials::SigV4
+    ) {
         return Ok(known(Caller::anonymous(), None));
     }
     let caller = match gate.caller(headers, client.ip()).await {
@@ -61,6 +66,7 @@ pub async fn identify(
         caller,
         subject,
         session: None,
+        access_key: None,
     })
 }
 

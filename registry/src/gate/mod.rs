@@ -14,6 +14,7 @@ mod refresh;
 mod refuse;
 pub mod require;
 pub mod session;
+mod sigv4;
 
 pub use checks::Passed;
 pub use decide::Access;
@@ -96,6 +97,9 @@ pub struct Gate {
     /// subject -> identity (groups, admin flag), for a short while.
     subjects: TtlCache<String, Arc<Identity>>,
     tls: bool,
+    /// The ECR API's key sealing access-key secrets, and the regions
+    /// signatures may name (token mode only).
+    ecr: Option<sigv4::EcrKeys>,
 }
 
 /// What a request presented.
@@ -160,6 +164,10 @@ impl Gate {
             AuthMode::None => None,
             AuthMode::Token => Some(tokens(cfg)?),
         };
+        let ecr = match mode {
+            AuthMode::None => None,
+            AuthMode::Token => Some(sigv4::EcrKeys::new(cfg)?),
+        };
         Ok(Gate {
             mode,
             tokens,
@@ -173,6 +181,7 @@ impl Gate {
             verified: TtlCache::new(100_000),
             subjects: TtlCache::new(10_000),
             tls,
+            ecr,
         })
     }
 
@@ -265,6 +274,11 @@ impl Gate {
         secret: &str,
         client: IpAddr,
     ) -> Result<Passed, AuthError> {
+        // `docker login --username AWS` with a GetAuthorizationToken
+        // password: checked against its access key, not a password hash.
+        if user == auth::access_key::LOGIN_USER {
+            return self.check_ecr_login(secret, client).await;
+        }
         self.checks.check(user, secret, client).await
     }
 

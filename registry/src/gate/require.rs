@@ -4,6 +4,7 @@
 //! ([`super::authorize`]); a route missing here is refused, so a new
 //! endpoint cannot be reached without a line in this table.
 
+use crate::routes::ecr::OpKind;
 use crate::routes::{Api, Endpoint, Route, Ui};
 use auth::Action;
 use axum::http::Method;
@@ -39,6 +40,9 @@ pub enum Credentials {
     SessionOrHeader,
     /// The session cookie only (the web view's pages).
     Session,
+    /// An AWS Signature Version 4 over the whole request, with an access
+    /// key the registry issued (the ECR API); the body is read first.
+    SigV4,
     /// None: the route authenticates on its own, or needs nothing.
     None,
 }
@@ -158,6 +162,26 @@ pub fn requirement(method: &Method, endpoint: &Endpoint<'_>) -> Option<Requireme
             _ => return None,
         },
         Endpoint::Root if read => Requirement::of(Need::Anyone, C::None),
+        // The ECR API: each operation as the same right on the repository
+        // it names as on the other surfaces. An operation that names no
+        // repository (a malformed body) only needs a valid signature: its
+        // handler answers InvalidParameterException and touches nothing.
+        Endpoint::Ecr(call) if post => {
+            let need = match (call.kind, &call.repository) {
+                (OpKind::Repo(action) | OpKind::Resource(action), Some(name)) => {
+                    Need::On(name.clone(), action)
+                }
+                (OpKind::Repo(_) | OpKind::Resource(_), None) => Need::Authenticated,
+                (OpKind::Signed | OpKind::Unsupported, _) => Need::Authenticated,
+                (OpKind::Browse, _) => Need::Browse,
+                (OpKind::Admin, _) => Need::Admin,
+            };
+            Requirement {
+                need,
+                credentials: C::SigV4,
+                scope: None,
+            }
+        }
         Endpoint::Token if read || post => Requirement::of(Need::Anyone, C::None),
         Endpoint::TokenKeys | Endpoint::Health | Endpoint::Ready if read => {
             Requirement::of(Need::Anyone, C::None)
@@ -186,6 +210,73 @@ mod tests {
 
     fn on(r: &str, a: Action) -> Option<Need> {
         Some(Need::On(r.to_string(), a))
+    }
+
+    fn ecr(op: &str, body: serde_json::Value) -> Option<Requirement> {
+        let call = crate::routes::EcrCall::parse(
+            &format!("{}{op}", crate::routes::ecr::TARGET_PREFIX),
+            &body,
+        );
+        requirement(&Method::POST, &Endpoint::Ecr(call))
+    }
+
+    /// Every operation of the model, one by one: the right it needs on
+    /// the repository it names, always by signature.
+    #[test]
+    fn every_ecr_operation_has_its_requirement() {
+        use crate::routes::ecr::OPERATIONS;
+        let body = serde_json::json!({
+            "repositoryName": "team/app",
+            "resourceArn": "arn:aws:ecr:us-east-1:000000000000:repository/team/app",
+        });
+        for (op, _) in OPERATIONS {
+            let want = match op {
+                "GetAuthorizationToken" => Need::Authenticated,
+                "DescribeRepositories" => Need::Browse,
+                "DescribeRegistry"
+                | "CreatePullThroughCacheRule"
+                | "DescribePullThroughCacheRules"
+                | "UpdatePullThroughCacheRule"
+                | "DeletePullThroughCacheRule"
+                | "ValidatePullThroughCacheRule" => Need::Admin,
+                "DescribeImages"
+                | "ListImages"
+                | "BatchGetImage"
+                | "BatchCheckLayerAvailability"
+                | "GetDownloadUrlForLayer"
+                | "GetLifecyclePolicy"
+                | "StartLifecyclePolicyPreview"
+                | "GetLifecyclePolicyPreview"
+                | "ListTagsForResource" => Need::On("team/app".into(), Action::Pull),
+                "CreateRepository"
+                | "PutImage"
+                | "InitiateLayerUpload"
+                | "UploadLayerPart"
+                | "CompleteLayerUpload"
+                | "TagResource"
+                | "UntagResource" => Need::On("team/app".into(), Action::Push),
+                "DeleteRepository"
+                | "BatchDeleteImage"
+                | "PutLifecyclePolicy"
+                | "DeleteLifecyclePolicy"
+                | "PutImageTagMutability" => Need::On("team/app".into(), Action::Delete),
+                // Not served: a signed caller hears so, in ECR's shape.
+                _ => Need::Authenticated,
+            };
+            let r = ecr(op, body.clone()).expect(op);
+            assert_eq!(r.need, want, "{op}");
+            assert_eq!(r.credentials, Credentials::SigV4, "{op}");
+        }
+        // Not in the model, or no repository named: a signature only, and
+        // the handler refuses.
+        assert_eq!(ecr("Nope", body.clone()).unwrap().need, Need::Authenticated);
+        assert_eq!(
+            ecr("BatchDeleteImage", serde_json::json!({})).unwrap().need,
+            Need::Authenticated
+        );
+        // Only POST.
+        let call = crate::routes::EcrCall::parse("x", &body);
+        assert_eq!(requirement(&Method::GET, &Endpoint::Ecr(call)), None);
     }
 
     #[test]

@@ -227,6 +227,10 @@ impl hyper::service::Service<hyper::Request<Incoming>> for ConnService {
             record.status = resp.status().as_u16();
             record.error = resp.extensions().get::<access::OciCode>().map(|c| c.0);
             record.user = resp.extensions().get::<access::User>().map(|u| u.0.clone());
+            if let Some(r) = resp.extensions().get::<access::RouteOverride>() {
+                record.route = r.route;
+                record.repository = r.repository.clone();
+            }
             let expected = resp
                 .headers()
                 .get(axum::http::header::CONTENT_LENGTH)

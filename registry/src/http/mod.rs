@@ -4,6 +4,7 @@
 //! one error type mapped to OCI error JSON, and paging parameters.
 
 pub mod conn;
+pub mod ecr_error;
 pub mod error;
 pub mod forwarded;
 pub mod linger;

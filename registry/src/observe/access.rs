@@ -17,6 +17,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 #[derive(Debug, Clone, Copy)]
 pub struct OciCode(pub &'static str);
 
+/// The route of a request whose path does not say it (the ECR API: one
+/// path, the operation in a header): its operation, and the repository
+/// its body names.
+#[derive(Debug, Clone)]
+pub struct RouteOverride {
+    pub route: &'static str,
+    pub repository: Option<String>,
+}
+
 /// The authenticated user of a request, set by authentication.
 #[derive(Debug, Clone)]
 pub struct User(pub String);

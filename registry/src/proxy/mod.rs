@@ -36,9 +36,14 @@ type ManifestOutcome = Result<Arc<StoredManifest>, (ErrorCode, Arc<str>)>;
 
 /// The pull-through caches of one registry node.
 pub struct Proxy {
-    upstreams: Vec<Arc<Upstream>>,
-    /// With the limits they share; none without rules.
-    fetches: Option<Fetches>,
+    /// The `[[cache]]` rules of the configuration, then those made through
+    /// the ECR API (kept in the database: [`Proxy::set_api_rules`]).
+    upstreams: std::sync::RwLock<Arc<Vec<Arc<Upstream>>>>,
+    configured: Vec<Arc<Upstream>>,
+    /// With the limits they share; made with the first rule.
+    fetches: std::sync::OnceLock<Fetches>,
+    /// Where the spool goes, for a node whose first rule comes later.
+    spool: Option<(PullThroughConfig, std::path::PathBuf)>,
     manifests: flight::Flights<ManifestOutcome>,
     /// When each cached tag (`repo:tag`) was last known to match upstream.
     checked: Arc<Mutex<HashMap<String, Instant>>>,
@@ -60,8 +65,10 @@ impl Proxy {
     /// No rules: no repository is a cache.
     pub fn off() -> Proxy {
         Proxy {
-            upstreams: Vec::new(),
-            fetches: None,
+            upstreams: Default::default(),
+            configured: Vec::new(),
+            fetches: Default::default(),
+            spool: None,
             manifests: Default::default(),
             checked: Default::default(),
             policied: Default::default(),
@@ -73,9 +80,30 @@ impl Proxy {
         config: &PullThroughConfig,
         data_dir: &Path,
     ) -> Result<Proxy, String> {
-        if rules.is_empty() {
-            return Ok(Proxy::off());
+        let configured: Vec<Arc<Upstream>> = rules
+            .iter()
+            .map(|r| Upstream::new(r.clone()).map(Arc::new))
+            .collect::<Result<_, _>>()?;
+        let proxy = Proxy {
+            upstreams: std::sync::RwLock::new(Arc::new(configured.clone())),
+            configured,
+            spool: Some((config.clone(), data_dir.to_owned())),
+            ..Proxy::off()
+        };
+        if !rules.is_empty() {
+            proxy.prepare_spool()?;
         }
+        Ok(proxy)
+    }
+
+    /// The spool and its limits, made once, with the first rule.
+    fn prepare_spool(&self) -> Result<(), String> {
+        if self.fetches.get().is_some() {
+            return Ok(());
+        }
+        let Some((config, data_dir)) = &self.spool else {
+            return Err("this node has no spool for pull-through fetches".into());
+        };
         let dir = config.spool_in(data_dir);
         let limits = Arc::new(Limits::new(dir.clone(), config, limits::statvfs));
         let fetches = Fetches::new(limits).map_err(|e| {
@@ -84,26 +112,53 @@ impl Proxy {
                 dir.display()
             )
         })?;
-        Ok(Proxy {
-            upstreams: rules
-                .iter()
-                .map(|r| Upstream::new(r.clone()).map(Arc::new))
-                .collect::<Result<_, _>>()?,
-            fetches: Some(fetches),
-            ..Proxy::off()
-        })
+        let _ = self.fetches.set(fetches);
+        Ok(())
+    }
+
+    /// Replace the rules made through the ECR API (the configuration's
+    /// come first and keep their prefixes); a rule whose prefix the
+    /// configuration has is left out.
+    pub fn set_api_rules(&self, rules: &[CacheRule]) -> Result<(), String> {
+        let mut all = self.configured.clone();
+        for r in rules {
+            if all.iter().any(|u| u.rule().prefix == r.prefix) {
+                continue;
+            }
+            all.push(Arc::new(Upstream::new(r.clone())?));
+        }
+        if all.len() > self.configured.len() {
+            self.prepare_spool()?;
+        }
+        *self.upstreams.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(all);
+        Ok(())
+    }
+
+    /// The configuration's rules.
+    pub fn configured_rules(&self) -> Vec<CacheRule> {
+        self.configured.iter().map(|u| u.rule().clone()).collect()
+    }
+
+    /// Whether `prefix` is a rule of the configuration (not the API's).
+    pub fn configured(&self, prefix: &str) -> bool {
+        self.configured.iter().any(|u| u.rule().prefix == prefix)
     }
 
     /// The upstream `repo` is a cache of, if it is one.
-    pub fn upstream_of(&self, repo: &str) -> Option<&Arc<Upstream>> {
-        self.upstreams
-            .iter()
+    pub fn upstream_of(&self, repo: &str) -> Option<Arc<Upstream>> {
+        let all = self
+            .upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        all.iter()
             .find(|u| u.rule().upstream_name(repo).is_some())
+            .cloned()
     }
 
     /// The rule's upstream for the web view's marking.
-    pub fn cached_from(&self, repo: &str) -> Option<&str> {
-        self.upstream_of(repo).map(|u| u.base())
+    pub fn cached_from(&self, repo: &str) -> Option<String> {
+        self.upstream_of(repo).map(|u| u.base().to_owned())
     }
 
     /// Pushes to a cached repository are refused: it holds what its
@@ -254,7 +309,7 @@ impl Proxy {
 
 impl Proxy {
     fn fetches(&self) -> &Fetches {
-        self.fetches.as_ref().expect("rules have a spool")
+        self.fetches.get().expect("rules have a spool")
     }
 }
 

@@ -6,8 +6,10 @@
 //! [`crate::gate::require`]; handlers get a request the gate has already
 //! let through, and find their route with [`endpoint`] too.
 
+pub mod ecr;
 mod v2;
 
+pub use ecr::EcrCall;
 pub use v2::{parse, Route};
 
 use crate::present::split_reference;
@@ -22,6 +24,9 @@ pub enum Endpoint<'a> {
     Ui(Ui<'a>),
     /// `/`: a redirect to the web view.
     Root,
+    /// A `POST` of the ECR API (`[ecr] path`, with `X-Amz-Target`): the
+    /// operation and the repository its body names (see [`ecr`]).
+    Ecr(EcrCall),
     /// `/token` (the token server: it authenticates on its own).
     Token,
     /// `/token/jwks.json`: the public keys.
@@ -174,6 +179,8 @@ impl<'a> Endpoint<'a> {
             Endpoint::Ui(
                 Ui::Repo { name } | Ui::Image { name, .. } | Ui::ImageContents { name, .. },
             ) => Some(name),
+            // Named in the body, not the path: see `EcrCall::repository`.
+            Endpoint::Ecr(_) => None,
             _ => None,
         }
     }
@@ -385,6 +392,7 @@ pub fn template(path: &str) -> (&'static str, Option<&str>) {
             Ui::Logout => "/ui/logout",
         },
         Endpoint::Root => "/",
+        Endpoint::Ecr(call) => call.operation.unwrap_or("ecr:{unknown}"),
         Endpoint::Token => "/token",
         Endpoint::TokenKeys => "/token/jwks.json",
         Endpoint::Health => "/healthz",

@@ -23,6 +23,12 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_owned();
+    if *req.method() == Method::POST
+        && path == state.ecr.path
+        && req.headers().contains_key("x-amz-target")
+    {
+        return authorize_ecr(state, client, req, next).await;
+    }
     let v2 = routes::v2_path(&path);
     let endpoint = match &v2 {
         Some(rest) if !rest.is_empty() => {
@@ -88,4 +94,148 @@ fn unrouted(endpoint: &Endpoint<'_>, method: &Method) -> Response {
         Surface::Ui => crate::web::not_found(None),
         Surface::Other => axum::http::StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+/// The ECR API: the whole body read (bounded), the signature checked over
+/// it, then the operation and the repository it names looked up in the
+/// same table as every route ([`requirement`]); refusals in ECR's shape.
+/// The handler gets the call the gate checked, and the parsed body.
+async fn authorize_ecr(state: AppState, client: SocketAddr, req: Request, next: Next) -> Response {
+    use crate::http::ecr_error::EcrError;
+    // Unsigned, or signed for another service, region or time: refused
+    // before the body is read.
+    if let Err(refusal) = state.gate.sigv4_presented(req.headers()) {
+        return refusal.into_response();
+    }
+    let (parts, body) = req.into_parts();
+    let limit = state.ecr.max_request_bytes;
+    let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
+        return EcrError::new(
+            "LimitExceededException",
+            format!("The request body is over {limit} bytes, or was not received whole"),
+        )
+        .into_response();
+    };
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let access = match state
+        .gate
+        .identify_sigv4(
+            parts.method.as_str(),
+            &path_and_query,
+            &parts.headers,
+            &bytes,
+            client.ip(),
+        )
+        .await
+    {
+        Ok(a) => a,
+        Err(refusal) => return refusal.into_response(),
+    };
+    let input: serde_json::Value = if bytes.is_empty() {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(&bytes) {
+            Ok(v @ serde_json::Value::Object(_)) => v,
+            _ => {
+                return EcrError::new("SerializationException", "The body is not a JSON object")
+                    .into_response()
+            }
+        }
+    };
+    let target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let call = routes::EcrCall::parse(target, &input);
+    // The access line names the operation, its repository and the user,
+    // whatever the answer.
+    let route = crate::observe::access::RouteOverride {
+        route: call.operation.unwrap_or("ecr:{unknown}"),
+        repository: call.repository.clone(),
+    };
+    let user = access.user();
+    let mut resp = decide_ecr(state, parts, access, call, input, next).await;
+    if let Some(u) = user {
+        resp.extensions_mut()
+            .insert(crate::observe::access::User(u));
+    }
+    resp.extensions_mut().insert(route);
+    resp
+}
+
+/// The access decision on a parsed ECR call, then its handler.
+async fn decide_ecr(
+    state: AppState,
+    mut parts: axum::http::request::Parts,
+    access: crate::gate::Access,
+    call: routes::EcrCall,
+    input: serde_json::Value,
+    next: Next,
+) -> Response {
+    use crate::api::ecr::EcrRequest;
+    use crate::http::ecr_error::EcrError;
+    // A name outside the grammar is a bad request whoever asks (as on
+    // `/v2/`): no rule could allow it, and "denied" would mislead.
+    if let Some(name) = &call.repository {
+        if storage::names::validate_name(name).is_err() {
+            return EcrError::invalid(format!(
+                "Invalid parameter at 'repositoryName' failed to satisfy constraint: 'must satisfy regular expression '(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*''; value '{name}'"
+            ))
+            .into_response();
+        }
+    }
+    let endpoint = Endpoint::Ecr(call.clone());
+    let Some(required) = requirement(&parts.method, &endpoint) else {
+        return EcrError::new("UnknownOperationException", "not an ECR request").into_response();
+    };
+    if !access.permits(&required.need) {
+        let who = access.user().unwrap_or_else(|| "anonymous".into());
+        let on = call.repository.as_deref().map_or_else(
+            || {
+                format!(
+                    "arn:aws:ecr:{}:{}:*",
+                    state.ecr.region, state.ecr.registry_id
+                )
+            },
+            |r| state.ecr.repository_arn(r),
+        );
+        return EcrError::new(
+            "AccessDeniedException",
+            format!(
+                "User: {who} is not authorized to perform: ecr:{} on resource: {on} because no [access] rule allows it",
+                call.operation.unwrap_or("?")
+            ),
+        )
+        .into_response();
+    }
+    let base_url = match &state.external_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None => {
+            let host = parts
+                .headers
+                .get(axum::http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| parts.uri.authority().map(|a| a.as_str()))
+                .unwrap_or("localhost");
+            let scheme = if state.gate.https(&parts.headers) {
+                "https"
+            } else {
+                "http"
+            };
+            format!("{scheme}://{host}")
+        }
+    };
+    parts.extensions.insert(access);
+    parts.extensions.insert(std::sync::Arc::new(EcrRequest {
+        call,
+        input,
+        base_url,
+    }));
+    next.run(Request::from_parts(parts, axum::body::Body::empty()))
+        .await
 }

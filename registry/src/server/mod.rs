@@ -23,18 +23,33 @@ use tower_http::set_header::SetResponseHeaderLayer;
 pub fn router(
     registry: Registry,
     gate: Arc<Gate>,
-    session_ttl: u64,
-    gc: crate::config::GcConfig,
+    cfg: &Config,
     proxy: Arc<crate::proxy::Proxy>,
 ) -> Router {
     let state = AppState {
         registry,
         gate,
-        session_ttl,
-        gc,
+        session_ttl: cfg.session_ttl_secs,
+        gc: cfg.gc.clone(),
         proxy,
+        ecr: Arc::new(cfg.ecr.clone()),
+        external_url: cfg.external_url.clone(),
     };
-    Router::new()
+    // The ECR API's path: `/` shares its route with the web view's
+    // redirect (GET), another path has one of its own.
+    let ecr_path = cfg.ecr.path.clone();
+    let root = if ecr_path == "/" {
+        get(crate::web::index).post(crate::api::ecr::handle)
+    } else {
+        get(crate::web::index)
+    };
+    let router = Router::new();
+    let router = if ecr_path == "/" {
+        router
+    } else {
+        router.route(&ecr_path, post(crate::api::ecr::handle))
+    };
+    router
         .route("/v2", get(v2::base).head(v2::base))
         .route("/v2/", get(v2::base).head(v2::base))
         .route("/v2/{*path}", any(v2::dispatch))
@@ -45,7 +60,7 @@ pub fn router(
                 .put(crate::api::admin::write::put)
                 .delete(crate::api::admin::write::delete),
         )
-        .route("/", get(crate::web::index))
+        .route("/", root)
         .route("/ui", get(crate::web::index))
         .route(
             "/ui/login",
@@ -308,6 +323,8 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
         crate::proxy::Proxy::new(&cfg.cache, &cfg.pull_through, &cfg.data_dir)
             .map_err(Failure::operational)?,
     );
+    // Rules made through the ECR API, kept in the database for every node.
+    crate::api::ecr::spawn_rule_reloader(registry.clone(), proxy.clone());
     spawn_upload_purger(registry.clone(), Duration::from_secs(cfg.upload_ttl_secs));
     let base_url = cfg
         .external_url
@@ -351,13 +368,7 @@ pub async fn serve(cfg: Config) -> Result<(), Failure> {
     };
     conn::serve(
         listener,
-        router(
-            registry.clone(),
-            gate,
-            cfg.session_ttl_secs,
-            cfg.gc.clone(),
-            proxy,
-        ),
+        router(registry.clone(), gate, &cfg, proxy),
         limits,
         transport,
         shutdown_signal(Duration::from_secs(cfg.shutdown_drain_secs)),

@@ -81,6 +81,12 @@ pub async fn dispatch(
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost:5000")
         .to_owned();
+    // The URL the aws CLI reaches the ECR API at, for the page's lines.
+    let endpoint_url = match &state.external_url {
+        Some(u) => u.trim_end_matches('/').to_owned(),
+        None if state.gate.https(req.headers()) => format!("https://{host}"),
+        None => format!("http://{host}"),
+    };
     let viewer = viewer(&access);
     let readable = |r: &str| access.reads(r);
     let Endpoint::Ui(ui) = crate::routes::endpoint(req.uri().path()) else {
@@ -90,6 +96,7 @@ pub async fn dispatch(
         reg: &state.registry,
         proxy: &state.proxy,
         host: &host,
+        endpoint_url: &endpoint_url,
         readable: &readable,
         viewer: &viewer,
         access: &access,
@@ -116,6 +123,7 @@ struct Pages<'a> {
     reg: &'a Registry,
     proxy: &'a crate::proxy::Proxy,
     host: &'a str,
+    endpoint_url: &'a str,
     readable: Readable<'a>,
     viewer: &'a Viewer,
     access: &'a Access,
@@ -135,7 +143,7 @@ impl Pages<'_> {
                 let mut p = ReposPage::new(q, repos, next, n);
                 p.viewer = viewer.clone();
                 for r in &mut p.repos {
-                    r.cached_from = proxy.cached_from(&r.name).map(str::to_owned);
+                    r.cached_from = proxy.cached_from(&r.name);
                 }
                 Ok(render(&p))
             }
@@ -149,7 +157,8 @@ impl Pages<'_> {
                 let (tags, next) = inspect_api::tags_page(reg, name, &page, readable).await?;
                 let mut p = RepoPage::new(name, self.host, tags, next, n);
                 p.viewer = viewer.clone();
-                p.cached_from = proxy.cached_from(name).map(str::to_owned);
+                p.cached_from = proxy.cached_from(name);
+                p.set_ecr_lines(self.endpoint_url);
                 Ok(render(&p))
             }
             Ui::Image {

@@ -113,9 +113,24 @@ pub struct RepoPage {
     pub next_href: Option<String>,
     /// The upstream, for a pull-through cache's repository.
     pub cached_from: Option<String>,
+    /// The ECR API's lines for this repository: the login, and its images.
+    pub ecr_login: String,
+    pub ecr_describe: String,
 }
 
 impl RepoPage {
+    /// The `aws ecr` lines for this repository, the API at `endpoint_url`.
+    pub fn set_ecr_lines(&mut self, endpoint_url: &str) {
+        self.ecr_login = format!(
+            "aws ecr get-login-password --endpoint-url {endpoint_url} | docker login --username AWS --password-stdin {}",
+            self.host
+        );
+        self.ecr_describe = format!(
+            "aws ecr describe-images --repository-name {} --endpoint-url {endpoint_url}",
+            self.name
+        );
+    }
+
     pub fn new(
         name: &str,
         host: &str,
@@ -129,6 +144,8 @@ impl RepoPage {
             host: host.to_owned(),
             next_href: next.map(|last| format!("/ui/repos/{name}?n={n}&last={last}")),
             cached_from: None,
+            ecr_login: String::new(),
+            ecr_describe: String::new(),
             tags: tags
                 .into_iter()
                 .map(|t| TagRowView {
@@ -458,5 +475,25 @@ impl NamespacesPage {
             viewer: Viewer::default(),
             rows,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use askama::Template;
+
+    #[test]
+    fn a_repository_page_shows_the_ecr_lines() {
+        let mut p = RepoPage::new("team/app", "reg.example:5000", Vec::new(), None, 50);
+        p.set_ecr_lines("https://reg.example:5000");
+        let html = p.render().unwrap();
+        assert!(html.contains(
+            "aws ecr get-login-password --endpoint-url https://reg.example:5000 | docker login --username AWS --password-stdin reg.example:5000"
+        ), "{html}");
+        assert!(html.contains(
+            "aws ecr describe-images --repository-name team/app --endpoint-url https://reg.example:5000"
+        ), "{html}");
+        assert!(!html.contains("style="), "no inline style (CSP)");
     }
 }

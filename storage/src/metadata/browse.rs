@@ -40,7 +40,12 @@ pub(crate) fn contains_pattern(needle: &str) -> String {
 
 /// `$1, $2, ...` for `n` parameters: an `IN` list both dialects take.
 pub(crate) fn placeholders(n: usize) -> String {
-    let list: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
+    placeholders_from(1, n)
+}
+
+/// `$first, ...` for `n` parameters.
+pub(crate) fn placeholders_from(first: usize, n: usize) -> String {
+    let list: Vec<String> = (first..first + n).map(|i| format!("${i}")).collect();
     list.join(", ")
 }
 

@@ -10,7 +10,7 @@
 //! that implements the trait for a dialect type. `shared_concerns!`
 //! expands them for each dialect: [`Repositories`], [`Manifests`],
 //! [`Uploads`], [`Browse`], [`Audit`], [`Accounts`], [`Lifecycle`],
-//! [`Events`], [`LayerIndexes`]; [`Collection`] too, from each dialect's `gc.rs`, over the
+//! [`Events`], [`LayerIndexes`], [`AccessKeys`], [`Ecr`]; [`Collection`] too, from each dialect's `gc.rs`, over the
 //! dialect's `gc::GcTx`. Only what differs lives in `sqlite/` and
 //! `postgres/`: the writes of a push ([`Pushes`]), the locks ([`Locks`]),
 //! what a collection step may act on (`gc::GcTx`), opening the database
@@ -26,10 +26,12 @@
 //!   [`RepoIds`] cache;
 //! - `LIKE`: the case-insensitive `LIKE` operator.
 
+mod access_keys;
 mod accounts;
 mod audit;
 mod browse;
 mod collection;
+mod ecr;
 mod events;
 pub mod gc;
 mod layers;
@@ -44,10 +46,12 @@ pub mod sqlite;
 mod types;
 mod uploads;
 
+pub use access_keys::{AccessKeyRow, AccessKeys};
 pub use accounts::Accounts;
 pub use audit::Audit;
 pub use browse::Browse;
 pub use collection::Collection;
+pub use ecr::{Ecr, EcrImageRow, EcrRepoRow, PullThroughRuleRow, TagFilter};
 pub use events::Events;
 pub use layers::{LayerIndexes, StoredLayerIndex};
 pub use lifecycle::Lifecycle;
@@ -96,6 +100,8 @@ pub trait MetaStore:
     + Events
     + Collection
     + LayerIndexes
+    + AccessKeys
+    + Ecr
     + 'static
 {
     /// Cheap liveness probe of the database.
@@ -122,6 +128,8 @@ macro_rules! shared_concerns {
         $crate::metadata::lifecycle::impl_lifecycle!($ty);
         $crate::metadata::events::impl_events!($ty);
         $crate::metadata::layers::impl_layer_indexes!($ty);
+        $crate::metadata::access_keys::impl_access_keys!($ty);
+        $crate::metadata::ecr::impl_ecr!($ty);
     };
 }
 pub(crate) use shared_concerns;

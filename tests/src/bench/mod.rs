@@ -13,6 +13,7 @@ pub mod servers;
 mod verdicts;
 pub mod work_auth;
 mod work_blobs;
+mod work_ecr;
 pub mod work_gc;
 mod work_layers;
 mod work_listing;
@@ -56,6 +57,8 @@ pub struct Sizes {
     pub gc_manifests: u64,
     /// Bytes of the image the pull-through workload pulls.
     pub pullthrough_image: u64,
+    /// Images `DescribeImages` walks in the ECR workload.
+    pub ecr_images: usize,
 }
 
 impl Sizes {
@@ -76,6 +79,7 @@ impl Sizes {
             range_conns: 8,
             gc_manifests: 20_000,
             pullthrough_image: 100_000_000,
+            ecr_images: 10_000,
         }
     }
 
@@ -93,6 +97,7 @@ impl Sizes {
             push_rounds: 1,
             gc_manifests: 1_000,
             pullthrough_image: 20_000_000,
+            ecr_images: 1_000,
             ..Sizes::full()
         }
     }
@@ -111,6 +116,7 @@ pub const WORKLOADS: &[&str] = &[
     "catalog",
     "ui",
     "layers",
+    "ecr",
     "huge",
     "s3",
     "gc",
@@ -249,6 +255,7 @@ pub async fn run(opts: Options) -> Result<Vec<report::Verdict>> {
                 "catalog" => work_listing::catalog(&mut bench, i).await,
                 "ui" => work_ui::ui(&mut bench, i).await,
                 "layers" => work_layers::layers(&mut bench, i).await,
+                "ecr" => work_ecr::ecr(&mut bench, i).await,
                 "s3" => work_s3::s3(&mut bench, i).await,
                 "gc" => work_gc::gc(&mut bench, i).await,
                 "metrics" => work_logging::metrics(&mut bench, i).await,

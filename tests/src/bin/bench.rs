@@ -30,7 +30,7 @@ struct Args {
     #[arg(long)]
     quick: bool,
     /// Run only these workloads (comma-separated): push, pull, range,
-    /// reads, logging, auth, small, tags, catalog, ui, layers, huge, s3 (S3 +
+    /// reads, logging, auth, small, tags, catalog, ui, layers, ecr, huge, s3 (S3 +
     /// PostgreSQL: needs s3s-fs and Debian's postgresql, run as root), gc,
     /// metrics, pullthrough, events.
     #[arg(long, value_delimiter = ',')]

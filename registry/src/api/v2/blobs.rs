@@ -27,7 +27,7 @@ pub async fn get(
         (Err(e), Some(up)) if e.code == ErrorCode::BlobUnknown => {
             let head = method == Method::HEAD;
             let ranged = headers.contains_key(header::RANGE);
-            match proxy.blob(reg, up, name, &digest, head, ranged).await? {
+            match proxy.blob(reg, &up, name, &digest, head, ranged).await? {
                 BlobAnswer::Stored(blob) => blob,
                 BlobAnswer::Size(size) => return Ok(arriving(&digest, Some(size), Body::empty())),
                 BlobAnswer::Arriving { size, body } => {

@@ -18,7 +18,7 @@ pub async fn get(
     method: &Method,
 ) -> ApiResult {
     let m = match proxy.upstream_of(name) {
-        Some(up) => proxy.manifest(reg, up, name, reference).await?,
+        Some(up) => proxy.manifest(reg, &up, name, reference).await?,
         None => reg.manifest_shared(name, reference).await?,
     };
     let etag = format!("\"{}\"", m.digest);

@@ -1,0 +1,42 @@
+-- The ECR API (issue 22).
+-- Access keys for SigV4: the secret sealed (encrypted) under a server key
+-- kept outside the database, never in clear (see auth::access_key).
+-- `owner` is the account the key acts as: a user name or `robot+NAME`.
+CREATE TABLE access_keys (
+    id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    sealed_secret TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    disabled_at INTEGER,
+    last_used_at INTEGER
+);
+CREATE INDEX access_keys_owner ON access_keys(owner);
+-- ECR resource tags of repositories (TagResource, CreateRepository's tags).
+CREATE TABLE repository_tags (
+    repo_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,
+    tag_key TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (repo_id, tag_key)
+);
+-- DeleteRepository empties a repository and marks it deleted (rows keep
+-- their ids: other nodes cache them); a later push or CreateRepository
+-- brings it back.
+ALTER TABLE repositories ADD COLUMN deleted_at INTEGER;
+-- The policy of the last StartLifecyclePolicyPreview, evaluated when the
+-- preview is read.
+CREATE TABLE lifecycle_previews (
+    repo_id INTEGER PRIMARY KEY REFERENCES repositories(id) ON DELETE CASCADE,
+    policy TEXT NOT NULL,
+    started_at INTEGER NOT NULL
+);
+-- Pull-through cache rules made through the ECR API: every node reads
+-- them (besides the [[cache]] rules of its own configuration).
+CREATE TABLE pull_through_rules (
+    prefix TEXT PRIMARY KEY,
+    upstream_url TEXT NOT NULL,
+    upstream_registry TEXT,
+    upstream_prefix TEXT,
+    credential_arn TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
